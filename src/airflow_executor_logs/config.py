@@ -1,0 +1,44 @@
+"""Settings of the ``[executor_logs]`` section, read through Airflow's ``conf``."""
+
+from __future__ import annotations
+
+SECTION = "executor_logs"
+
+DEFAULT_READ_TIMEOUT = 5.0
+DEFAULT_CONNECT_TIMEOUT = 1.0
+DEFAULT_CLIENT_TTL = 300.0
+DEFAULT_FALLBACK_TIMEOUT = 30.0
+
+
+def _getfloat(key: str, default: float) -> float:
+    from airflow.configuration import conf
+
+    value = conf.getfloat(SECTION, key, fallback=default)
+    return value if value > 0 else default
+
+
+def read_timeout() -> float:
+    """Wall-clock deadline, in seconds, for one class-level log read."""
+    return _getfloat("read_timeout", DEFAULT_READ_TIMEOUT)
+
+
+def connect_timeout() -> float:
+    """Connect timeout, in seconds, for each call a reader makes."""
+    return _getfloat("connect_timeout", DEFAULT_CONNECT_TIMEOUT)
+
+
+def client_ttl() -> float:
+    """Seconds a reader may reuse an API client before building a new one."""
+    return _getfloat("client_ttl", DEFAULT_CLIENT_TTL)
+
+
+def fallback_timeout() -> float:
+    """Deadline, in seconds, for a read through a short-lived executor (build, read and teardown)."""
+    return _getfloat("fallback_timeout", DEFAULT_FALLBACK_TIMEOUT)
+
+
+def fallback_enabled() -> bool:
+    """Whether executors without a class-level reader may be built for one read."""
+    from airflow.configuration import conf
+
+    return conf.getboolean(SECTION, "fallback_enabled", fallback=True)

@@ -1,0 +1,1 @@
+"""Executor-side pieces: class resolution, the class-level reader protocol, short-lived executors."""
