@@ -90,21 +90,20 @@ def resolve_executor(ti: Any) -> ResolvedExecutor:
 def _resolve_uncached(requested: str | None, team_name: str | None) -> ResolvedExecutor:
     from airflow.executors.executor_loader import ExecutorLoader
 
-    label = repr(requested) if requested else "the default executor"
+    label = f"executor {requested!r}" if requested else "the default executor"
     try:
         name = _lookup_name(requested, team_name)
     except Exception as err:
         configured = _configured_executors()
+        team = f" for team {team_name!r}" if team_name else ""
         raise ExecutorResolutionError(
-            f"Unknown executor {label}"
-            + (f" for team {team_name!r}" if team_name else "")
-            + f": {err}. Configured executors: {configured}."
+            f"Cannot find {label}{team} in [core] executor = {configured} ({err})"
         ) from err
     try:
         executor_cls, _ = ExecutorLoader.import_executor_cls(name)
     except Exception as err:
         raise ExecutorResolutionError(
-            f"Cannot import executor {label} from {name.module_path!r}: {type(err).__name__}: {err}"
+            f"Cannot import {label} from {name.module_path!r}: {type(err).__name__}: {err}"
         ) from err
     return ResolvedExecutor(name=name, executor_cls=executor_cls)
 
@@ -112,6 +111,9 @@ def _resolve_uncached(requested: str | None, team_name: str | None) -> ResolvedE
 def _lookup_name(requested: str | None, team_name: str | None) -> ExecutorName:
     from airflow.executors.executor_loader import ExecutorLoader
 
+    # Parse [core] executor once without checking that each team exists in the database: that is
+    # the scheduler's job, and a log read must not fail (or query) for it.
+    ExecutorLoader.get_executor_names(validate_teams=False)
     if requested is None:
         if team_name is not None:
             try:
@@ -121,10 +123,10 @@ def _lookup_name(requested: str | None, team_name: str | None) -> ExecutorName:
         return ExecutorLoader.get_default_executor_name()
     if team_name is not None:
         try:
-            return ExecutorLoader.lookup_executor_name_by_str(requested, team_name=team_name)
+            return ExecutorLoader.lookup_executor_name_by_str(requested, team_name=team_name, validate_teams=False)
         except Exception:
             pass  # not a team executor: global executors serve every team
-    return ExecutorLoader.lookup_executor_name_by_str(requested)
+    return ExecutorLoader.lookup_executor_name_by_str(requested, validate_teams=False)
 
 
 def _configured_executors() -> str:

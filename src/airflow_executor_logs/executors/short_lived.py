@@ -118,7 +118,7 @@ def short_lived_executor(resolved: ResolvedExecutor, timeout: float | None = Non
     try:
         yield session.build(timeout)
     finally:
-        session.close()
+        session.close()  # also after a failed build: its children are attributed all the same
 
 
 class _Outcome(Generic[T]):
@@ -144,9 +144,8 @@ def call_with_short_lived_executor(
 
     def work() -> None:
         try:
-            executor = session.build(timeout=deadline)
             try:
-                outcome.value = call(executor)
+                outcome.value = call(session.build(timeout=deadline))
             finally:
                 session.close()
         except BaseException as err:

@@ -1,0 +1,28 @@
+"""Test configuration: a private AIRFLOW_HOME with sqlite, set before Airflow is imported."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_HOME = Path(tempfile.mkdtemp(prefix="ael-airflow-home-"))
+os.environ.setdefault("AIRFLOW_HOME", str(_HOME))
+os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{_HOME / 'airflow.db'}")
+os.environ["AIRFLOW__CORE__EXECUTOR"] = "KubernetesExecutor"
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(_HOME / "dags"))
+os.environ.setdefault("AIRFLOW__KUBERNETES_EXECUTOR__IN_CLUSTER", "False")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_executor_state() -> Iterator[None]:
+    """Each test starts with Airflow's and our per-process executor caches empty."""
+    from tests.support.airflow_state import reset_executor_caches
+
+    reset_executor_caches()
+    yield
+    reset_executor_caches()
