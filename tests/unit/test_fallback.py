@@ -70,7 +70,7 @@ def test_end_not_implemented_is_tolerated() -> None:
 
 def test_init_raising_after_starting_a_manager_leaves_no_process() -> None:
     before = child_pids()
-    messages, logs = _read(fx.InitRaisesExecutor)
+    _messages, logs = _read(fx.InitRaisesExecutor)
     assert "init exploded after starting a Manager" in logs[0]
     _assert_nothing_left(before)
 
@@ -95,13 +95,14 @@ def _thread_named(cls: type) -> list[threading.Thread]:
 def test_deadline_stops_processes_while_the_call_is_still_blocked(cls: type) -> None:
     before = child_pids()
     started = time.monotonic()
-    messages, logs = _read(cls)
+    _messages, logs = _read(cls)
     elapsed = time.monotonic() - started
     assert elapsed < DEADLINE + 1.0, elapsed  # a Manager is stopped within its 2 s grace, usually at once
     assert f"{cls.__name__} did not return logs within {DEADLINE:g} s" in logs[0]
     # The blocked call goes on in a daemon thread, but every process is already gone.
     blocked = _thread_named(cls)
-    assert blocked and all(thread.daemon for thread in blocked)
+    assert blocked
+    assert all(thread.daemon for thread in blocked)
     _assert_nothing_left(before)
     # Once the fault clears, the thread finishes and still leaves nothing behind.
     fx.release.set()

@@ -175,9 +175,7 @@ def test_list_get_pods_deserialize(fake_kube_api: FakeKubeAPI, v1: client.CoreV1
     assert pod.status.phase == "Running"
     assert pods.metadata.resource_version
 
-    names = {
-        p.metadata.name for p in v1.list_namespaced_pod("default", label_selector="app in (web, db)").items
-    }
+    names = {p.metadata.name for p in v1.list_namespaced_pod("default", label_selector="app in (web, db)").items}
     assert names == {"web-1", "web-2"}
     everywhere = v1.list_pod_for_all_namespaces(label_selector="app notin (web)")
     assert [(p.metadata.namespace, p.metadata.name) for p in everywhere.items] == [("data", "db-1")]
@@ -385,10 +383,7 @@ def test_fault_reset_mid_stream(fake_kube_api: FakeKubeAPI, v1: client.CoreV1Api
     with pytest.raises(urllib3.exceptions.ProtocolError):
         v1.list_namespaced_pod("default")
     # The pool drops the broken connection and the next call works.
-    assert (
-        v1.read_namespaced_pod_log("p", "default", tail_lines=1, _preload_content=False).read()
-        == b"line 99\n"
-    )
+    assert v1.read_namespaced_pod_log("p", "default", tail_lines=1, _preload_content=False).read() == b"line 99\n"
 
 
 def test_fault_hang_is_released_by_stop(tmp_path: Path) -> None:
@@ -506,9 +501,7 @@ def test_fake_kube_process(tmp_path: Path) -> None:
         api_client = make_client(kubeconfig)
         try:
             v1 = client.CoreV1Api(api_client)
-            assert [
-                p.metadata.name for p in v1.list_namespaced_pod("default", label_selector="app=x").items
-            ] == ["p"]
+            assert [p.metadata.name for p in v1.list_namespaced_pod("default", label_selector="app=x").items] == ["p"]
             process.add_pod("q", logs={"main": ["m"]})
             assert v1.read_namespaced_pod_log("q", "default", _preload_content=False).read() == b"m\n"
 
@@ -532,9 +525,7 @@ def test_fake_kube_process(tmp_path: Path) -> None:
 
         rebuilt = make_client(kubeconfig)  # the kubeconfig was rewritten with the new token
         try:
-            assert [
-                p.metadata.name for p in client.CoreV1Api(rebuilt).list_pod_for_all_namespaces().items
-            ] == ["p"]
+            assert [p.metadata.name for p in client.CoreV1Api(rebuilt).list_pod_for_all_namespaces().items] == ["p"]
         finally:
             rebuilt.close()
     finally:

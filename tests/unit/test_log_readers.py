@@ -29,7 +29,10 @@ def _reader(tag: str) -> log_readers.ClassLogReader:
 def test_native_classmethod_is_used() -> None:
     reader = find_reader(fx.NativeReaderExecutor)
     assert reader is not None
-    assert reader(fx.NativeReaderExecutor, fake_ti(), 3) == (["class-level read of task"], ["native line try 3"])
+    assert reader(fx.NativeReaderExecutor, fake_ti(), 3) == (
+        ["class-level read of task"],
+        ["native line try 3"],
+    )
 
 
 def test_native_reader_is_inherited_by_a_subclass_that_changes_nothing() -> None:
@@ -53,9 +56,7 @@ def test_registration_does_not_cover_subclasses_unless_declared() -> None:
     registry.register(ReaderRegistration(class_path(fx.CountingExecutor), _reader("base")))
     assert registry.find(fx.ManagerExecutor) is None
 
-    registry.register(
-        ReaderRegistration(class_path(fx.CountingExecutor), _reader("base"), include_subclasses=True)
-    )
+    registry.register(ReaderRegistration(class_path(fx.CountingExecutor), _reader("base"), include_subclasses=True))
     reader = registry.find(fx.ManagerExecutor)
     assert reader is not None
     assert reader(fx.ManagerExecutor, fake_ti(), 1)[0] == ["base:ManagerExecutor"]
@@ -63,9 +64,7 @@ def test_registration_does_not_cover_subclasses_unless_declared() -> None:
 
 def test_exact_registration_wins_over_an_inherited_one() -> None:
     registry = ReaderRegistry(entry_point_group=None)
-    registry.register(
-        ReaderRegistration(class_path(fx.CountingExecutor), _reader("base"), include_subclasses=True)
-    )
+    registry.register(ReaderRegistration(class_path(fx.CountingExecutor), _reader("base"), include_subclasses=True))
     registry.register(ReaderRegistration(class_path(fx.ManagerExecutor), _reader("own")))
     reader = registry.find(fx.ManagerExecutor)
     assert reader is not None

@@ -107,7 +107,7 @@ def test_a_failing_reader_is_a_message_not_an_exception() -> None:
 
     register_reader(fx.CountingExecutor, reader)
     try:
-        messages, logs = read_running_task_log(fake_ti("CountingExecutor"), 1)
+        _messages, logs = read_running_task_log(fake_ti("CountingExecutor"), 1)
     finally:
         default_registry.unregister(fx.CountingExecutor)
     assert "ValueError: reader broke" in json.loads(logs[0])["event"]

@@ -52,9 +52,11 @@ def test_unknown_name_is_a_clear_error() -> None:
 
 
 def test_unimportable_module_names_the_module() -> None:
-    with executors_configured("KubernetesExecutor,broken:not_a_module.anywhere.BrokenExecutor"):
-        with pytest.raises(ExecutorResolutionError) as raised:
-            resolve_executor(fake_ti("broken"))
+    with (
+        executors_configured("KubernetesExecutor,broken:not_a_module.anywhere.BrokenExecutor"),
+        pytest.raises(ExecutorResolutionError) as raised,
+    ):
+        resolve_executor(fake_ti("broken"))
     assert "not_a_module.anywhere.BrokenExecutor" in str(raised.value)
     assert "ModuleNotFoundError" in str(raised.value)
 
@@ -62,9 +64,7 @@ def test_unimportable_module_names_the_module() -> None:
 def test_results_are_cached_per_name() -> None:
     from airflow.executors.executor_loader import ExecutorLoader
 
-    with mock.patch.object(
-        ExecutorLoader, "import_executor_cls", wraps=ExecutorLoader.import_executor_cls
-    ) as importer:
+    with mock.patch.object(ExecutorLoader, "import_executor_cls", wraps=ExecutorLoader.import_executor_cls) as importer:
         first = resolve_executor(fake_ti("KubernetesExecutor"))
         second = resolve_executor(fake_ti("KubernetesExecutor"))
     assert first is second
@@ -108,9 +108,11 @@ class TestTeams:
             assert self._resolve(None, None) is _kubernetes()
 
     def test_team_executor_is_not_visible_to_other_teams(self) -> None:
-        with executors_configured(self.SETTING, multi_team="True"):
-            with pytest.raises(ExecutorResolutionError, match="ManagerExecutor"):
-                self._resolve("ManagerExecutor", None)
+        with (
+            executors_configured(self.SETTING, multi_team="True"),
+            pytest.raises(ExecutorResolutionError, match="ManagerExecutor"),
+        ):
+            self._resolve("ManagerExecutor", None)
 
 
 def _kubernetes() -> type:

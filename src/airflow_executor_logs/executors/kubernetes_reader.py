@@ -147,8 +147,7 @@ def _tail_lines(executor_cls: type, team_name: str | None) -> int:
     value = int(_conf_get("kubernetes_executor", "running_pod_log_lines", team_name, fallback=str(default)))
     if value <= 0:
         raise ValueError(
-            "The [kubernetes_executor] running_pod_log_lines configuration must be greater than 0, "
-            f"got {value}."
+            f"The [kubernetes_executor] running_pod_log_lines configuration must be greater than 0, got {value}."
         )
     return value
 
@@ -179,11 +178,11 @@ def _selector(executor_cls: type, ti: Any, try_number: int) -> str:
     accepted = inspect.signature(build).parameters
     selector: str = build(**{key: value for key, value in arguments.items() if key in accepted})
     if getattr(executor_cls, "supports_task_instance_uuid", False):
-        from airflow.providers.cncf.kubernetes.executors.kubernetes_executor_types import (
-            TASK_INSTANCE_ID_LABEL,
-        )
+        # Only providers that label pods with the task-instance id (10.24+) set this flag.
+        from airflow.providers.cncf.kubernetes.executors import kubernetes_executor_types
 
-        selector += f",{TASK_INSTANCE_ID_LABEL}={ti.id}"
+        label = getattr(kubernetes_executor_types, "TASK_INSTANCE_ID_LABEL")  # noqa: B009 (absent before 10.24)
+        selector += f",{label}={ti.id}"
     return selector
 
 

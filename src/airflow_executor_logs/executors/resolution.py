@@ -96,9 +96,7 @@ def _resolve_uncached(requested: str | None, team_name: str | None) -> ResolvedE
     except Exception as err:
         configured = _configured_executors()
         team = f" for team {team_name!r}" if team_name else ""
-        raise ExecutorResolutionError(
-            f"Cannot find {label}{team} in [core] executor = {configured} ({err})"
-        ) from err
+        raise ExecutorResolutionError(f"Cannot find {label}{team} in [core] executor = {configured} ({err})") from err
     try:
         executor_cls, _ = ExecutorLoader.import_executor_cls(name)
     except Exception as err:

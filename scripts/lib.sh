@@ -1,0 +1,43 @@
+# Shared by scripts/*.sh: a pinned uv, and one virtualenv per matrix cell.
+# shellcheck shell=bash
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENVS="${REPO_ROOT}/.venvs"
+UV_VERSION="0.13.9"
+PYTHON="${PYTHON:-python3.11}"
+command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+
+# The matrix: core + cncf-kubernetes provider, each pinned by constraints/<cell>.txt.
+MATRIX_CELLS=(airflow-3.2.1-k8s-10.18.0 airflow-3.3.2-k8s-10.25.0)
+# Used only by the provider parity tests (the first provider with a lazy Manager).
+PARITY_CELL=airflow-3.2.1-k8s-10.19.0
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+ensure_uv() {
+  if [[ -x "${VENVS}/uv/bin/uv" ]]; then
+    UV="${VENVS}/uv/bin/uv"
+    return
+  fi
+  say "installing uv ${UV_VERSION}"
+  "$PYTHON" -m venv "${VENVS}/uv"
+  "${VENVS}/uv/bin/pip" install --quiet --disable-pip-version-check "uv==${UV_VERSION}"
+  UV="${VENVS}/uv/bin/uv"
+}
+
+# ensure_cell CELL -> prints the cell's python; installs exactly the cell's lock plus this package.
+ensure_cell() {
+  local cell="$1" venv="${VENVS}/$1" lock="${REPO_ROOT}/constraints/$1.txt"
+  ensure_uv
+  local stamp="${venv}/.lock-sha"
+  local want
+  want="$(sha256sum "$lock" "${REPO_ROOT}/pyproject.toml" | sha256sum | cut -d' ' -f1)"
+  if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+    say "installing ${cell} (pinned by constraints/${cell}.txt)"
+    [[ -x "${venv}/bin/python" ]] || "$UV" venv --quiet --python "$PYTHON" "$venv"
+    "$UV" pip sync --quiet --python "${venv}/bin/python" "$lock"
+    "$UV" pip install --quiet --python "${venv}/bin/python" --no-deps -e "$REPO_ROOT"
+    echo "$want" >"$stamp"
+  fi
+  echo "${venv}/bin/python"
+}

@@ -1,0 +1,142 @@
+"""The KubernetesExecutor reader against the loopback API: bounded in time, client reused, no secrets."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from airflow_executor_logs.executors.kubernetes_reader import client_cache
+from airflow_executor_logs.executors.task_log import read_running_task_log
+from airflow_executor_logs.testing import FakeKubeAPI, Fault
+from tests.support.kube import add_task_pod, airflow_pointed_at
+from tests.support.task_instances import fake_ti
+
+DEADLINE = 2.0
+BOUND = DEADLINE * 1.10
+
+
+@pytest.fixture
+def kube(fake_kube_api: FakeKubeAPI, fake_kubeconfig: Path) -> Iterator[FakeKubeAPI]:
+    with airflow_pointed_at(fake_kube_api, fake_kubeconfig, read_timeout=str(DEADLINE)):
+        yield fake_kube_api
+
+
+def _timed_read(ti: object, try_number: int = 1) -> tuple[float, list[str], list[str]]:
+    started = time.monotonic()
+    messages, logs = read_running_task_log(ti, try_number)
+    return time.monotonic() - started, messages, logs
+
+
+def test_reads_the_pod_log(kube: FakeKubeAPI) -> None:
+    ti = fake_ti("KubernetesExecutor")
+    add_task_pod(kube, ti, 1, ["hello", "world"])
+    messages, logs = read_running_task_log(ti, 1)
+    assert messages[-1] == "Found logs through kube API"
+    assert "hello" in logs[0]
+    assert "world" in logs[0]
+    log_request = next(r for r in kube.requests if r.route == "log")
+    assert log_request.query["container"] == "base"
+    assert log_request.query["tailLines"] == "100"
+
+
+@pytest.mark.parametrize(
+    ("route", "fault"),
+    [
+        ("list", Fault.hang()),
+        ("log", Fault.hang()),
+        ("list", Fault.delay(30)),
+        ("log", Fault.drip(0.05)),
+    ],
+    ids=["list-hangs", "log-hangs", "list-slow", "log-drips"],
+)
+def test_returns_within_the_deadline_with_a_message(kube: FakeKubeAPI, route: str, fault: Fault) -> None:
+    ti = fake_ti("KubernetesExecutor")
+    add_task_pod(kube, ti, 1, [f"line {n}" for n in range(100)])
+    kube.inject(route, fault)
+    elapsed, messages, logs = _timed_read(ti)
+    assert elapsed <= BOUND, f"took {elapsed:.2f} s against a {DEADLINE} s deadline"
+    assert any(f"timed out after {DEADLINE:g} s" in m for m in messages), messages
+    if route == "log" and fault.kind == "drip":
+        kept = logs[0].count("line ")
+        assert 0 < kept < 100  # the lines read before the deadline are kept
+
+
+def test_refused_connection_is_quick_and_clear(tmp_path: Path) -> None:
+    with FakeKubeAPI() as api:
+        kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig")
+    with airflow_pointed_at(api, kubeconfig, read_timeout=str(DEADLINE)):  # the server is gone now
+        elapsed, messages, _ = _timed_read(fake_ti("KubernetesExecutor"))
+    assert elapsed <= BOUND
+    assert messages[-1].startswith("Reading from k8s pod logs failed:")
+    assert "Connection refused" in messages[-1]
+
+
+def test_no_retry_storm_against_a_failing_api(kube: FakeKubeAPI) -> None:
+    ti = fake_ti("KubernetesExecutor")
+    kube.inject("list", Fault.status(500, "etcd is down"))
+    _, messages, _ = _timed_read(ti)
+    assert messages[-1] == "Reading from k8s pod logs failed: (500) Internal Server Error: etcd is down"
+    assert len([r for r in kube.requests if r.route == "list"]) == 1
+
+
+def test_client_is_reused_across_reads(kube: FakeKubeAPI) -> None:
+    ti = fake_ti("KubernetesExecutor")
+    add_task_pod(kube, ti, 1, ["x"] * 10)
+    builds = client_cache.builds
+    for _ in range(100):
+        messages, _ = read_running_task_log(ti, 1)
+        assert messages[-1] == "Found logs through kube API"
+    assert client_cache.builds == builds + 1
+    assert kube.connections_opened <= 3, kube.connections_opened
+
+
+def test_client_is_rebuilt_after_its_ttl(kube: FakeKubeAPI) -> None:
+    from tests.support.airflow_state import conf_vars
+
+    ti = fake_ti("KubernetesExecutor")
+    add_task_pod(kube, ti, 1, ["x"])
+    with conf_vars({("executor_logs", "client_ttl"): "0.2"}):
+        read_running_task_log(ti, 1)
+        builds = client_cache.builds
+        read_running_task_log(ti, 1)
+        assert client_cache.builds == builds
+        time.sleep(0.3)
+        read_running_task_log(ti, 1)
+        assert client_cache.builds == builds + 1
+
+
+def test_401_rebuilds_the_client_exactly_once(kube: FakeKubeAPI, fake_kubeconfig: Path) -> None:
+    ti = fake_ti("KubernetesExecutor")
+    add_task_pod(kube, ti, 1, ["after rotation"])
+    read_running_task_log(ti, 1)
+    builds = client_cache.builds
+
+    kube.set_token("rotated-token-0123456789")  # the cluster rotates the token...
+    kube.write_kubeconfig(fake_kubeconfig)  # ...and the kubeconfig on disk follows
+    messages, logs = read_running_task_log(ti, 1)
+    assert messages[-1] == "Found logs through kube API"
+    assert "after rotation" in logs[0]
+    assert client_cache.builds == builds + 1
+
+    read_running_task_log(ti, 1)
+    assert client_cache.builds == builds + 1
+
+
+def test_a_401_that_persists_is_reported_once_without_the_token(kube: FakeKubeAPI) -> None:
+    ti = fake_ti("KubernetesExecutor")
+    old_token = kube.token
+    kube.set_token("the-server-wants-another-token")
+    builds = client_cache.builds
+    messages, _ = read_running_task_log(ti, 1)
+    assert messages[-1].startswith("Reading from k8s pod logs failed: (401) Unauthorized")
+    assert client_cache.builds == builds + 2  # the first build, and one rebuild: no storm
+    assert len([r for r in kube.requests if r.route == "list"]) == 2
+    assert old_token not in "".join(messages)
+
+
+def test_executor_config_that_is_not_a_dict_is_a_message(kube: FakeKubeAPI) -> None:
+    messages, _logs = read_running_task_log(fake_ti("KubernetesExecutor", executor_config="garbage"), 1)
+    assert messages[-1].startswith("Reading from k8s pod logs failed:")
