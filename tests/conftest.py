@@ -16,6 +16,12 @@ os.environ["AIRFLOW__CORE__EXECUTOR"] = "KubernetesExecutor"
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(_HOME / "dags"))
 os.environ.setdefault("AIRFLOW__KUBERNETES_EXECUTOR__IN_CLUSTER", "False")
+os.environ["AIRFLOW__CORE__AUTH_MANAGER"] = (
+    "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+)
+os.environ["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS"] = "True"
+os.environ.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", "airflow-executor-logs-tests-jwt-secret-0123456789")
+os.environ.setdefault("AIRFLOW__LOGGING__BASE_LOG_FOLDER", str(_HOME / "logs"))
 
 
 @pytest.fixture(autouse=True)

@@ -325,9 +325,7 @@ class _Pod:
                 "resourceVersion": self.resource_version,
                 "creationTimestamp": self.created,
             },
-            "spec": {
-                "containers": [{"name": c, "image": f"fake.invalid/{c}:latest"} for c in self.containers]
-            },
+            "spec": {"containers": [{"name": c, "image": f"fake.invalid/{c}:latest"} for c in self.containers]},
             "status": {"phase": self.phase},
         }
         return {"kind": "Pod", "apiVersion": "v1", **pod} if with_kind else pod
@@ -544,9 +542,7 @@ class _Handler(BaseHTTPRequestHandler):
         if container is None:
             if len(containers) != 1:
                 choices = " ".join(containers)
-                self._send_status(
-                    400, f"a container name must be specified for pod {name}, choose one of: [{choices}]"
-                )
+                self._send_status(400, f"a container name must be specified for pod {name}, choose one of: [{choices}]")
                 return
             container = next(iter(containers))
         if container not in containers:
@@ -626,9 +622,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(code, _status_body(code, message))
 
     def _send_json(self, code: int, payload: Any) -> None:
-        self._send(
-            code, "application/json", [json.dumps(payload, separators=(",", ":")).encode()], chunked=False
-        )
+        self._send(code, "application/json", [json.dumps(payload, separators=(",", ":")).encode()], chunked=False)
 
     def _send(self, code: int, content_type: str, pieces: Sequence[bytes], *, chunked: bool) -> None:
         """Write status, headers and body; ``pieces`` are drip units, else re-split into 64 KiB chunks."""

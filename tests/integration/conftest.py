@@ -1,0 +1,62 @@
+"""A real sqlite metadata DB with a RUNNING KubernetesExecutor task, and a Kubernetes API with its pod."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_executor_logs.testing import FakeKubeAPI
+from airflow_executor_logs.testing.airflow_sandbox import (
+    DAG_ID,
+    RUN_ID,
+    TASK_ID,
+    seed_running_task,
+)
+
+POD_LINES = [f"2026-01-01T00:00:00.{n:06d}Z pod says line {n}" for n in range(30)]
+
+
+@dataclass
+class SeededCluster:
+    kube: FakeKubeAPI
+    kubeconfig: Path
+    dag_id: str = DAG_ID
+    run_id: str = RUN_ID
+    task_id: str = TASK_ID
+
+    def running_ti(self) -> Any:
+        from airflow.models.taskinstance import TaskInstance
+        from airflow.utils.session import create_session
+        from sqlalchemy.orm import joinedload
+
+        with create_session() as session:
+            ti = (
+                session.query(TaskInstance)
+                .options(joinedload(TaskInstance.dag_run))
+                .filter_by(dag_id=self.dag_id, run_id=self.run_id, task_id=self.task_id)
+                .one()
+            )
+            session.expunge(ti)
+            return ti
+
+
+@pytest.fixture(scope="session")
+def seeded_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeededCluster]:
+    """Migrate this session's sqlite DB, seed the RUNNING task, and serve its pod on a fake API."""
+    from tests.support.kube import add_task_pod
+
+    work = tmp_path_factory.mktemp("seed")
+    env = dict(os.environ)
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH", "")]))
+    seed_running_task(env, work, dags_folder=Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]), log_path=work / "seed.log")
+    with FakeKubeAPI() as kube:
+        cluster = SeededCluster(kube=kube, kubeconfig=kube.write_kubeconfig(work / "kubeconfig"))
+        ti = cluster.running_ti()
+        add_task_pod(kube, ti, ti.try_number, POD_LINES)
+        yield cluster
