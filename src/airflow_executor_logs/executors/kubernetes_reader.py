@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_executor_logs import config
+from airflow_executor_logs import config, metrics
 from airflow_executor_logs.executors.log_readers import ReaderRegistration, TaskLog
 from airflow_executor_logs.executors.resolution import team_name_for
 
@@ -236,12 +236,15 @@ def read_kubernetes_task_log(executor_cls: type, ti: Any, try_number: int) -> Ta
         if lines and not found_reported:
             messages.append("Found logs through kube API")
     except ReadDeadlineExceeded:
+        metrics.incr(metrics.TIMEOUTS, executor_cls)
         messages.append(_timed_out(deadline, lines))
         return messages, ["\n".join(lines)]
     except Exception as err:
         if deadline.expired or _is_timeout(err):
+            metrics.incr(metrics.TIMEOUTS, executor_cls)
             messages.append(_timed_out(deadline, lines))
             return messages, ["\n".join(lines)]
+        metrics.incr(metrics.FAILURES, executor_cls)
         messages.append(f"Reading from k8s pod logs failed: {_describe(err, api)}")
         if streaming:
             return messages, [""]

@@ -7,7 +7,7 @@ import logging
 import threading
 from typing import Any
 
-from airflow_executor_logs import config
+from airflow_executor_logs import config, metrics
 from airflow_executor_logs.executors.log_readers import TaskLog, find_reader
 from airflow_executor_logs.executors.resolution import (
     ExecutorResolutionError,
@@ -42,15 +42,18 @@ def read_running_task_log(ti: Any, try_number: int) -> TaskLog:
     try:
         resolved = resolve_executor(ti)
     except ExecutorResolutionError as err:
+        metrics.incr(metrics.FAILURES, getattr(ti, "executor", None))
         return [], [notice(f"Executor logs unavailable: {err}", "error")]
 
     executor_cls = resolved.executor_cls
     reader = find_reader(executor_cls)
     if reader is not None:
+        metrics.incr(metrics.CLASS_READS, executor_cls)
         try:
             return reader(executor_cls, ti, try_number)
         except Exception as err:
             log.exception("Class-level log reader for %s failed", executor_cls.__name__)
+            metrics.incr(metrics.FAILURES, executor_cls)
             return [], [notice(_failure(executor_cls, err), "error")]
 
     if not resolved.overrides_get_task_log():
@@ -68,6 +71,7 @@ def _read_with_short_lived_executor(resolved: ResolvedExecutor, ti: Any, try_num
             )
         ]
     _warn_once(executor_cls)
+    metrics.incr(metrics.FALLBACK_READS, executor_cls)
     try:
         return call_with_short_lived_executor(
             resolved,
@@ -75,9 +79,11 @@ def _read_with_short_lived_executor(resolved: ResolvedExecutor, ti: Any, try_num
             deadline=config.fallback_timeout(),
         )
     except ExecutorDeadlineExceeded as err:
+        metrics.incr(metrics.TIMEOUTS, executor_cls)
         return [], [notice(f"Executor logs unavailable: {err}", "error")]
     except Exception as err:
         log.exception("Short-lived %s failed to read task logs", executor_cls.__name__)
+        metrics.incr(metrics.FAILURES, executor_cls)
         return [], [notice(_failure(executor_cls, err), "error")]
 
 

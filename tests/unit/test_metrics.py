@@ -1,0 +1,70 @@
+"""Counters through Airflow's Stats: class-level reads, fallback reads, timeouts, failures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from unittest import mock
+
+import pytest
+
+from airflow_executor_logs import metrics
+from airflow_executor_logs.executors.task_log import read_running_task_log
+from tests.support import fake_executors as fx
+from tests.support.airflow_state import conf_vars
+from tests.support.task_instances import fake_ti
+
+
+@pytest.fixture
+def counted() -> Iterator[mock.MagicMock]:
+    from airflow.stats import Stats
+
+    fx.release.clear()
+    settings: dict[tuple[str, str], str | None] = {
+        ("core", "executor"): fx.all_executors_setting(),
+        ("executor_logs", "fallback_timeout"): "1",
+    }
+    with conf_vars(settings), mock.patch.object(Stats, "incr") as incr:
+        yield incr
+    fx.release.set()
+
+
+def _counts(incr: mock.MagicMock) -> list[tuple[str, str]]:
+    return [(call.args[0], call.kwargs["tags"]["executor"]) for call in incr.call_args_list]
+
+
+def test_class_level_read(counted: mock.MagicMock) -> None:
+    read_running_task_log(fake_ti("NativeReaderExecutor"), 1)
+    assert _counts(counted) == [(metrics.CLASS_READS, "NativeReaderExecutor")]
+
+
+def test_fallback_read(counted: mock.MagicMock) -> None:
+    read_running_task_log(fake_ti("CountingExecutor"), 1)
+    assert _counts(counted) == [(metrics.FALLBACK_READS, "CountingExecutor")]
+
+
+def test_fallback_timeout(counted: mock.MagicMock) -> None:
+    read_running_task_log(fake_ti("GetLogHangsExecutor"), 1)
+    assert _counts(counted) == [
+        (metrics.FALLBACK_READS, "GetLogHangsExecutor"),
+        (metrics.TIMEOUTS, "GetLogHangsExecutor"),
+    ]
+
+
+def test_fallback_failure(counted: mock.MagicMock) -> None:
+    read_running_task_log(fake_ti("GetLogRaisesExecutor"), 1)
+    assert _counts(counted)[-1] == (metrics.FAILURES, "GetLogRaisesExecutor")
+
+
+def test_unknown_executor_is_a_failure(counted: mock.MagicMock) -> None:
+    read_running_task_log(fake_ti("Nope"), 1)
+    assert _counts(counted) == [(metrics.FAILURES, "Nope")]
+
+
+def test_no_override_counts_nothing(counted: mock.MagicMock) -> None:
+    read_running_task_log(fake_ti("NoOverrideExecutor"), 1)
+    assert _counts(counted) == []
+
+
+def test_a_broken_stats_backend_does_not_break_reads(counted: mock.MagicMock) -> None:
+    counted.side_effect = RuntimeError("statsd is down")
+    assert read_running_task_log(fake_ti("NativeReaderExecutor", task_id="x"), 1)[0] == ["class-level read of x"]
