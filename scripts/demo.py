@@ -1,0 +1,196 @@
+"""
+The main job: a real ``airflow api-server`` twice, stock and with airflow-executor-logs, side by side.
+
+Both runs serve the same RUNNING KubernetesExecutor task from a loopback Kubernetes API, through
+gunicorn with worker refresh, and are measured the same way. Everything started is stopped by PID.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from airflow_executor_logs.testing import FakeKubeProcess
+from airflow_executor_logs.testing.airflow_sandbox import (
+    DAG_ID,
+    QUEUED_BY_JOB_ID,
+    RUN_ID,
+    TASK_ID,
+    AirflowSandbox,
+    ApiServer,
+)
+from airflow_executor_logs.utils.processes import ManagerProcess
+
+STOCK = "airflow.config_templates.airflow_local_settings.DEFAULT_LOGGING_CONFIG"
+FIX = "airflow_executor_logs.logging_config.LOGGING_CONFIG"
+POD_LINES = [f"demo pod log line {n:03d}" for n in range(100)]
+
+
+def progress(message: str) -> None:
+    print(f"  · {message}", flush=True)
+
+
+@dataclass
+class RunResult:
+    label: str
+    requests: int = 0
+    errors: int = 0
+    lines_served: list[int] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    first_on_worker: list[float] = field(default_factory=list)
+    later_on_worker: list[float] = field(default_factory=list)
+    workers_seen: int = 0
+    managers: list[ManagerProcess] = field(default_factory=list)
+    orphans: int = 0
+    survivors: int = 0
+
+    @property
+    def leaked_rss(self) -> int:
+        return sum(m.rss for m in self.managers)
+
+    @property
+    def leaked_uss(self) -> int:
+        return sum(m.uss or 0 for m in self.managers)
+
+
+def pod_labels() -> dict[str, str]:
+    from airflow.providers.cncf.kubernetes.pod_generator import PodGenerator
+
+    labels = PodGenerator.build_labels_for_k8s_executor_pod(
+        dag_id=DAG_ID, task_id=TASK_ID, try_number=1, map_index=-1, run_id=RUN_ID, airflow_worker=QUEUED_BY_JOB_ID
+    )
+    return {key: str(value) for key, value in labels.items()}
+
+
+def drive(server: ApiServer, result: RunResult, seconds: float) -> None:
+    """Request the running task's log twice a second for ``seconds``, through worker refreshes."""
+    workers: set[int] = set(server.worker_pids())
+    served_by: set[int | None] = set()
+    started = time.monotonic()
+    last_note = 0.0
+    while time.monotonic() - started < seconds:
+        response = server.fetch_task_log(ndjson=bool(result.requests % 2))
+        result.requests += 1
+        result.seconds.append(response.elapsed)
+        first = response.worker_pid not in served_by
+        (result.first_on_worker if first else result.later_on_worker).append(response.elapsed)
+        served_by.add(response.worker_pid)
+        if response.status_code != 200:
+            result.errors += 1
+        result.lines_served.append(sum(line in response.text for line in POD_LINES))
+        workers.update(server.worker_pids())
+        elapsed = time.monotonic() - started
+        if elapsed - last_note >= 10:
+            last_note = elapsed
+            progress(
+                f"{result.label}: {elapsed:3.0f}s, {result.requests} requests, {len(workers)} workers so far, "
+                f"{len(server.managers())} Manager processes alive"
+            )
+        time.sleep(0.5)
+    result.workers_seen = len(workers)
+
+
+def run(sandbox: AirflowSandbox, label: str, logging_config: str, seconds: float, refresh: int) -> RunResult:
+    result = RunResult(label)
+    server = sandbox.api_server(
+        workers=2,
+        server_type="gunicorn",
+        worker_refresh_interval=refresh,
+        extra_env={"AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS": logging_config},
+    )
+    progress(f"{label}: starting airflow api-server (gunicorn, 2 workers, refresh every {refresh}s)")
+    with server:
+        progress(f"{label}: ready in {server.ready_after or 0:.1f}s; driving requests for {seconds:.0f}s")
+        drive(server, result, seconds)
+        result.managers = server.managers()
+        tree = server.tree_pids()
+        result.orphans = sum(1 for m in result.managers if m.orphaned or m.ppid not in tree)
+        progress(f"{label}: graceful shutdown (SIGTERM to the server only)")
+        server.terminate_root(timeout=60)
+        time.sleep(1.0)
+        result.survivors = len(server.managers())
+    progress(f"{label}: stopped everything it left, by PID")
+    return result
+
+
+def mib(value: float) -> str:
+    return f"{value / 2**20:,.0f} MiB"
+
+
+def ms(values: list[float]) -> str:
+    return f"{statistics.median(values) * 1000:,.0f} ms" if values else "-"
+
+
+def table(stock: RunResult, ours: RunResult) -> str:
+    rows = [
+        ("requests (errors)", f"{stock.requests} ({stock.errors})", f"{ours.requests} ({ours.errors})"),
+        ("API workers seen (refresh)", str(stock.workers_seen), str(ours.workers_seen)),
+        ("Manager processes leaked", str(len(stock.managers)), str(len(ours.managers))),
+        ("  of them orphaned", str(stock.orphans), str(ours.orphans)),
+        ("  alive after graceful stop", str(stock.survivors), str(ours.survivors)),
+        ("RSS of leaked processes", mib(stock.leaked_rss), mib(ours.leaked_rss)),
+        ("USS of leaked processes", mib(stock.leaked_uss), mib(ours.leaked_uss)),
+        (
+            "pod log lines per response",
+            f"{min(stock.lines_served, default=0)}-{max(stock.lines_served, default=0)}",
+            f"{min(ours.lines_served, default=0)}-{max(ours.lines_served, default=0)}",
+        ),
+        ("time per request (median)", ms(stock.seconds), ms(ours.seconds)),
+        ("  first request on a worker", ms(stock.first_on_worker), ms(ours.first_on_worker)),
+        ("  later requests", ms(stock.later_on_worker), ms(ours.later_on_worker)),
+    ]
+    width = max(len(r[0]) for r in rows)
+    left = max(len(r[1]) for r in [*rows, ("", stock.label, "")])
+    right = max(len(r[2]) for r in [*rows, ("", "", ours.label)])
+    lines = [f"  {'':<{width}}  {stock.label:>{left}}  {ours.label:>{right}}", f"  {'-' * (width + left + right + 4)}"]
+    lines += [f"  {name:<{width}}  {a:>{left}}  {b:>{right}}" for name, a, b in rows]
+    return "\n".join(lines)
+
+
+def verdict(stock: RunResult, ours: RunResult) -> str:
+    if ours.errors or not ours.lines_served or min(ours.lines_served) < len(POD_LINES):
+        return "FAIL: airflow-executor-logs did not serve every pod log line"
+    if ours.managers or ours.survivors:
+        return f"FAIL: {len(ours.managers)} Manager processes appeared with airflow-executor-logs"
+    if stock.managers:
+        return (
+            f"FIXED: stock Airflow leaked {len(stock.managers)} Manager processes ({mib(stock.leaked_rss)} RSS); "
+            "airflow-executor-logs leaked none and served the same logs."
+        )
+    return "OK: no leak with airflow-executor-logs (this provider does not fork a Manager on its own either)."
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=50.0, help="how long to drive requests per run")
+    parser.add_argument("--refresh", type=int, default=15, help="[api] worker_refresh_interval, seconds")
+    args = parser.parse_args()
+
+    core = importlib.metadata.version("apache-airflow-core")
+    provider = importlib.metadata.version("apache-airflow-providers-cncf-kubernetes")
+    print(f"airflow-executor-logs demo: apache-airflow {core}, cncf-kubernetes {provider}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="ael-demo-") as work:
+        kubeconfig = Path(work) / "kubeconfig"
+        pod = {"name": "running-task-pod", "labels": pod_labels(), "logs": {"base": POD_LINES}}
+        progress("starting the loopback Kubernetes API with the running task's pod")
+        with FakeKubeProcess(kubeconfig, pods=[pod]):
+            progress("creating an sqlite Airflow home with a RUNNING KubernetesExecutor task (db migrate)")
+            with AirflowSandbox(kubeconfig=kubeconfig, base_dir=work) as sandbox:
+                stock = run(sandbox, "stock Airflow", STOCK, args.seconds, args.refresh)
+                ours = run(sandbox, "with airflow-executor-logs", FIX, args.seconds, args.refresh)
+    print()
+    print(table(stock, ours))
+    print()
+    line = verdict(stock, ours)
+    print(line)
+    return 1 if line.startswith("FAIL") else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

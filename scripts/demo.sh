@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The main job: stock Airflow vs airflow-executor-logs on a real api-server, side by side.
+# Runs on the cell where the bug bites (core 3.2.1 + cncf-kubernetes 10.18.0); CELL=... picks another.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$REPO_ROOT"
+cell="${CELL:-airflow-3.2.1-k8s-10.18.0}"
+say "preparing ${cell} (first run installs pinned Airflow: a minute or two)"
+py="$(ensure_cell "$cell")"
+say "running the demo (about three minutes)"
+exec "$py" scripts/demo.py "$@"
