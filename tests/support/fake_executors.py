@@ -35,6 +35,7 @@ class CountingExecutor(BaseExecutor):
     """Counts constructions; reads logs like an executor that has them."""
 
     ended = 0
+    supports_multi_team = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

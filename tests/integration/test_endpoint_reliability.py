@@ -1,0 +1,285 @@
+"""
+Reliability through the real HTTP log endpoint: injected faults, hostile input, and secrets.
+
+Every fault scenario must end the same way: HTTP 200 within the deadline (plus the endpoint's own
+overhead), a clear message in the log, and no process left behind. See docs/reliability.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_executor_logs.testing import FakeKubeAPI, Fault
+from tests.integration.conftest import POD_LINES, SeededCluster
+from tests.integration.endpoint import LogEndpoint, add_running_copy, log_endpoint, task_instance_changed
+from tests.support import fake_executors as fx
+from tests.support.airflow_state import conf_vars
+from tests.support.kube import add_task_pod, airflow_pointed_at, pod_labels
+from tests.support.processes import child_pids, describe, new_children, zombies
+from tests.support.task_instances import fake_ti
+
+pytestmark = pytest.mark.slow
+
+READ_DEADLINE = 2.0
+FALLBACK_DEADLINE = 2.0
+#: What the endpoint adds around the executor read (DB lookups, rendering) on a slow shared machine.
+ENDPOINT_OVERHEAD = 1.0
+
+
+@pytest.fixture(scope="module")
+def endpoint(seeded_cluster: SeededCluster) -> Iterator[LogEndpoint]:
+    with log_endpoint(seeded_cluster.dag_id, seeded_cluster.task_id) as client:
+        yield client
+
+
+@pytest.fixture
+def cluster(seeded_cluster: SeededCluster) -> Iterator[SeededCluster]:
+    """The seeded deployment, every executor double configured, short deadlines."""
+    fx.release.clear()
+    with (
+        airflow_pointed_at(
+            seeded_cluster.kube,
+            seeded_cluster.kubeconfig,
+            read_timeout=str(READ_DEADLINE),
+            fallback_timeout=str(FALLBACK_DEADLINE),
+        ),
+        conf_vars({("core", "executor"): f"KubernetesExecutor,{fx.executor_setting(*fx.ALL_CLASSES)}"}),
+    ):
+        yield seeded_cluster
+    seeded_cluster.kube.clear_faults()
+    fx.release.set()
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    expect: tuple[str, ...]
+    route: str | None = None
+    fault: Fault | None = None
+    kubeconfig: str | None = None  # "refused" or "dns"
+    executor: type | None = None
+
+
+KUBERNETES_FAULTS = [
+    Scenario(
+        "k8s-connection-refused", ("Reading from k8s pod logs failed", "Connection refused"), kubeconfig="refused"
+    ),
+    Scenario("k8s-host-does-not-resolve", ("Reading from k8s pod logs failed", "resolve"), kubeconfig="dns"),
+    Scenario("k8s-401", ("failed: (401) Unauthorized",), "list", Fault.status(401, "bad token")),
+    Scenario(
+        "k8s-403", ("failed: (403) Forbidden: pods is forbidden",), "list", Fault.status(403, "pods is forbidden")
+    ),
+    Scenario("k8s-404-log", ("failed: (404) Not Found",), "log", Fault.status(404, "pods not found")),
+    Scenario("k8s-429", ("failed: (429) Too Many Requests",), "list", Fault.status(429, "slow down")),
+    Scenario("k8s-500", ("failed: (500) Internal Server Error: etcd down",), "list", Fault.status(500, "etcd down")),
+    Scenario("k8s-list-hangs", ("timed out after 2 s",), "list", Fault.hang()),
+    Scenario("k8s-log-hangs", ("timed out after 2 s",), "log", Fault.hang()),
+    Scenario("k8s-list-slow", ("timed out after 2 s",), "list", Fault.delay(20)),
+    Scenario("k8s-log-drips", ("timed out after 2 s",), "log", Fault.drip(0.1)),
+    Scenario("k8s-malformed-json", ("Reading from k8s pod logs failed",), "list", Fault.malformed_json()),
+    Scenario("k8s-reset-mid-stream", ("Reading from k8s pod logs failed",), "log", Fault.reset_mid_stream(200)),
+]
+EXECUTOR_FAULTS = [
+    Scenario("executor-init-raises", ("init exploded after starting a Manager",), executor=fx.InitRaisesExecutor),
+    Scenario("executor-init-hangs", ("did not return logs within 2 s",), executor=fx.InitHangsExecutor),
+    Scenario("executor-get-task-log-raises", ("get_task_log exploded",), executor=fx.GetLogRaisesExecutor),
+    Scenario("executor-get-task-log-hangs", ("did not return logs within 2 s",), executor=fx.GetLogHangsExecutor),
+    Scenario("executor-end-raises", ("line for running_task try 1",), executor=fx.EndRaisesExecutor),
+    Scenario("executor-end-hangs", ("did not return logs within 2 s",), executor=fx.EndHangsExecutor),
+    Scenario("executor-manager-already-dead", ("line for running_task try 1",), executor=fx.DeadManagerExecutor),
+]
+
+
+def _kubeconfig_for(kind: str, tmp_path: Path) -> Path:
+    server = {"refused": "http://127.0.0.1:9", "dns": "http://kube-api.does-not-resolve.invalid:6443"}[kind]
+    path = tmp_path / f"kubeconfig-{kind}"
+    path.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        f"clusters:\n- name: c\n  cluster:\n    server: {server}\n"
+        "users:\n- name: u\n  user:\n    token: some-token-value-123\n"
+        "contexts:\n- name: c\n  context:\n    cluster: c\n    user: u\n"
+    )
+    return path
+
+
+@pytest.mark.parametrize("scenario", KUBERNETES_FAULTS + EXECUTOR_FAULTS, ids=lambda s: s.name)
+def test_fault(scenario: Scenario, cluster: SeededCluster, endpoint: LogEndpoint, tmp_path: Path) -> None:
+    before = child_pids()
+    threads_before = set(threading.enumerate())
+    overrides: dict[tuple[str, str], str | None] = {}
+    if scenario.kubeconfig:
+        overrides[("kubernetes_executor", "config_file")] = str(_kubeconfig_for(scenario.kubeconfig, tmp_path))
+    if scenario.route and scenario.fault:
+        cluster.kube.inject(scenario.route, scenario.fault)
+    executor = scenario.executor.__name__ if scenario.executor else "KubernetesExecutor"
+    deadline = FALLBACK_DEADLINE if scenario.executor else READ_DEADLINE
+    with (
+        conf_vars(overrides),
+        task_instance_changed(cluster.dag_id, cluster.run_id, cluster.task_id, executor=executor),
+    ):
+        response = endpoint.get(cluster.run_id)
+
+    assert response.status_code == 200, response.text[:500]
+    assert response.elapsed <= deadline + ENDPOINT_OVERHEAD, f"{response.elapsed:.2f} s"
+    for expected in scenario.expect:
+        assert expected in response.text, response.text[:1500]
+    left = new_children(before)
+    assert not left, describe(left)
+    assert not zombies()
+    # A call still blocked inside an executor holds no process; once the fault clears it ends.
+    fx.release.set()
+    cluster.kube.clear_faults()
+    for thread in set(threading.enumerate()) - threads_before:
+        if thread.name.startswith("executor-logs-"):
+            assert thread.daemon
+            thread.join(15)
+            assert not thread.is_alive(), f"{thread.name} still blocked after the fault cleared"
+    assert not new_children(before)
+
+
+# --------------------------------------------------------------------------------------------
+# Hostile and bad input
+# --------------------------------------------------------------------------------------------
+
+
+def test_unknown_executor_on_the_task(cluster: SeededCluster, endpoint: LogEndpoint) -> None:
+    with task_instance_changed(cluster.dag_id, cluster.run_id, cluster.task_id, executor="NoSuchExecutor"):
+        response = endpoint.get(cluster.run_id)
+    assert response.status_code == 200
+    assert "Cannot find executor 'NoSuchExecutor'" in response.text
+
+
+def test_team_scoped_executor(cluster: SeededCluster, endpoint: LogEndpoint) -> None:
+    from unittest import mock
+
+    from airflow.models.dag import DagModel
+
+    setting = f"KubernetesExecutor;team_a={fx.path(fx.CountingExecutor)}"
+    with (
+        conf_vars({("core", "executor"): setting, ("core", "multi_team"): "True"}),
+        mock.patch.object(DagModel, "get_team_name", return_value="team_a"),
+        task_instance_changed(cluster.dag_id, cluster.run_id, cluster.task_id, executor="CountingExecutor"),
+    ):
+        response = endpoint.get(cluster.run_id)
+    assert response.status_code == 200, response.text[:500]
+    assert "line for running_task try 1" in response.text
+
+
+def test_task_without_hostname(cluster: SeededCluster, endpoint: LogEndpoint) -> None:
+    with task_instance_changed(cluster.dag_id, cluster.run_id, cluster.task_id, hostname=None):
+        response = endpoint.get(cluster.run_id)
+    assert response.status_code == 200
+    assert POD_LINES[-1].split("Z ", 1)[1] in response.text  # the pod is found by labels, not hostname
+
+
+@pytest.mark.parametrize(("try_number", "status"), [(0, 404), (-1, 422), (99, 404), ("one", 422)])
+def test_bad_try_numbers_are_4xx(cluster: SeededCluster, endpoint: LogEndpoint, try_number: Any, status: int) -> None:
+    assert endpoint.get(cluster.run_id, try_number).status_code == status
+
+
+HOSTILE_RUN_IDS = [
+    "decoy,airflow-worker",
+    "decoy,run_id!=x",
+    "decoy=1",
+    "decoy in (a,b)",
+    "decoy with spaces",
+    "décoy-ünïcødé-✓",
+    "!decoy",
+]
+
+
+@pytest.mark.parametrize("run_id", HOSTILE_RUN_IDS)
+def test_selector_characters_in_run_id_never_match_other_pods(
+    run_id: str, cluster: SeededCluster, endpoint: LogEndpoint
+) -> None:
+    add_running_copy(cluster.dag_id, cluster.run_id, cluster.task_id, run_id)
+    ti = fake_ti(dag_id=cluster.dag_id, task_id=cluster.task_id, run_id="decoy", queued_by_job_id=4242)
+    # A pod that an injected selector term would match: same task, run "decoy", any worker.
+    decoy_labels = {**pod_labels(ti, 1), "run_id": "decoy", "x": "y", "a": "b"}
+    cluster.kube.add_pod("decoy-pod", labels=decoy_labels, logs={"base": ["DECOY LINE must never be served"]})
+    try:
+        response = endpoint.get(run_id)
+    finally:
+        cluster.kube.remove_pod("decoy-pod", "default")
+    assert response.status_code == 200, response.text[:500]
+    assert "DECOY LINE" not in response.text
+    assert "Cannot find pod for ti" in response.text
+
+
+def test_hostile_run_id_still_finds_its_own_pod(cluster: SeededCluster, endpoint: LogEndpoint) -> None:
+    run_id = "own,pod=yes !ü"
+    add_running_copy(cluster.dag_id, cluster.run_id, cluster.task_id, run_id)
+    ti = fake_ti(dag_id=cluster.dag_id, task_id=cluster.task_id, run_id=run_id, queued_by_job_id=4242)
+    add_task_pod(cluster.kube, ti, 1, ["the hostile run's own line"], name="hostile-own-pod")
+    try:
+        response = endpoint.get(run_id)
+    finally:
+        cluster.kube.remove_pod("hostile-own-pod", "default")
+    assert "the hostile run's own line" in response.text
+
+
+@pytest.mark.parametrize("dag_id", ["dag,airflow-worker", "dag=1", "dag with space", "dåg"])
+def test_selector_characters_in_dag_id_never_match_other_pods(dag_id: str, cluster: SeededCluster) -> None:
+    """Airflow refuses such Dag ids at parse time, so this goes straight to the reader."""
+    from airflow_executor_logs.executors.task_log import read_running_task_log
+
+    decoy = fake_ti(dag_id="dag", task_id=cluster.task_id, queued_by_job_id=4242)
+    cluster.kube.add_pod("decoy-dag-pod", labels={**pod_labels(decoy, 1), "dag_id": "dag"}, logs={"base": ["DECOY"]})
+    try:
+        messages, logs = read_running_task_log(fake_ti("KubernetesExecutor", dag_id=dag_id, queued_by_job_id=4242), 1)
+    finally:
+        cluster.kube.remove_pod("decoy-dag-pod", "default")
+    assert "DECOY" not in "".join(logs)
+    assert "Cannot find pod for ti" in messages[-1]
+
+
+# --------------------------------------------------------------------------------------------
+# Secrets
+# --------------------------------------------------------------------------------------------
+
+TOKEN = "sekrit-bearer-token-7c1f0a9e4b"
+CERT_MARKER = "SEKRIT-CLIENT-CERT-MARKER"
+KEY_MARKER = "SEKRIT-CLIENT-KEY-MARKER"
+
+
+def _pem(kind: str, marker: str) -> str:
+    body = base64.b64encode(marker.encode() * 4).decode()
+    return base64.b64encode(f"-----BEGIN {kind}-----\n{body}\n-----END {kind}-----\n".encode()).decode()
+
+
+def test_no_secret_is_echoed(
+    cluster: SeededCluster, endpoint: LogEndpoint, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with FakeKubeAPI(token=TOKEN) as api:
+        ti = cluster.running_ti()
+        add_task_pod(api, ti, 1, ["secret test line"])
+        kubeconfig = api.write_kubeconfig(
+            tmp_path / "kubeconfig",
+            {
+                "client-certificate-data": _pem("CERTIFICATE", CERT_MARKER),
+                "client-key-data": _pem("PRIVATE KEY", KEY_MARKER),
+            },
+        )
+        outputs: list[str] = []
+        with airflow_pointed_at(api, kubeconfig, read_timeout=str(READ_DEADLINE)):
+            outputs.append(endpoint.get(cluster.run_id).text)  # works
+            api.inject("list", Fault.status(500, "boom"))
+            outputs.append(endpoint.get(cluster.run_id, ndjson=True).text)
+            api.inject("log", Fault.reset_mid_stream(10))
+            outputs.append(endpoint.get(cluster.run_id).text)
+            api.set_token("another-token-the-client-does-not-have")
+            outputs.append(endpoint.get(cluster.run_id).text)  # 401, rebuild, 401
+    everything = "\n".join([*outputs, caplog.text])
+    assert "secret test line" in outputs[0]
+    assert "(401) Unauthorized" in outputs[-1]
+    for secret in (TOKEN, CERT_MARKER, KEY_MARKER, _pem("CERTIFICATE", CERT_MARKER)[:40], "Bearer "):
+        assert secret not in everything
