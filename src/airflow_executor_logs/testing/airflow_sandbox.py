@@ -86,7 +86,8 @@ with DAG(
 """
 
 _SEED_SCRIPT = '''\
-"""Seed a RUNNING DagRun/TaskInstance for the serialized demo DAG (run inside the sandbox env)."""
+"""Seed RUNNING DagRuns/TaskInstances for the serialized demo DAG (run inside the sandbox env)."""
+import datetime
 import json
 import sys
 
@@ -99,34 +100,42 @@ from airflow.utils.types import DagRunTriggeredByType, DagRunType
 
 params = json.loads(sys.argv[1])
 now = timezone.utcnow()
+result = {{}}
 with create_session() as session:
     dag = DBDagBag().get_latest_version_of_dag(params["dag_id"], session=session)
     if dag is None:
         raise SystemExit(f"DAG {{params['dag_id']}} is not serialized in the DB")
-    dag_run = dag.create_dagrun(
-        run_id=params["run_id"],
-        logical_date=now,
-        data_interval=(now, now),
-        run_after=now,
-        run_type=DagRunType.MANUAL,
-        triggered_by=DagRunTriggeredByType.TEST,
-        state=DagRunState.RUNNING,
-        start_date=now,
-        session=session,
-    )
-    session.flush()
-    ti = session.query(TaskInstance).filter_by(
-        dag_id=params["dag_id"], run_id=params["run_id"], task_id=params["task_id"], map_index=-1
-    ).one()
-    ti.state = TaskInstanceState.RUNNING
-    ti.try_number = 1
-    ti.executor = params["executor"]
-    ti.hostname = params["hostname"]
-    ti.queued_by_job_id = params["queued_by_job_id"]
-    ti.queued_dttm = now
-    ti.start_date = now
-    session.flush()
-    print(json.dumps({{"dag_version_id": str(ti.dag_version_id), "ti_id": str(ti.id)}}))
+    for n, run in enumerate(params["runs"]):
+        # Each run needs its own logical date; the first (main) run keeps ``now``.
+        logical_date = now - datetime.timedelta(seconds=n)
+        dag_run = dag.create_dagrun(
+            run_id=run["run_id"],
+            logical_date=logical_date,
+            data_interval=(logical_date, logical_date),
+            run_after=logical_date,
+            run_type=DagRunType.MANUAL,
+            triggered_by=DagRunTriggeredByType.TEST,
+            state=DagRunState.RUNNING,
+            start_date=now,
+            session=session,
+        )
+        session.flush()
+        ti = session.query(TaskInstance).filter_by(
+            dag_id=params["dag_id"], run_id=run["run_id"], task_id=params["task_id"], map_index=-1
+        ).one()
+        ti.state = TaskInstanceState.RUNNING
+        ti.try_number = 1
+        ti.executor = run["executor"]
+        ti.hostname = params["hostname"]
+        ti.queued_by_job_id = params["queued_by_job_id"]
+        ti.queued_dttm = now
+        ti.start_date = now
+        session.flush()
+        if n == 0:
+            result = {{"dag_version_id": str(ti.dag_version_id), "ti_id": str(ti.id)}}
+        else:
+            result[f"ti_id:{{run['run_id']}}"] = str(ti.id)
+    print(json.dumps(result))
 '''
 
 _KUBECONFIG = """\
@@ -208,11 +217,16 @@ def seed_running_task(
     log_path: Path,
     executor: str | None = "KubernetesExecutor",
     timeout: float = 300.0,
+    extra_runs: Sequence[tuple[str, str | None]] = (),
 ) -> dict[str, str]:
     """
     Migrate the DB ``env`` points at, serialize the demo DAG and seed its RUNNING task instance.
 
-    Works on Airflow 3.2 and 3.3; returns the ids the seeding printed (``dag_version_id``, ``ti_id``).
+    ``extra_runs`` are ``(run_id, executor)`` pairs: more DagRuns of the same DAG, each with its task
+    instance RUNNING on ``executor`` (same hostname and ``queued_by_job_id`` as the main one).
+
+    Works on Airflow 3.2 and 3.3; returns the ids the seeding printed (``dag_version_id``, ``ti_id``,
+    and ``ti_id:<run_id>`` per extra run).
     """
     airflow_bin = str(Path(sys.executable).parent / "airflow")
     dags_folder.mkdir(parents=True, exist_ok=True)
@@ -221,11 +235,16 @@ def seed_running_task(
         _run_logged([airflow_bin, *args], env=env, cwd=work_dir, log_path=log_path, timeout=timeout)
     script = work_dir / "seed_running_ti.py"
     script.write_text(_SEED_SCRIPT.format())
+    run_ids = [RUN_ID, *(run_id for run_id, _ in extra_runs)]
+    if len(set(run_ids)) != len(run_ids):
+        raise SandboxError(f"run ids must be unique: {run_ids}")
     params = {
         "dag_id": DAG_ID,
-        "run_id": RUN_ID,
         "task_id": TASK_ID,
-        "executor": executor,
+        "runs": [
+            {"run_id": RUN_ID, "executor": executor},
+            *({"run_id": run_id, "executor": run_executor} for run_id, run_executor in extra_runs),
+        ],
         "hostname": TI_HOSTNAME,
         "queued_by_job_id": QUEUED_BY_JOB_ID,
     }
@@ -240,7 +259,7 @@ def seed_running_task(
 
 class AirflowSandbox:
     """
-    An isolated Airflow environment with a RUNNING KubernetesExecutor task instance.
+    An isolated Airflow environment with a RUNNING KubernetesExecutor task instance (and optionally more).
 
     Layout under ``root``: ``airflow_home/`` (config, sqlite DB, task logs), ``tmp/`` (``TMPDIR`` of
     every subprocess), ``dags/`` (one DAG file) and ``logs/`` (output of the commands we ran).
@@ -256,6 +275,7 @@ class AirflowSandbox:
         base_dir: str | os.PathLike[str] | None = None,
         keep: bool | None = None,
         migrate_timeout: float = 300.0,
+        extra_runs: Sequence[tuple[str, str | None]] = (),
     ) -> None:
         """
         Configure (but do not yet create) the sandbox.
@@ -266,6 +286,9 @@ class AirflowSandbox:
         :param extra_env: extra/overriding environment for every subprocess.
         :param base_dir: where to create the sandbox directory (default: the system temp dir).
         :param keep: keep the directory on exit (default: ``$AIRFLOW_EXECUTOR_LOGS_KEEP_SANDBOX``).
+        :param extra_runs: ``(run_id, executor)`` pairs seeding more RUNNING task instances (same DAG and
+            task, one DagRun each). Every executor named must be in ``[core] executor``: set
+            ``AIRFLOW__CORE__EXECUTOR`` in ``extra_env``.
         """
         self.kubeconfig = kubeconfig
         self.namespace = namespace
@@ -281,6 +304,9 @@ class AirflowSandbox:
         self.hostname = TI_HOSTNAME
         self.queued_by_job_id = QUEUED_BY_JOB_ID
         self.executor = "KubernetesExecutor"
+        self.extra_runs: tuple[tuple[str, str | None], ...] = tuple(extra_runs)
+        #: Task instance id per seeded run id (filled by ``create()``).
+        self.ti_ids: dict[str, str] = {}
         self.dag_version_id: str | None = None
         self._root: Path | None = None
         self._servers: list[ApiServer] = []
@@ -351,8 +377,11 @@ class AirflowSandbox:
             log_path=self.logs_dir / "commands.log",
             executor=self.executor,
             timeout=self.migrate_timeout,
+            extra_runs=self.extra_runs,
         )
         self.dag_version_id = seeded["dag_version_id"]
+        self.ti_ids = {self.run_id: seeded["ti_id"]}
+        self.ti_ids.update({run_id: seeded[f"ti_id:{run_id}"] for run_id, _ in self.extra_runs})
         return self
 
     def cleanup(self) -> None:
@@ -736,22 +765,32 @@ class ApiServer:
             self._token = str(r.json()["access_token"])
         return self._token
 
-    def task_log_path(self, try_number: int = 1) -> str:
-        """URL path of the sandbox task instance's log for ``try_number``."""
-        sb = self.sandbox
-        return f"/api/v2/dags/{sb.dag_id}/dagRuns/{sb.run_id}/taskInstances/{sb.task_id}/logs/{try_number}"
-
-    def fetch_task_log(
-        self, try_number: int = 1, *, ndjson: bool = False, params: Mapping[str, str] | None = None
-    ) -> LogResponse:
-        """Request the task log on a fresh connection and record which worker process served it."""
-        headers = {
+    def request_headers(self, *, ndjson: bool = False) -> dict[str, str]:
+        """Headers of a task-log request: the bearer token and the wanted response format."""
+        return {
             "Authorization": f"Bearer {self.token()}",
             "Accept": "application/x-ndjson" if ndjson else "application/json",
         }
+
+    def task_log_path(self, try_number: int = 1, *, run_id: str | None = None) -> str:
+        """URL path of a seeded task instance's log for ``try_number`` (``run_id``: default the main run)."""
+        sb = self.sandbox
+        run = sb.run_id if run_id is None else run_id
+        return f"/api/v2/dags/{sb.dag_id}/dagRuns/{run}/taskInstances/{sb.task_id}/logs/{try_number}"
+
+    def fetch_task_log(
+        self,
+        try_number: int = 1,
+        *,
+        ndjson: bool = False,
+        params: Mapping[str, str] | None = None,
+        run_id: str | None = None,
+    ) -> LogResponse:
+        """Request the log of ``run_id`` (default: the main run) on a fresh connection; record the serving worker."""
+        headers = self.request_headers(ndjson=ndjson)
         started = time.monotonic()
         with httpx.Client(base_url=self.base_url, timeout=self.request_timeout) as client:
-            r = client.get(self.task_log_path(try_number), headers=headers, params=dict(params or {}))
+            r = client.get(self.task_log_path(try_number, run_id=run_id), headers=headers, params=dict(params or {}))
             elapsed = time.monotonic() - started
             worker_pid = None
             stream = r.extensions.get("network_stream")
