@@ -19,7 +19,7 @@ for cell in "${MATRIX_CELLS[@]}"; do
   say "${cell}: mypy"
   "${bin}/mypy" || status=1
   say "${cell}: pytest"
-  "$py" -m pytest -p no:cacheprovider "$@" || status=1
+  "$py" -m pytest -p no:cacheprovider --durations=10 "$@" || status=1
 done
 
 py="$(ensure_cell "$PARITY_CELL")"

@@ -127,6 +127,7 @@ def test_fault(scenario: Scenario, cluster: SeededCluster, endpoint: LogEndpoint
     ):
         response = endpoint.get(cluster.run_id)
 
+    print(f"[fault] {scenario.name}: HTTP {response.status_code} in {response.elapsed:.2f} s")
     assert response.status_code == 200, response.text[:500]
     assert response.elapsed <= deadline + ENDPOINT_OVERHEAD, f"{response.elapsed:.2f} s"
     for expected in scenario.expect:
