@@ -8,6 +8,7 @@ DEFAULT_READ_TIMEOUT = 5.0
 DEFAULT_CONNECT_TIMEOUT = 1.0
 DEFAULT_CLIENT_TTL = 300.0
 DEFAULT_FALLBACK_TIMEOUT = 30.0
+DEFAULT_FALLBACK_ENABLED = True
 
 
 def _getfloat(key: str, default: float) -> float:
@@ -41,4 +42,4 @@ def fallback_enabled() -> bool:
     """Whether executors without a class-level reader may be built for one read."""
     from airflow.configuration import conf
 
-    return conf.getboolean(SECTION, "fallback_enabled", fallback=True)
+    return conf.getboolean(SECTION, "fallback_enabled", fallback=DEFAULT_FALLBACK_ENABLED)

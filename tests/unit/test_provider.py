@@ -1,0 +1,120 @@
+"""Provider info: accepted by Airflow's own schema, defaults equal to ``config.py``, seen by the CLI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from importlib.metadata import distribution, entry_points
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_executor_logs import __version__, config
+from airflow_executor_logs.provider import PACKAGE_NAME, get_provider_info
+
+ENTRY_POINT = "airflow_executor_logs.provider:get_provider_info"
+OPTION_KEYS = {"description", "version_added", "type", "example", "default", "sensitive"}
+
+
+def _parse(option: dict[str, Any]) -> object:
+    default = option["default"]
+    if option["type"] == "float":
+        return float(default)
+    if option["type"] == "boolean":
+        assert default in ("True", "False")
+        return default == "True"
+    raise AssertionError(f"unexpected option type {option['type']!r}")
+
+
+def _options() -> dict[str, dict[str, Any]]:
+    return get_provider_info()["config"][config.SECTION]["options"]
+
+
+def test_validates_against_airflows_provider_info_schema() -> None:
+    from airflow.providers_manager import _create_provider_info_schema_validator
+
+    info = get_provider_info()
+    _create_provider_info_schema_validator().validate(info)  # what ProvidersManager runs on discovery
+    for name, option in _options().items():
+        assert set(option) <= OPTION_KEYS, name  # the schema's typo'd "additional_properties" checks nothing
+        assert option["description"].strip(), name
+        assert option["version_added"] == "0.1.0"
+        assert isinstance(option["example"], str)
+
+
+def test_names_the_installed_distribution() -> None:
+    # ProvidersManager refuses provider info whose package-name differs from the distribution's name.
+    assert distribution(PACKAGE_NAME).metadata["Name"] == PACKAGE_NAME
+    assert get_provider_info()["package-name"] == PACKAGE_NAME
+    assert get_provider_info()["versions"] == [__version__]
+
+
+def test_defaults_match_config_module() -> None:
+    assert set(_options()) == {"read_timeout", "connect_timeout", "client_ttl", "fallback_timeout", "fallback_enabled"}
+    declared = {name: _parse(option) for name, option in _options().items()}
+    assert declared == {
+        "read_timeout": config.DEFAULT_READ_TIMEOUT,
+        "connect_timeout": config.DEFAULT_CONNECT_TIMEOUT,
+        "client_ttl": config.DEFAULT_CLIENT_TTL,
+        "fallback_timeout": config.DEFAULT_FALLBACK_TIMEOUT,
+        "fallback_enabled": True,
+    }
+
+
+def test_defaults_match_config_fallbacks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With nothing configured at all, each ``config`` getter returns the declared default."""
+    from airflow.configuration import conf
+
+    def fallback_only(section: str, key: str, fallback: Any = None, **kwargs: Any) -> Any:
+        assert section == config.SECTION
+        return fallback
+
+    monkeypatch.setattr(conf, "getfloat", fallback_only)
+    monkeypatch.setattr(conf, "getboolean", fallback_only)
+    declared = {name: _parse(option) for name, option in _options().items()}
+    assert declared == {name: getattr(config, name)() for name in declared}
+
+
+def test_cli_commands_parse_with_airflows_parser() -> None:
+    from airflow.cli.cli_config import GroupCommand
+    from airflow.cli.cli_parser import _add_command
+
+    (group,) = get_provider_info()["cli"]
+    module, _, function = group.rpartition(".")
+    commands = getattr(__import__(module, fromlist=[function]), function)()
+    assert [(command.name, type(command)) for command in commands] == [("executor-logs", GroupCommand)]
+
+    parser = argparse.ArgumentParser(prog="airflow")
+    _add_command(parser.add_subparsers(dest="subcommand"), commands[0])
+    args = parser.parse_args(["executor-logs", "doctor", "--reap", "--json", "--grace", "2", "--tmpdir", "/x"])
+    assert (args.reap, args.json, args.grace, args.tmpdir, args.all) == (True, True, 2.0, "/x", False)
+    assert args.func.__name__ == "airflow_command"
+
+
+@pytest.mark.slow
+def test_airflow_cli_sees_provider_and_defaults(tmp_path: Path) -> None:
+    if ENTRY_POINT not in {entry_point.value for entry_point in entry_points(group="apache_airflow_provider")}:
+        pytest.skip("the apache_airflow_provider entry point is not installed")
+    env = {name: value for name, value in os.environ.items() if not name.startswith("AIRFLOW__EXECUTOR_LOGS__")}
+    env["AIRFLOW_HOME"] = str(tmp_path)
+    airflow = Path(sys.executable).with_name("airflow")
+    if not airflow.exists():
+        pytest.skip("no airflow console script next to this interpreter")
+
+    def run(*args: str) -> str:
+        result = subprocess.run([str(airflow), *args], env=env, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    listed = run("config", "list", "--section", config.SECTION, "--show-values")
+    values = dict(line.split(" = ", 1) for line in listed.splitlines() if " = " in line and not line.startswith("#"))
+    assert values == {name: option["default"] for name, option in _options().items()}
+
+    providers = json.loads(run("providers", "list", "-o", "json"))
+    assert {"package_name": PACKAGE_NAME, "version": __version__} in [
+        {key: provider[key] for key in ("package_name", "version")} for provider in providers
+    ]
