@@ -63,7 +63,7 @@ def config_options() -> dict[str, dict[str, Any]]:
             "Whether an executor class that overrides get_task_log but has no class-level reader may be "
             "built for one read (and torn down afterwards). When off, such reads return a notice instead.\n",
             "boolean",
-            str(bool(config.DEFAULT_FALLBACK_ENABLED)),
+            str(config.DEFAULT_FALLBACK_ENABLED),
             "False",
         ),
     }
