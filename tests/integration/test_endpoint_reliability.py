@@ -84,7 +84,12 @@ KUBERNETES_FAULTS = [
     Scenario("k8s-log-hangs", ("timed out after 2 s",), "log", Fault.hang()),
     Scenario("k8s-list-slow", ("timed out after 2 s",), "list", Fault.delay(20)),
     Scenario("k8s-log-drips", ("timed out after 2 s",), "log", Fault.drip(0.1)),
-    Scenario("k8s-malformed-json", ("Reading from k8s pod logs failed",), "list", Fault.malformed_json()),
+    Scenario(
+        "k8s-malformed-json",
+        ("failed: the Kubernetes API answered the pod list with an unreadable body",),
+        "list",
+        Fault.malformed_json(),
+    ),
     Scenario("k8s-reset-mid-stream", ("Reading from k8s pod logs failed",), "log", Fault.reset_mid_stream(200)),
 ]
 EXECUTOR_FAULTS = [

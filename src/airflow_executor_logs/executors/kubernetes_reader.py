@@ -266,6 +266,8 @@ def _list_pods(
         result = api.list_namespaced_pod(
             namespace=namespace, label_selector=selector, _request_timeout=_timeouts(deadline)
         )
+    except ValueError as err:  # the client could not turn the body into a V1PodList
+        raise RuntimeError(f"the Kubernetes API answered the pod list with an unreadable body ({err})") from err
     except ApiException as err:
         if err.status != 401:
             raise
