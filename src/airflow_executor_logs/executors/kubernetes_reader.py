@@ -222,17 +222,19 @@ def read_kubernetes_task_log(executor_cls: type, ti: Any, try_number: int) -> Ta
             _preload_content=False,
             _request_timeout=_timeouts(deadline),
         )
+        complete = False
         try:
             for raw_line in _lines_until(response, deadline):
                 if streaming and not found_reported:
                     messages.append("Found logs through kube API")
                     found_reported = True
                 lines.append(remove_escape_codes(raw_line.decode()))
+            complete = True
         finally:
-            if deadline.expired:
-                response.close()  # an unfinished body leaves the connection unusable
+            if complete:
+                response.release_conn()  # back to the pool for the next read
             else:
-                response.release_conn()
+                response.close()  # an unfinished body leaves the connection unusable
         if lines and not found_reported:
             messages.append("Found logs through kube API")
     except ReadDeadlineExceeded:
