@@ -12,6 +12,7 @@ def reset_executor_caches() -> None:
     from airflow.executors import executor_loader
     from airflow.utils.log.file_task_handler import FileTaskHandler
 
+    from airflow_executor_logs import config
     from airflow_executor_logs.executors import kubernetes_reader, resolution, task_log
 
     executor_loader._executor_names.clear()
@@ -22,6 +23,8 @@ def reset_executor_caches() -> None:
     FileTaskHandler.executor_instances.clear()
     resolution.clear_cache()
     kubernetes_reader.client_cache.clear()
+    kubernetes_reader._build_selector.cache_clear()
+    config.clear_cache()
     with task_log._warned_lock:
         task_log._warned_classes.clear()
 

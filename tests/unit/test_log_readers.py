@@ -113,3 +113,13 @@ def test_kubernetes_reader_does_not_cover_subclasses() -> None:
         pass
 
     assert ReaderRegistry().find(AwsEksLikeExecutor) is None
+
+
+def test_builtin_readers_need_no_entry_point_scan() -> None:
+    from airflow.providers.cncf.kubernetes.executors.kubernetes_executor import KubernetesExecutor
+
+    from airflow_executor_logs.executors.kubernetes_reader import read_kubernetes_task_log
+
+    registry = ReaderRegistry(builtins=log_readers.BUILTIN_READERS)
+    with mock.patch.object(log_readers, "entry_points", side_effect=AssertionError("scanned")):
+        assert registry.find(KubernetesExecutor) is read_kubernetes_task_log

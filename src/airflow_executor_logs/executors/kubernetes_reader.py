@@ -9,6 +9,7 @@ messages that never carry credentials.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import logging
@@ -133,11 +134,14 @@ def _first_message(executor_cls: type, ti: Any) -> str:
 
 
 def _conf_get(section: str, key: str, team_name: str | None, **kwargs: Any) -> Any:
-    from airflow.configuration import conf
+    def read() -> Any:
+        from airflow.configuration import conf
 
-    if team_name:
-        return conf.get(section, key, team_name=team_name, **kwargs)
-    return conf.get(section, key, **kwargs)
+        if team_name:
+            return conf.get(section, key, team_name=team_name, **kwargs)
+        return conf.get(section, key, **kwargs)
+
+    return config.cached((section, key, team_name, *sorted(kwargs.items())), read)
 
 
 def _tail_lines(executor_cls: type, team_name: str | None) -> int:
@@ -164,25 +168,34 @@ def _namespace(ti: Any, team_name: str | None) -> str:
 
 
 def _selector(executor_cls: type, ti: Any, try_number: int) -> str:
+    # Only providers that label pods with the task-instance id (10.24+) set this flag.
+    ti_id = ti.id if getattr(executor_cls, "supports_task_instance_uuid", False) else None
+    return _build_selector(ti.dag_id, ti.task_id, try_number, ti.map_index, ti.run_id, ti.queued_by_job_id, ti_id)
+
+
+@functools.lru_cache(maxsize=4096)
+def _build_selector(
+    dag_id: str, task_id: str, try_number: int, map_index: int, run_id: str, airflow_worker: Any, ti_id: Any
+) -> str:
+    """The provider's selector for these fields; cached, since a UI polls one running task's log."""
     from airflow.providers.cncf.kubernetes.pod_generator import PodGenerator
 
     build = PodGenerator.build_selector_for_k8s_executor_pod
     arguments = {
-        "dag_id": ti.dag_id,
-        "task_id": ti.task_id,
+        "dag_id": dag_id,
+        "task_id": task_id,
         "try_number": try_number,
-        "map_index": ti.map_index,
-        "run_id": ti.run_id,
-        "airflow_worker": ti.queued_by_job_id,
+        "map_index": map_index,
+        "run_id": run_id,
+        "airflow_worker": airflow_worker,
     }
     accepted = inspect.signature(build).parameters
     selector: str = build(**{key: value for key, value in arguments.items() if key in accepted})
-    if getattr(executor_cls, "supports_task_instance_uuid", False):
-        # Only providers that label pods with the task-instance id (10.24+) set this flag.
+    if ti_id is not None:
         from airflow.providers.cncf.kubernetes.executors import kubernetes_executor_types
 
         label = getattr(kubernetes_executor_types, "TASK_INSTANCE_ID_LABEL")  # noqa: B009 (absent before 10.24)
-        selector += f",{label}={ti.id}"
+        selector += f",{label}={ti_id}"
     return selector
 
 

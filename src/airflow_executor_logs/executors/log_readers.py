@@ -12,6 +12,7 @@ Either returns the same ``(messages, log_chunks)`` tuple as ``BaseExecutor.get_t
 
 from __future__ import annotations
 
+import importlib
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -54,10 +55,11 @@ def class_path(cls: type) -> str:
 class ReaderRegistry:
     """Thread-safe map from executor class path to its reader; entry points load on first use."""
 
-    def __init__(self, entry_point_group: str | None = ENTRY_POINT_GROUP) -> None:
+    def __init__(self, entry_point_group: str | None = ENTRY_POINT_GROUP, builtins: Iterable[str] = ()) -> None:
         self._entry_point_group = entry_point_group
         self._registrations: dict[str, ReaderRegistration] = {}
         self._entry_points_loaded = entry_point_group is None
+        self._builtins = tuple(builtins)
         self._lock = threading.Lock()
 
     def register(self, registration: ReaderRegistration) -> None:
@@ -77,6 +79,11 @@ class ReaderRegistry:
         native = _native_reader(executor_cls)
         if native is not None:
             return native
+        self._load_builtins()
+        with self._lock:
+            exact = self._registrations.get(class_path(executor_cls))
+        if exact is not None:
+            return exact.reader  # no need to scan every installed package's entry points
         self._load_entry_points()
         with self._lock:
             exact = self._registrations.get(class_path(executor_cls))
@@ -87,6 +94,18 @@ class ReaderRegistry:
                 if inherited is not None and inherited.include_subclasses:
                     return inherited.reader
         return None
+
+    def _load_builtins(self) -> None:
+        """Register the readers this package ships, by ``module:attribute``, once."""
+        if not self._builtins:
+            return
+        with self._lock:
+            builtins, self._builtins = self._builtins, ()
+        for target in builtins:
+            module, _, attribute = target.partition(":")
+            for registration in _as_registrations(getattr(importlib.import_module(module), attribute)):
+                with self._lock:
+                    self._registrations.setdefault(registration.executor, registration)
 
     def _load_entry_points(self) -> None:
         if self._entry_points_loaded:
@@ -143,7 +162,11 @@ def _defining_class(cls: type, attribute: str) -> type | None:
     return next((klass for klass in cls.__mro__ if attribute in vars(klass)), None)
 
 
-default_registry = ReaderRegistry()
+#: Readers shipped with this package. They are also declared as entry points (for discovery by
+#: tools); registering them directly spares the first read a scan of every installed package.
+BUILTIN_READERS = ("airflow_executor_logs.executors.kubernetes_reader:REGISTRATION",)
+
+default_registry = ReaderRegistry(builtins=BUILTIN_READERS)
 
 
 def register_reader(

@@ -53,7 +53,9 @@ def team_name_for(ti: Any) -> str | None:
     """The team owning the task's Dag when multi-team is on, else ``None``."""
     from airflow.configuration import conf
 
-    if not conf.getboolean("core", "multi_team", fallback=False):
+    from airflow_executor_logs.config import cached
+
+    if not cached(("core", "multi_team"), lambda: conf.getboolean("core", "multi_team", fallback=False)):
         return None
     from airflow.models.dag import DagModel
 
