@@ -123,3 +123,33 @@ def test_builtin_readers_need_no_entry_point_scan() -> None:
     registry = ReaderRegistry(builtins=log_readers.BUILTIN_READERS)
     with mock.patch.object(log_readers, "entry_points", side_effect=AssertionError("scanned")):
         assert registry.find(KubernetesExecutor) is read_kubernetes_task_log
+
+
+def test_concurrent_first_lookups_wait_for_slow_reader_imports() -> None:
+    """On a cold API worker the reader import takes seconds; no lookup may miss it meanwhile."""
+    import importlib
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from airflow.providers.cncf.kubernetes.executors.kubernetes_executor import KubernetesExecutor
+
+    from airflow_executor_logs.executors.kubernetes_reader import read_kubernetes_task_log
+
+    real_import = importlib.import_module
+    started = threading.Event()
+
+    def slow_import(name: str) -> object:
+        started.set()
+        time.sleep(0.5)
+        return real_import(name)
+
+    registry = ReaderRegistry(builtins=log_readers.BUILTIN_READERS)
+    with (
+        mock.patch.object(log_readers.importlib, "import_module", side_effect=slow_import),
+        ThreadPoolExecutor(8) as pool,
+    ):
+        futures = [pool.submit(registry.find, KubernetesExecutor) for _ in range(8)]
+        assert started.wait(5)
+        found = [future.result(10) for future in futures]
+    assert found == [read_kubernetes_task_log] * 8

@@ -60,7 +60,11 @@ class ReaderRegistry:
         self._registrations: dict[str, ReaderRegistration] = {}
         self._entry_points_loaded = entry_point_group is None
         self._builtins = tuple(builtins)
+        self._builtins_loaded = not self._builtins
         self._lock = threading.Lock()
+        # Held while readers are imported, which takes seconds on a cold API worker: a concurrent
+        # find() must wait for the registrations, not see none and fall back to building the executor.
+        self._load_lock = threading.Lock()
 
     def register(self, registration: ReaderRegistration) -> None:
         """Add (or replace) the reader for ``registration.executor``."""
@@ -97,34 +101,40 @@ class ReaderRegistry:
 
     def _load_builtins(self) -> None:
         """Register the readers this package ships, by ``module:attribute``, once."""
-        if not self._builtins:
+        if self._builtins_loaded:
             return
-        with self._lock:
-            builtins, self._builtins = self._builtins, ()
-        for target in builtins:
-            module, _, attribute = target.partition(":")
-            for registration in _as_registrations(getattr(importlib.import_module(module), attribute)):
-                with self._lock:
-                    self._registrations.setdefault(registration.executor, registration)
+        with self._load_lock:
+            if self._builtins_loaded:
+                return
+            try:
+                for target in self._builtins:
+                    module, _, attribute = target.partition(":")
+                    self._add_defaults(getattr(importlib.import_module(module), attribute))
+            finally:
+                self._builtins_loaded = True
 
     def _load_entry_points(self) -> None:
         if self._entry_points_loaded:
             return
-        with self._lock:
+        with self._load_lock:
             if self._entry_points_loaded:
                 return
-            self._entry_points_loaded = True
-            group = self._entry_point_group
-        for entry_point in entry_points(group=group or ""):
             try:
-                loaded = entry_point.load()
-            except Exception:
-                log.exception("Cannot load executor log reader entry point %s", entry_point.value)
-                continue
-            for registration in _as_registrations(loaded):
-                with self._lock:
-                    # Registrations made in code win over shipped defaults.
-                    self._registrations.setdefault(registration.executor, registration)
+                for entry_point in entry_points(group=self._entry_point_group or ""):
+                    try:
+                        loaded = entry_point.load()
+                    except Exception:
+                        log.exception("Cannot load executor log reader entry point %s", entry_point.value)
+                        continue
+                    self._add_defaults(loaded)
+            finally:
+                self._entry_points_loaded = True
+
+    def _add_defaults(self, loaded: object) -> None:
+        """Register what a module or entry point provides, unless code registered that class already."""
+        for registration in _as_registrations(loaded):
+            with self._lock:
+                self._registrations.setdefault(registration.executor, registration)
 
 
 def _as_registrations(loaded: object) -> Iterable[ReaderRegistration]:
