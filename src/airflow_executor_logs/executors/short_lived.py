@@ -88,6 +88,7 @@ class ShortLivedExecutor:
                 self.child_pids |= _child_pids() - self._baseline
                 self._abandoned = True
             pids = set(self.child_pids)
+            self.child_pids.clear()  # stopped once: a later call must not signal a reused pid
             self._release_spawn_lock()
         executor = self.executor
         if executor is not None:
@@ -225,6 +226,8 @@ def _terminate_and_reap(pids: Iterable[int], grace: float = _TERMINATE_GRACE) ->
     for pid in pids:
         with contextlib.suppress(psutil.Error):
             process = psutil.Process(pid)
+            if process.ppid() != os.getpid():
+                continue  # no longer our child: gone, or its pid reused by someone else
             process.terminate()
             others.append(process)
     give_up_at = time.monotonic() + grace
