@@ -23,7 +23,6 @@ import os
 import platform
 import re
 import select
-import signal
 import statistics
 import sys
 import tempfile
@@ -38,6 +37,8 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+
+from airflow_executor_logs.utils.processes import is_gone, stop_processes
 
 #: (key, label, lines in the pod); every variant reads the tail of 100 lines.
 SIZES: tuple[tuple[str, str, int], ...] = (
@@ -288,14 +289,8 @@ def stop_pids(pids: set[int], grace: float = 3.0) -> None:
     processes = []
     for pid in pids:
         with contextlib.suppress(psutil.Error):
-            process = psutil.Process(pid)
-            process.terminate()
-            processes.append(process)
-    _, alive = psutil.wait_procs(processes, timeout=grace)
-    for process in alive:
-        with contextlib.suppress(psutil.Error):
-            process.kill()
-    psutil.wait_procs(alive, timeout=grace)
+            processes.append(psutil.Process(pid))
+    stop_processes(processes, grace, kill_wait=grace)
 
 
 def shut_down_executors() -> None:
@@ -363,10 +358,11 @@ def in_child(name: str, work: Callable[[], dict[str, Any]], log: Path, timeout: 
         orphans: set[int] = set()
         if not finished:  # timed out or interrupted: kill the child, then stop its descendants by PID
             with contextlib.suppress(psutil.Error):
-                orphans = {p.pid for p in psutil.Process(pid).children(recursive=True)}
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
+                child = psutil.Process(pid)
+                orphans = {p.pid for p in child.children(recursive=True)}
+                stop_processes([child], grace=0.0)  # no grace for a hung child; reaps it
+        with contextlib.suppress(ChildProcessError):  # already reaped above
+            os.waitpid(pid, 0)
         stop_pids(orphans)
     outcome = json.loads(data) if data else {"ok": False, "error": "the child died without a result"}
     if not outcome["ok"]:
@@ -410,7 +406,7 @@ class ProcessTally:
             self.left |= descendant_pids() - before
 
     def as_dict(self) -> dict[str, int]:
-        alive = {pid for pid in self.left if psutil.pid_exists(pid)}
+        alive = {pid for pid in self.left if not is_gone(pid)}
         return {"created": self.created, "left_running": len(alive)}
 
 

@@ -1,10 +1,19 @@
-"""Process accounting for leak assertions, with psutil."""
+"""Process accounting for leak assertions, and helper processes that are always stopped by PID, with psutil."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import queue
+import subprocess
+import sys
+import threading
 import time
+from collections.abc import Iterator
 
 import psutil
+
+from airflow_executor_logs.utils.processes import stop_process_tree, stop_processes
 
 
 def child_pids() -> set[int]:
@@ -42,3 +51,55 @@ def describe(pids: set[int]) -> list[str]:
         except psutil.NoSuchProcess:
             out.append(f"{pid} gone")
     return out
+
+
+@dataclasses.dataclass
+class PythonChild:
+    """A ``python -c`` child, the lines it printed up to ``ready``, and other processes to stop with it."""
+
+    proc: subprocess.Popen[str]
+    printed: list[str]
+    others: list[psutil.Process] = dataclasses.field(default_factory=list)
+
+    def adopt(self, pid: int) -> psutil.Process:
+        """A psutil handle on ``pid`` (identity captured now), stopped on the way out too."""
+        proc = psutil.Process(pid)
+        self.others.append(proc)
+        return proc
+
+
+def _read_line(proc: subprocess.Popen[str], timeout: float) -> str:
+    stdout = proc.stdout
+    assert stdout is not None
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
+    try:
+        return lines.get(timeout=timeout).strip()
+    except queue.Empty:
+        raise AssertionError(f"child {proc.pid} printed nothing for {timeout:g} s") from None
+
+
+@contextlib.contextmanager
+def python_child(code: str, timeout: float = 30.0) -> Iterator[PythonChild]:
+    """
+    Run ``python -c code`` until it prints ``ready``; stop it (its tree, and what it adopted) by PID after.
+
+    Its stdin is a pipe: a child can wait for ``proc.stdin.close()``.
+    """
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=None, text=True
+    )
+    child = PythonChild(proc, [])
+    try:
+        while (line := _read_line(proc, timeout)) != "ready":
+            if not line and proc.poll() is not None:
+                raise AssertionError(f"child exited with {proc.returncode} before it was ready: {child.printed}")
+            child.printed.append(line)
+        yield child
+    finally:
+        stop_process_tree(proc, grace=1.0)
+        stop_processes(child.others, grace=0.0)
+        for pipe in (proc.stdin, proc.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()

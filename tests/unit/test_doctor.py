@@ -35,7 +35,14 @@ from airflow_executor_logs.cli.doctor import (
     reap,
     scan,
 )
-from airflow_executor_logs.utils.processes import find_manager_processes, stop_process_tree
+from airflow_executor_logs.utils.processes import (
+    ManagerProcess,
+    find_manager_processes,
+    is_gone,
+    stop_process_tree,
+    stop_processes,
+    wait_gone,
+)
 
 WORKER_TITLE = "[ready] airflow api-server worker"
 
@@ -124,35 +131,10 @@ class Lab:
         for found in find_manager_processes(str(self.tmpdir)):
             with contextlib.suppress(psutil.Error):
                 leftovers.append(psutil.Process(found.pid))
-        for manager in leftovers:
-            if not _gone(manager):
-                with contextlib.suppress(psutil.Error):
-                    manager.kill()  # psutil refuses if the pid now names another process
-        for manager in leftovers:
-            _wait_gone(manager, 5.0)
+        stop_processes(leftovers, grace=0.0)  # by psutil handle: never a pid that now names another process
         for helper in self.helpers:
-            if helper.poll() is None:  # not reaped yet, so the pid is still the helper's
-                stop_process_tree(helper.pid, grace=2.0)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                helper.wait(timeout=5)
+            stop_process_tree(helper, grace=2.0)  # a no-op once the helper was reaped
         shutil.rmtree(self.tmpdir, ignore_errors=True)
-
-
-def _gone(proc: psutil.Process) -> bool:
-    """Exited (a zombie counts: PID 1 here may never reap orphans)."""
-    try:
-        return not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
-def _wait_gone(proc: psutil.Process, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not _gone(proc):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def _wait_listening(tmpdir: Path, pid: int, timeout: float = 30.0) -> None:
@@ -187,11 +169,7 @@ def manager_of_ours(tmpdir: Path) -> Iterator[psutil.Process]:
     finally:
         with contextlib.suppress(Exception):
             manager.shutdown()
-        if not _gone(process):
-            with contextlib.suppress(psutil.Error):
-                process.kill()
-        with contextlib.suppress(Exception):
-            manager._process.join(5)  # type: ignore[attr-defined]
+        stop_processes([manager._process], grace=0.0)  # type: ignore[attr-defined]  # joins it
 
 
 def _record(document: dict[str, Any], pid: int) -> dict[str, Any]:
@@ -217,7 +195,7 @@ def test_orphan_is_listed_in_the_table_and_exits_1(lab: Lab) -> None:
     assert "orphaned (ppid 1)" in row or "orphaned (adopted by" in row
     assert "MiB" in row
     assert "1 Manager server(s), 1 orphaned" in out
-    assert not _gone(orphan)  # reported, not touched
+    assert not is_gone(orphan)  # reported, not touched
 
 
 def test_orphan_in_json_says_what_it_was_forked_from(lab: Lab) -> None:
@@ -255,7 +233,7 @@ def test_reap_terminates_the_orphan_and_reports_memory_freed(lab: Lab) -> None:
     code, out = lab.doctor("--reap", "--grace", "5")
 
     assert code == 0, out
-    assert _wait_gone(orphan, 5.0)
+    assert not wait_gone([orphan], 5.0)
     assert f"Reaped {orphan.pid} (SIGTERM), freed " in out
     assert "Reaped 1 of 1 orphan(s), freed " in out
     assert "freed 0 B" not in out
@@ -277,7 +255,7 @@ def test_reap_json_reports_freed_bytes(lab: Lab) -> None:
         assert record["reap"] == {"outcome": "reaped", "detail": "SIGTERM", "freed_bytes": record["memory_bytes"]}
         assert record["memory_bytes"] > 0
         freed += record["memory_bytes"]
-        assert _gone(orphan)
+        assert is_gone(orphan)
     assert document["summary"]["reaped"] == 2
     assert document["summary"]["freed_bytes"] == freed
     assert document["summary"]["remaining_orphans"] == 0
@@ -301,9 +279,9 @@ def test_managers_with_live_parents_are_never_reaped(lab: Lab) -> None:
         assert our_child["kind"] == KIND_OTHER
         assert our_child["origin"].startswith(f"child of non-Airflow process {os.getpid()} ")
         assert our_child["reap"] is None
-        assert _gone(orphan)
-        assert not _gone(workers_manager)
-        assert not _gone(ours)
+        assert is_gone(orphan)
+        assert not is_gone(workers_manager)
+        assert not is_gone(ours)
 
         # Without --all, Managers of non-Airflow processes are counted but not listed.
         code, out = lab.doctor()
@@ -312,13 +290,15 @@ def test_managers_with_live_parents_are_never_reaped(lab: Lab) -> None:
         assert f"child of non-Airflow process {os.getpid()}" not in out
         assert "2 Manager server(s)" not in out
         assert "1 Manager server(s), 0 orphaned (0 B); 1 of non-Airflow processes not shown (--all)." in out
-    assert not _gone(workers_manager)
+    assert not is_gone(workers_manager)
 
 
 def test_reap_checks_identity_again_before_signalling(lab: Lab) -> None:
     orphan = lab.orphan()
     (record,) = scan(str(lab.tmpdir))
     assert record.pid == orphan.pid
+    assert isinstance(record, ManagerProcess)  # one record: the doctor's adds only its verdict
+    assert record.orphan_reason is not None
 
     impostor = dataclasses.replace(record, create_time=record.create_time - 3600)
     (result,) = reap([impostor], grace=0.5)
@@ -330,7 +310,7 @@ def test_reap_checks_identity_again_before_signalling(lab: Lab) -> None:
 
     assert reap([dataclasses.replace(record, kind=KIND_OTHER)], grace=0.5) == []
     assert reap([dataclasses.replace(record, kind=KIND_AIRFLOW)], grace=0.5) == []
-    assert not _gone(orphan)
+    assert not is_gone(orphan)
 
 
 def test_reap_uses_sigkill_when_sigterm_is_ignored(lab: Lab) -> None:
@@ -341,7 +321,7 @@ def test_reap_uses_sigkill_when_sigterm_is_ignored(lab: Lab) -> None:
 
     assert (result.outcome, result.detail) == ("reaped", "SIGKILL")
     assert result.freed == record.memory
-    assert _gone(orphan)
+    assert is_gone(orphan)
 
 
 def test_no_orphans_exits_0(lab: Lab) -> None:
@@ -352,7 +332,7 @@ def test_no_orphans_exits_0(lab: Lab) -> None:
     assert code == 0
     assert "1 Manager server(s), 0 orphaned" in out
     assert "Reaped 0 of 0 orphan(s), freed 0 B." in out
-    assert not _gone(manager)
+    assert not is_gone(manager)
 
 
 def test_module_entry_point_in_a_subprocess(lab: Lab) -> None:

@@ -46,13 +46,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def get_airflow_cli_commands() -> list[Any]:
     """The ``airflow executor-logs`` command group, for the provider info's ``"cli"`` key."""
-    from airflow.cli.cli_config import ActionCommand, Arg, GroupCommand, lazy_load_command
+    from airflow.cli.cli_config import ActionCommand, GroupCommand, lazy_load_command
 
     doctor_command = ActionCommand(
         name="doctor",
         help=doctor.HELP,
         description=doctor.DESCRIPTION,
         func=lazy_load_command("airflow_executor_logs.cli.doctor.airflow_command"),
-        args=tuple(Arg(flags, **kwargs) for flags, kwargs in doctor.OPTIONS),
+        args=doctor.airflow_args(),
     )
     return [GroupCommand(name=AIRFLOW_GROUP, help=_GROUP_HELP, subcommands=(doctor_command,))]

@@ -32,9 +32,10 @@ from airflow_executor_logs.utils.processes import (
     ManagerProcess,
     find_manager_processes,
     find_processes_with_env,
-    kill_processes,
     process_tree,
+    same_process,
     stop_process_tree,
+    stop_processes,
 )
 
 if TYPE_CHECKING:
@@ -194,11 +195,10 @@ def _run_logged(cmd: Sequence[str], *, env: Mapping[str, str], cwd: Path, log_pa
         try:
             proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            stop_process_tree(proc.pid, grace=5.0)
+            stop_process_tree(proc, grace=5.0)
             raise SandboxError(f"{cmd!r} timed out after {timeout}s (log: {log_path})") from None
         finally:
-            if proc.poll() is None:
-                stop_process_tree(proc.pid, grace=5.0)
+            stop_process_tree(proc, grace=5.0)  # no-op once it has exited
             out.seek(0)
             output = out.read()
             log.write(output)
@@ -403,7 +403,7 @@ class AirflowSandbox:
         for p in find_processes_with_env("AIRFLOW_HOME", str(self.airflow_home)):
             procs[p.pid] = p
         if procs:
-            kill_processes(procs.values(), grace=3.0)
+            stop_processes(procs.values(), grace=3.0)
         return sorted(procs)
 
     # -- environment -----------------------------------------------------------------------------
@@ -653,7 +653,7 @@ class ApiServer:
         try:
             if self.proc is not None:
                 self._remember_tree()
-                stop_process_tree(self.proc.pid, grace=grace)
+                stop_process_tree(self.proc, grace=grace)
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     self.proc.wait(timeout=5.0)
             leftovers = {p.pid: p for p in self._known_processes()}
@@ -663,7 +663,7 @@ class ApiServer:
             for p in find_processes_with_env("TMPDIR", self.tmpdir):
                 leftovers.setdefault(p.pid, p)
             if leftovers:
-                kill_processes(leftovers.values(), grace=2.0)
+                stop_processes(leftovers.values(), grace=2.0)
         finally:
             if self._log_file is not None:
                 with contextlib.suppress(OSError):
@@ -681,13 +681,8 @@ class ApiServer:
 
     def _known_processes(self) -> list[psutil.Process]:
         """Live processes once seen in the tree that are still the same process (pid not reused)."""
-        procs = []
-        for pid, create_time in self._known.items():
-            with contextlib.suppress(psutil.Error):
-                p = psutil.Process(pid)
-                if p.create_time() == create_time and p.status() != psutil.STATUS_ZOMBIE:
-                    procs.append(p)
-        return procs
+        procs = (same_process(pid, create_time) for pid, create_time in self._known.items())
+        return [p for p in procs if p is not None]
 
     def process_tree(self) -> list[psutil.Process]:
         """The api-server process and all its current descendants."""

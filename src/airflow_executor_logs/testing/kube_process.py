@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import queue
-import signal
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,7 @@ from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from airflow_executor_logs.testing.kube_api import Fault, RecordedRequest
+from airflow_executor_logs.utils.processes import stop_processes
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -107,15 +107,8 @@ class FakeKubeProcess:
             self._stderr.close()
 
     def _terminate(self, timeout: float = 5.0) -> None:
-        proc = self._proc
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)  # by PID; Popen never signals a reaped (recycled) pid
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
+        if self._proc is not None:
+            stop_processes([self._proc], grace=timeout)  # through Popen: never signals a reaped (recycled) pid
 
     def __enter__(self) -> FakeKubeProcess:
         return self.start()

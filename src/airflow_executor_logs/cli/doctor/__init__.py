@@ -1,0 +1,95 @@
+"""
+``doctor``: find the ``multiprocessing`` Manager servers on this host, and reap the orphaned ones.
+
+A Manager server is recognised by the listening ``pymp-*/listener-*`` unix socket it owns. It is
+classified by its parent:
+
+* ``orphaned``: its parent is gone (it was reparented to PID 1 or to an init/subreaper such as
+  ``tini``), so nothing can use or shut it down any more. These are what ``--reap`` stops;
+* ``airflow``: a live child of an Airflow process (API server master or worker, scheduler, ...),
+  recognised by command line, including the titles gunicorn and Airflow give their processes;
+* ``other``: a live child of anything else; only listed with ``--all``, never touched.
+
+Modules: :mod:`.options` (help, options, exit codes), :mod:`.classify`, :mod:`.reap` and :mod:`.output`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import NoReturn, TextIO
+
+from airflow_executor_logs.cli.doctor.classify import (
+    KIND_AIRFLOW,
+    KIND_ORPHANED,
+    KIND_OTHER,
+    ManagerRecord,
+    airflow_role,
+    classify,
+    scan,
+)
+from airflow_executor_logs.cli.doctor.options import (
+    DEFAULT_GRACE,
+    DESCRIPTION,
+    EXIT_OK,
+    EXIT_ORPHANS,
+    EXIT_USAGE,
+    HELP,
+    OPTIONS,
+    add_arguments,
+    airflow_args,
+)
+from airflow_executor_logs.cli.doctor.output import format_age, format_bytes, print_json, print_text, summarize
+from airflow_executor_logs.cli.doctor.reap import ReapResult, reap
+from airflow_executor_logs.utils.processes import INIT_NAMES
+
+__all__ = [
+    "DEFAULT_GRACE",
+    "DESCRIPTION",
+    "EXIT_OK",
+    "EXIT_ORPHANS",
+    "EXIT_USAGE",
+    "HELP",
+    "INIT_NAMES",
+    "KIND_AIRFLOW",
+    "KIND_ORPHANED",
+    "KIND_OTHER",
+    "OPTIONS",
+    "ManagerRecord",
+    "ReapResult",
+    "add_arguments",
+    "airflow_args",
+    "airflow_command",
+    "airflow_role",
+    "classify",
+    "format_age",
+    "format_bytes",
+    "reap",
+    "run",
+    "scan",
+]
+
+
+def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """Run the doctor for parsed ``args``; return the exit code."""
+    out = out if out is not None else sys.stdout
+    records = scan(getattr(args, "tmpdir", None))
+    show_all = bool(getattr(args, "all", False))
+    shown = [record for record in records if show_all or record.kind != KIND_OTHER]
+    hidden = len(records) - len(shown)
+    results: dict[int, ReapResult] | None = None
+    if getattr(args, "reap", False):
+        grace = float(getattr(args, "grace", DEFAULT_GRACE))
+        results = {result.pid: result for result in reap(shown, grace)}
+    summary = summarize(shown, hidden, None if results is None else list(results.values()))
+    if getattr(args, "json", False):
+        print_json(shown, results, summary, out)
+    else:
+        print_text(shown, results, summary, out)
+    out.flush()
+    return summary.exit_code
+
+
+def airflow_command(args: argparse.Namespace) -> NoReturn:
+    """Entry for ``airflow executor-logs doctor``: Airflow's CLI ignores return values, so exit."""
+    sys.exit(run(args))

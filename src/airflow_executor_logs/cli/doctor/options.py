@@ -1,0 +1,88 @@
+"""The doctor's command-line contract: help, options and exit codes, declared once for both CLIs."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+__all__ = [
+    "DEFAULT_GRACE",
+    "DESCRIPTION",
+    "EXIT_OK",
+    "EXIT_ORPHANS",
+    "EXIT_USAGE",
+    "HELP",
+    "OPTIONS",
+    "add_arguments",
+    "airflow_args",
+]
+
+EXIT_OK = 0
+EXIT_ORPHANS = 1
+EXIT_USAGE = 2
+
+DEFAULT_GRACE = 5.0
+
+HELP = "Find multiprocessing Manager servers left by executors; report (and --reap) orphaned ones"
+DESCRIPTION = (
+    "Lists the multiprocessing Manager server processes on this host that belong to Airflow processes or "
+    "have been orphaned, with their memory. Exit code: 0 when there are no orphans (or all were reaped), "
+    "1 when orphans remain, 2 on usage errors."
+)
+
+
+def _non_negative_seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
+    if seconds < 0 or seconds != seconds:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {value!r}")
+    return seconds
+
+
+#: ``(flags, argparse keyword arguments)`` of every doctor option; shared by our parser and Airflow's CLI.
+OPTIONS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
+    (("--all",), {"dest": "all", "action": "store_true", "help": "Also list Managers of non-Airflow processes."}),
+    (
+        ("--reap",),
+        {
+            "dest": "reap",
+            "action": "store_true",
+            "help": "Terminate orphaned Managers (SIGTERM, then SIGKILL after --grace seconds).",
+        },
+    ),
+    (
+        ("--grace",),
+        {
+            "dest": "grace",
+            "type": _non_negative_seconds,
+            "default": DEFAULT_GRACE,
+            "metavar": "SECONDS",
+            "help": f"Seconds between SIGTERM and SIGKILL with --reap (default {DEFAULT_GRACE:g}).",
+        },
+    ),
+    (("--json",), {"dest": "json", "action": "store_true", "help": "Print JSON (records and a summary)."}),
+    (
+        ("--tmpdir",),
+        {
+            "dest": "tmpdir",
+            "default": None,
+            "metavar": "DIR",
+            "help": "Only Managers whose socket lives under DIR (the TMPDIR of the processes to check).",
+        },
+    ),
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the doctor options to ``parser`` (``airflow-executor-logs doctor``)."""
+    for flags, kwargs in OPTIONS:
+        parser.add_argument(*flags, **kwargs)
+
+
+def airflow_args() -> tuple[Any, ...]:
+    """The doctor options as Airflow CLI ``Arg`` objects (``airflow executor-logs doctor``); imports Airflow."""
+    from airflow.cli.cli_config import Arg
+
+    return tuple(Arg(flags, **kwargs) for flags, kwargs in OPTIONS)

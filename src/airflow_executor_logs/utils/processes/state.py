@@ -1,0 +1,108 @@
+"""Whether a process is gone or orphaned, whether a pid still names the same process, and finding processes."""
+
+from __future__ import annotations
+
+import os
+
+import psutil
+
+__all__ = [
+    "INIT_NAMES",
+    "find_processes_with_env",
+    "is_gone",
+    "is_orphaned",
+    "orphan_reason",
+    "process_tree",
+    "same_process",
+]
+
+#: Names of init processes and subreapers that adopt orphans; a process whose parent is one is orphaned.
+INIT_NAMES = frozenset({"init", "systemd", "tini", "dumb-init", "catatonit", "docker-init", "s6-svscan", "runsvdir"})
+
+
+def is_gone(proc: psutil.Process | int) -> bool:
+    """
+    Whether ``proc`` has exited: no such process, its pid now names another one, or it is a zombie.
+
+    A zombie counts as gone: where PID 1 never reaps, a killed orphan stays a zombie (holding no
+    memory) and ``kill -0`` still succeeds on it. A process we may not inspect counts as alive. For a
+    bare pid, "another one" cannot be told apart: it is gone when nothing runs under that pid.
+    """
+    try:
+        if isinstance(proc, int):
+            proc = psutil.Process(proc)
+        return not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:  # includes ZombieProcess
+        return True
+    except psutil.AccessDenied:
+        return False
+
+
+def orphan_reason(ppid: int, create_time: float) -> str | None:
+    """
+    Why a process with parent ``ppid``, started at ``create_time``, is orphaned; ``None`` if its parent lives.
+
+    Orphaned means: reparented to PID 1 (or 0), its parent is gone or a zombie, the parent pid now names
+    a younger process (reused), or it was adopted by an init or subreaper (:data:`INIT_NAMES`).
+    """
+    if ppid <= 1:
+        return f"ppid {ppid}"
+    try:
+        parent = psutil.Process(ppid)
+        if parent.create_time() > create_time:
+            return f"parent {ppid} gone"  # a parent is never younger than its child: the pid was reused
+        if parent.status() == psutil.STATUS_ZOMBIE:
+            return f"parent {ppid} exited"
+        name = parent.name()
+    except psutil.NoSuchProcess:
+        return f"parent {ppid} gone"
+    except psutil.AccessDenied:
+        return None
+    if name in INIT_NAMES:
+        return f"adopted by {name} {ppid}"
+    return None
+
+
+def is_orphaned(proc: psutil.Process) -> bool:
+    """Whether ``proc`` lost its parent (see :func:`orphan_reason`); ``False`` if it is gone or unreadable."""
+    try:
+        with proc.oneshot():
+            ppid, create_time = proc.ppid(), proc.create_time()
+    except psutil.Error:
+        return False
+    return orphan_reason(ppid, create_time) is not None
+
+
+def same_process(pid: int, create_time: float) -> psutil.Process | None:
+    """The live (not zombie) process ``pid`` if it is still the one started at ``create_time``, else ``None``."""
+    try:
+        proc = psutil.Process(pid)
+        if proc.create_time() != create_time:
+            return None
+    except psutil.Error:
+        return None
+    return None if is_gone(proc) else proc
+
+
+def process_tree(pid: int) -> list[psutil.Process]:
+    """The process ``pid`` followed by all its live descendants (empty if ``pid`` is gone)."""
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def find_processes_with_env(key: str, value: str) -> list[psutil.Process]:
+    """Processes (readable by us, excluding ourselves) whose environment has ``key=value``."""
+    me = os.getpid()
+    matches: list[psutil.Process] = []
+    for proc in psutil.process_iter():
+        if proc.pid == me:
+            continue
+        try:
+            if proc.environ().get(key) == value:
+                matches.append(proc)
+        except (psutil.Error, OSError):
+            continue
+    return matches
