@@ -22,11 +22,13 @@ os.environ["AIRFLOW__CORE__AUTH_MANAGER"] = (
 os.environ["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS"] = "True"
 os.environ.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", "airflow-executor-logs-tests-jwt-secret-0123456789")
 os.environ.setdefault("AIRFLOW__LOGGING__BASE_LOG_FOLDER", str(_HOME / "logs"))
+# Where the executor doubles of tests/support/fake_executors.py record their constructions and ends.
+os.environ["AEL_FAKE_EXECUTOR_JOURNAL"] = str(_HOME / "fake-executor-journal")
 
 
 @pytest.fixture(autouse=True)
 def _fresh_executor_state() -> Iterator[None]:
-    """Each test starts with Airflow's and our per-process executor caches empty."""
+    """Each test starts with Airflow's executor caches empty and a fresh process pipeline."""
     from tests.support.airflow_state import reset_executor_caches
 
     reset_executor_caches()

@@ -9,20 +9,32 @@ __version__ = "0.1.0"
 
 # Public names, imported on first use so that ``airflow_executor_logs.testing`` and the CLI stay
 # light and importing the package never imports Airflow.
+_PROTOCOL = "airflow_executor_logs.executors.reader_protocol"
+_REGISTRY = "airflow_executor_logs.executors.reader_registry"
+_PIPELINE = "airflow_executor_logs.executors.log_pipeline"
 _EXPORTS = {
-    "CLASS_READER_ATTRIBUTE": "airflow_executor_logs.executors.log_readers",
-    "ENTRY_POINT_GROUP": "airflow_executor_logs.executors.log_readers",
-    "ReaderRegistration": "airflow_executor_logs.executors.log_readers",
-    "ReaderRegistry": "airflow_executor_logs.executors.log_readers",
-    "find_reader": "airflow_executor_logs.executors.log_readers",
-    "register_reader": "airflow_executor_logs.executors.log_readers",
+    "CLASS_READER_ATTRIBUTE": _REGISTRY,
+    "ENTRY_POINT_GROUP": _REGISTRY,
+    "ReaderRegistry": _REGISTRY,
+    "ExecutorLogReader": _PROTOCOL,
+    "Notice": _PROTOCOL,
+    "ReadContext": _PROTOCOL,
+    "ReaderRegistration": _PROTOCOL,
+    "StreamingTaskLog": _PROTOCOL,
+    "TaskLog": _PROTOCOL,
+    "to_task_log": _PROTOCOL,
+    "Deadline": "airflow_executor_logs.executors.deadline",
+    "Settings": "airflow_executor_logs.config",
     "ExecutorResolutionError": "airflow_executor_logs.executors.resolution",
     "ResolvedExecutor": "airflow_executor_logs.executors.resolution",
-    "resolve_executor": "airflow_executor_logs.executors.resolution",
     "ExecutorDeadlineExceeded": "airflow_executor_logs.executors.short_lived",
     "call_with_short_lived_executor": "airflow_executor_logs.executors.short_lived",
     "short_lived_executor": "airflow_executor_logs.executors.short_lived",
-    "read_running_task_log": "airflow_executor_logs.executors.task_log",
+    "ExecutorLogPipeline": _PIPELINE,
+    "process_pipeline": _PIPELINE,
+    "read_running_task_log": _PIPELINE,
+    "register_reader": _PIPELINE,
+    "use_process_pipeline": _PIPELINE,
     "ExecutorLogReaderMixin": "airflow_executor_logs.utils.log.executor_log_reader",
     "ExecutorLogsFileTaskHandler": "airflow_executor_logs.utils.log.executor_log_reader",
     "wrap_logging_config": "airflow_executor_logs.logging_config",

@@ -1,12 +1,8 @@
-"""Settings of the ``[executor_logs]`` section, read through Airflow's ``conf``."""
+"""Settings of the ``[executor_logs]`` section, declared once and read through Airflow's ``conf``."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import Any, TypeVar
-
-T = TypeVar("T")
+from dataclasses import dataclass, fields
 
 SECTION = "executor_logs"
 
@@ -16,65 +12,40 @@ DEFAULT_CLIENT_TTL = 300.0
 DEFAULT_FALLBACK_TIMEOUT = 30.0
 DEFAULT_FALLBACK_ENABLED = True
 
-
-#: Seconds a setting read through ``conf`` is reused: one ``conf.get`` costs about 100 µs, several
-#: times the rest of a class-level read's own work.
-CACHE_SECONDS = 5.0
-_cache: dict[Any, tuple[float, Any]] = {}
+#: Seconds a :class:`Settings` snapshot is reused before ``conf`` is read again: one ``conf.get``
+#: costs about 100 µs, several times the rest of a class-level read's own work.
+REFRESH_SECONDS = 5.0
 
 
-def cached(key: Any, compute: Callable[[], T]) -> T:
-    """``compute()``, reused for :data:`CACHE_SECONDS` per ``key``."""
-    now = time.monotonic()
-    hit = _cache.get(key)
-    if hit is not None and now - hit[0] < CACHE_SECONDS:
-        return hit[1]  # type: ignore[no-any-return]
-    value = compute()
-    _cache[key] = (now, value)
-    return value
+@dataclass(frozen=True)
+class Settings:
+    """One snapshot of ``[executor_logs]`` (and ``[core] multi_team``, which decides team lookups)."""
 
+    #: Wall-clock deadline, in seconds, of one class-level log read.
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+    #: Connect timeout, in seconds, of each call a reader makes.
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    #: Seconds a reader may reuse an API client before building a new one.
+    client_ttl: float = DEFAULT_CLIENT_TTL
+    #: Whether executors without a class-level reader may be built for one read.
+    fallback_enabled: bool = DEFAULT_FALLBACK_ENABLED
+    #: Deadline, in seconds, of a read through a short-lived executor: build, read and teardown.
+    fallback_timeout: float = DEFAULT_FALLBACK_TIMEOUT
+    #: ``[core] multi_team``: whether a task's team is looked up to find its executor.
+    multi_team: bool = False
 
-def clear_cache() -> None:
-    """Read every setting afresh on next use (for tests)."""
-    _cache.clear()
-
-
-def _getfloat(key: str, default: float) -> float:
-    def read() -> float:
+    @classmethod
+    def from_conf(cls) -> Settings:
+        """Read every setting from Airflow's ``conf``; a non-positive number falls back to its default."""
         from airflow.configuration import conf
 
-        value = conf.getfloat(SECTION, key, fallback=default)
-        return value if value > 0 else default
-
-    return cached((SECTION, key), read)
-
-
-def read_timeout() -> float:
-    """Wall-clock deadline, in seconds, for one class-level log read."""
-    return _getfloat("read_timeout", DEFAULT_READ_TIMEOUT)
-
-
-def connect_timeout() -> float:
-    """Connect timeout, in seconds, for each call a reader makes."""
-    return _getfloat("connect_timeout", DEFAULT_CONNECT_TIMEOUT)
-
-
-def client_ttl() -> float:
-    """Seconds a reader may reuse an API client before building a new one."""
-    return _getfloat("client_ttl", DEFAULT_CLIENT_TTL)
-
-
-def fallback_timeout() -> float:
-    """Deadline, in seconds, for a read through a short-lived executor (build, read and teardown)."""
-    return _getfloat("fallback_timeout", DEFAULT_FALLBACK_TIMEOUT)
-
-
-def fallback_enabled() -> bool:
-    """Whether executors without a class-level reader may be built for one read."""
-
-    def read() -> bool:
-        from airflow.configuration import conf
-
-        return conf.getboolean(SECTION, "fallback_enabled", fallback=DEFAULT_FALLBACK_ENABLED)
-
-    return cached((SECTION, "fallback_enabled"), read)
+        values: dict[str, object] = {}
+        for field in fields(cls):
+            if field.name == "multi_team":
+                values[field.name] = conf.getboolean("core", "multi_team", fallback=False)
+            elif isinstance(field.default, bool):
+                values[field.name] = conf.getboolean(SECTION, field.name, fallback=field.default)
+            else:
+                value = conf.getfloat(SECTION, field.name, fallback=field.default)
+                values[field.name] = value if value > 0 else field.default
+        return cls(**values)  # type: ignore[arg-type]

@@ -12,12 +12,15 @@ TIMEOUTS = "executor_logs.timeouts"
 FAILURES = "executor_logs.failures"
 
 
-def incr(metric: str, executor: type | str | None) -> None:
-    """Count one ``metric`` for ``executor``; metrics never break a log read."""
-    name = executor if isinstance(executor, str) or executor is None else executor.__name__
-    try:
-        from airflow.stats import Stats
+class Metrics:
+    """Emits through Airflow's ``Stats``; subclass it (or pass any object with ``incr``) in tests."""
 
-        Stats.incr(metric, tags={"executor": name or "unknown"})
-    except Exception:
-        log.debug("Could not emit metric %s", metric, exc_info=True)
+    def incr(self, metric: str, executor: type | str | None) -> None:
+        """Count one ``metric`` for ``executor``; metrics never break a log read."""
+        name = executor if isinstance(executor, str) or executor is None else executor.__name__
+        try:
+            from airflow.stats import Stats
+
+            Stats.incr(metric, tags={"executor": name or "unknown"})
+        except Exception:
+            log.debug("Could not emit metric %s", metric, exc_info=True)

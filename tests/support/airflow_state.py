@@ -8,25 +8,27 @@ from collections.abc import Iterator
 
 
 def reset_executor_caches() -> None:
-    """Forget every executor Airflow's loader, the stock handler and this package remember."""
+    """Forget every executor Airflow's loader and the stock handler remember; start a fresh pipeline."""
     from airflow.executors import executor_loader
     from airflow.utils.log.file_task_handler import FileTaskHandler
 
-    from airflow_executor_logs import config
-    from airflow_executor_logs.executors import kubernetes_reader, resolution, task_log
+    from airflow_executor_logs.executors.log_pipeline import use_process_pipeline
 
-    executor_loader._executor_names.clear()
-    executor_loader._alias_to_executors_per_team.clear()
-    executor_loader._module_to_executors_per_team.clear()
-    executor_loader._classname_to_executors_per_team.clear()
-    executor_loader._team_name_to_executors.clear()
+    for name in (
+        "_executor_names",
+        "_alias_to_executors_per_team",
+        "_module_to_executors_per_team",
+        "_classname_to_executors_per_team",
+        "_team_name_to_executors",
+        "_alias_to_executors",
+        "_module_to_executors",
+        "_classname_to_executors",
+    ):
+        cache = getattr(executor_loader, name, None)
+        if cache is not None:
+            cache.clear()
     FileTaskHandler.executor_instances.clear()
-    resolution.clear_cache()
-    kubernetes_reader.client_cache.clear()
-    kubernetes_reader._build_selector.cache_clear()
-    config.clear_cache()
-    with task_log._warned_lock:
-        task_log._warned_classes.clear()
+    use_process_pipeline(None)
 
 
 @contextlib.contextmanager

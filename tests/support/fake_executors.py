@@ -1,26 +1,65 @@
-"""Executors with known behaviour, importable by module path from ``[core] executor``."""
+"""
+Executors with known behaviour, importable by module path from ``[core] executor``.
+
+Short-lived executors run in a forked child, so the doubles record what happened to them in a
+journal file (one line per event, appended atomically) rather than in memory.
+"""
 
 from __future__ import annotations
 
 import multiprocessing
-import threading
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from airflow.executors.base_executor import BaseExecutor
 
 MODULE = __name__
+#: Marks every process a double starts, so a test can find them anywhere (reparented to PID 1 too).
+MARKER_ENV = "AEL_FAKE_EXECUTOR_MARKER"
+JOURNAL_ENV = "AEL_FAKE_EXECUTOR_JOURNAL"
 
-#: How many times each class's ``__init__`` ran, by class name.
-constructed: dict[str, int] = {}
-_lock = threading.Lock()
-#: Set to let every blocked fake executor call return.
-release = threading.Event()
+_SLEEPER = [sys.executable, "-c", "import time; time.sleep(3600)"]
+#: A process that starts a grandchild and sleeps.
+_PARENT_OF_SLEEPER = [
+    sys.executable,
+    "-c",
+    f"import subprocess, time; subprocess.Popen({_SLEEPER!r}); time.sleep(3600)",
+]
+#: A process that starts a grandchild and exits at once: the grandchild is orphaned.
+_DAEMONIZER = [sys.executable, "-c", f"import subprocess; subprocess.Popen({_SLEEPER!r}, start_new_session=True)"]
 
 
-def _count(cls: type) -> None:
-    with _lock:
-        constructed[cls.__name__] = constructed.get(cls.__name__, 0) + 1
+def _journal() -> Path:
+    return Path(os.environ[JOURNAL_ENV])
+
+
+def _record(event: str, cls: type) -> None:
+    fd = os.open(_journal(), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.write(fd, f"{event} {cls.__name__} {os.getpid()}\n".encode())
+    finally:
+        os.close(fd)
+
+
+def events(event: str, cls: type) -> int:
+    """How many times ``event`` (``built``, ``ended``) happened to ``cls``, in any process."""
+    try:
+        lines = _journal().read_text().splitlines()
+    except FileNotFoundError:
+        return 0
+    return sum(1 for line in lines if line.split()[:2] == [event, cls.__name__])
+
+
+def constructed(cls: type) -> int:
+    return events("built", cls)
+
+
+def ended(cls: type) -> int:
+    return events("ended", cls)
 
 
 def path(cls: type) -> str:
@@ -31,21 +70,24 @@ def _sleep_forever() -> None:
     time.sleep(3600)
 
 
-class CountingExecutor(BaseExecutor):
-    """Counts constructions; reads logs like an executor that has them."""
+def _marked_env() -> dict[str, str]:
+    return {**os.environ, MARKER_ENV: os.environ.get(MARKER_ENV, "unmarked")}
 
-    ended = 0
+
+class CountingExecutor(BaseExecutor):
+    """Records constructions and ends; reads logs like an executor that has them."""
+
     supports_multi_team = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        _count(type(self))
+        _record("built", type(self))
 
     def get_task_log(self, ti: Any, try_number: int) -> tuple[list[str], list[str]]:
         return [f"read by {type(self).__name__}"], [f"line for {ti.task_id} try {try_number}"]
 
     def end(self) -> None:
-        type(self).ended += 1
+        _record("ended", type(self))
 
 
 class NoOverrideExecutor(BaseExecutor):
@@ -53,7 +95,7 @@ class NoOverrideExecutor(BaseExecutor):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        _count(type(self))
+        _record("built", type(self))
 
 
 class ManagerExecutor(CountingExecutor):
@@ -61,7 +103,7 @@ class ManagerExecutor(CountingExecutor):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._manager = multiprocessing.Manager()
+        self._manager = multiprocessing.get_context("fork").Manager()
         self.queue = self._manager.Queue()
 
 
@@ -70,7 +112,33 @@ class ProcessExecutor(CountingExecutor):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        multiprocessing.Process(target=_sleep_forever, daemon=False).start()
+        multiprocessing.get_context("fork").Process(target=_sleep_forever, daemon=False).start()
+
+
+class StartsOnReadExecutor(ManagerExecutor):
+    """
+    Shaped like apache-airflow-providers-nomad: a Manager in ``__init__``; ``get_task_log`` calls
+    ``start()``, which starts a worker process and a helper ``subprocess.Popen`` kept nowhere.
+    """
+
+    def start(self) -> None:
+        self.worker = multiprocessing.get_context("fork").Process(target=_sleep_forever, daemon=False)
+        self.worker.start()
+        subprocess.Popen(_SLEEPER, env=_marked_env())
+
+    def get_task_log(self, ti: Any, try_number: int) -> tuple[list[str], list[str]]:
+        self.start()
+        return super().get_task_log(ti, try_number)
+
+
+class GrandchildExecutor(CountingExecutor):
+    """``get_task_log`` starts a bare subprocess with a grandchild, and an orphaned grandchild."""
+
+    def get_task_log(self, ti: Any, try_number: int) -> tuple[list[str], list[str]]:
+        subprocess.Popen(_PARENT_OF_SLEEPER, env=_marked_env())
+        subprocess.run(_DAEMONIZER, env=_marked_env(), check=True)
+        time.sleep(0.3)  # let the grandchildren start
+        return super().get_task_log(ti, try_number)
 
 
 class InitRaisesExecutor(ManagerExecutor):
@@ -86,26 +154,26 @@ class GetLogRaisesExecutor(ManagerExecutor):
 
 class EndRaisesExecutor(ManagerExecutor):
     def end(self) -> None:
-        type(self).ended += 1
+        super().end()
         raise RuntimeError("end exploded")
 
 
 class EndNotImplementedExecutor(ManagerExecutor):
     def end(self) -> None:
-        type(self).ended += 1
+        super().end()
         raise NotImplementedError
 
 
 class GetLogHangsExecutor(ManagerExecutor):
     def get_task_log(self, ti: Any, try_number: int) -> tuple[list[str], list[str]]:
-        release.wait(60)
+        time.sleep(3600)
         return ["released"], []
 
 
 class EndHangsExecutor(ManagerExecutor):
     def end(self) -> None:
-        type(self).ended += 1
-        release.wait(60)
+        super().end()
+        time.sleep(3600)
 
 
 class InitHangsExecutor(CountingExecutor):
@@ -113,8 +181,8 @@ class InitHangsExecutor(CountingExecutor):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._manager = multiprocessing.Manager()
-        release.wait(60)
+        self._manager = multiprocessing.get_context("fork").Manager()
+        time.sleep(3600)
 
 
 class DeadManagerExecutor(ManagerExecutor):
@@ -150,6 +218,8 @@ FALLBACK_CLASSES = [
     CountingExecutor,
     ManagerExecutor,
     ProcessExecutor,
+    StartsOnReadExecutor,
+    GrandchildExecutor,
     InitRaisesExecutor,
     GetLogRaisesExecutor,
     EndRaisesExecutor,

@@ -8,7 +8,8 @@ from unittest import mock
 import pytest
 
 from airflow_executor_logs import metrics
-from airflow_executor_logs.executors.task_log import read_running_task_log
+from airflow_executor_logs.config import Settings
+from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline
 from tests.support import fake_executors as fx
 from tests.support.airflow_state import conf_vars
 from tests.support.task_instances import fake_ti
@@ -18,14 +19,12 @@ from tests.support.task_instances import fake_ti
 def counted() -> Iterator[mock.MagicMock]:
     from airflow.stats import Stats
 
-    fx.release.clear()
-    settings: dict[tuple[str, str], str | None] = {
-        ("core", "executor"): fx.all_executors_setting(),
-        ("executor_logs", "fallback_timeout"): "1",
-    }
-    with conf_vars(settings), mock.patch.object(Stats, "incr") as incr:
+    with conf_vars({("core", "executor"): fx.all_executors_setting()}), mock.patch.object(Stats, "incr") as incr:
         yield incr
-    fx.release.set()
+
+
+def read_running_task_log(ti: object, try_number: int) -> tuple[list[str], list[str]]:
+    return ExecutorLogPipeline(settings=Settings(fallback_timeout=1)).read(ti, try_number)
 
 
 def _counts(incr: mock.MagicMock) -> list[tuple[str, str]]:

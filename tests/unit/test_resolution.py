@@ -6,12 +6,18 @@ from unittest import mock
 
 import pytest
 
-from airflow_executor_logs.executors.resolution import ExecutorResolutionError, resolve_executor
+from airflow_executor_logs.executors.resolution import ExecutorResolutionError, ExecutorResolver, ResolvedExecutor
 from tests.support import fake_executors as fx
 from tests.support.airflow_state import executors_configured
 from tests.support.task_instances import fake_ti
 
 KUBERNETES = "airflow.providers.cncf.kubernetes.executors.kubernetes_executor.KubernetesExecutor"
+
+
+def resolve_executor(
+    ti: object, resolver: ExecutorResolver | None = None, multi_team: bool = False
+) -> ResolvedExecutor:
+    return (resolver or ExecutorResolver()).resolve(ti, multi_team=multi_team)
 
 
 @pytest.mark.parametrize(
@@ -34,13 +40,13 @@ def test_kubernetes_resolves_without_construction(name_on_ti: str | None) -> Non
 
 def test_custom_alias_module_path_and_class_name() -> None:
     setting = f"KubernetesExecutor,fast:{fx.path(fx.CountingExecutor)},{fx.path(fx.ManagerExecutor)}"
-    constructed = dict(fx.constructed)
+    constructed = [fx.constructed(cls) for cls in fx.ALL_CLASSES]
     with executors_configured(setting):
         assert resolve_executor(fake_ti("fast")).executor_cls is fx.CountingExecutor
         assert resolve_executor(fake_ti(fx.path(fx.ManagerExecutor))).executor_cls is fx.ManagerExecutor
         assert resolve_executor(fake_ti("ManagerExecutor")).executor_cls is fx.ManagerExecutor
         assert resolve_executor(fake_ti(None)).name.alias == "KubernetesExecutor"
-    assert fx.constructed == constructed
+    assert [fx.constructed(cls) for cls in fx.ALL_CLASSES] == constructed
 
 
 def test_unknown_name_is_a_clear_error() -> None:
@@ -65,8 +71,9 @@ def test_results_are_cached_per_name() -> None:
     from airflow.executors.executor_loader import ExecutorLoader
 
     with mock.patch.object(ExecutorLoader, "import_executor_cls", wraps=ExecutorLoader.import_executor_cls) as importer:
-        first = resolve_executor(fake_ti("KubernetesExecutor"))
-        second = resolve_executor(fake_ti("KubernetesExecutor"))
+        resolver = ExecutorResolver()
+        first = resolve_executor(fake_ti("KubernetesExecutor"), resolver)
+        second = resolve_executor(fake_ti("KubernetesExecutor"), resolver)
     assert first is second
     assert importer.call_count == 1
 
@@ -74,8 +81,9 @@ def test_results_are_cached_per_name() -> None:
 def test_concurrent_resolution_agrees() -> None:
     from concurrent.futures import ThreadPoolExecutor
 
+    resolver = ExecutorResolver()
     with ThreadPoolExecutor(8) as pool:
-        results = list(pool.map(lambda _: resolve_executor(fake_ti("KubernetesExecutor")), range(64)))
+        results = list(pool.map(lambda _: resolve_executor(fake_ti("KubernetesExecutor"), resolver), range(64)))
     assert len({id(result) for result in results}) == 1
 
 
@@ -88,9 +96,9 @@ class TestTeams:
         from airflow.models.dag import DagModel
 
         with mock.patch.object(DagModel, "get_team_name", return_value=team) as get_team:
-            resolved = resolve_executor(fake_ti(name, dag_id="team_dag"))
+            resolved = resolve_executor(fake_ti(name, dag_id="team_dag"), multi_team=True)
         get_team.assert_called_once_with("team_dag")
-        assert resolved.team_name == (team if resolved.executor_cls is not _kubernetes() else None)
+        assert resolved.team_name == team  # looked up once, and handed to the reader
         return resolved.executor_cls
 
     def test_team_default_and_names(self) -> None:
@@ -119,3 +127,22 @@ def _kubernetes() -> type:
     from airflow.providers.cncf.kubernetes.executors.kubernetes_executor import KubernetesExecutor
 
     return KubernetesExecutor
+
+
+def test_the_team_is_not_looked_up_without_multi_team() -> None:
+    from airflow.models.dag import DagModel
+
+    with mock.patch.object(DagModel, "get_team_name", side_effect=AssertionError("queried")) as get_team:
+        resolved = resolve_executor(fake_ti("KubernetesExecutor"), multi_team=False)
+    get_team.assert_not_called()
+    assert resolved.team_name is None
+
+
+def test_a_failing_team_lookup_is_a_clear_error() -> None:
+    from airflow.models.dag import DagModel
+
+    with (
+        mock.patch.object(DagModel, "get_team_name", side_effect=RuntimeError("db down")),
+        pytest.raises(ExecutorResolutionError, match="Cannot find the team of Dag 'dag': RuntimeError: db down"),
+    ):
+        resolve_executor(fake_ti("KubernetesExecutor"), multi_team=True)

@@ -1,4 +1,4 @@
-"""Find a task instance's executor *class* without building the executor."""
+"""Find a task instance's executor *class*, and its team, without building the executor."""
 
 from __future__ import annotations
 
@@ -17,14 +17,12 @@ class ExecutorResolutionError(Exception):
 
 @dataclass(frozen=True)
 class ResolvedExecutor:
-    """An executor class and the configured name it was found under."""
+    """What a reader is told about the task's executor: its class, configured name and team."""
 
     name: ExecutorName
     executor_cls: type[BaseExecutor]
-
-    @property
-    def team_name(self) -> str | None:
-        return self.name.team_name
+    #: The team of the task's Dag (multi-team only), looked up once per read.
+    team_name: str | None = None
 
     def overrides_get_task_log(self) -> bool:
         """Whether the class reads logs itself rather than inheriting ``BaseExecutor``'s empty answer."""
@@ -32,61 +30,44 @@ class ResolvedExecutor:
 
         return getattr(self.executor_cls, "get_task_log", None) is not BaseExecutor.get_task_log
 
-    def build(self) -> BaseExecutor:
-        """Build an executor instance exactly as Airflow's ``ExecutorLoader`` does."""
-        from airflow.executors.executor_loader import ExecutorLoader
 
-        return ExecutorLoader.load_executor(self.name)
+class ExecutorResolver:
+    """Resolves executor classes the way the scheduler picks them; caches classes, never instances."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str | None, str | None], ResolvedExecutor] = {}
+        self._lock = threading.Lock()
+
+    def resolve(self, ti: Any, *, multi_team: bool) -> ResolvedExecutor:
+        """
+        Resolve the executor class for ``ti``.
+
+        ``ti.executor`` may be an alias, a module path or a class name; without one the team's (or the
+        global) default executor is used. The team is looked up once, only when ``multi_team`` is on.
+
+        :raises ExecutorResolutionError: with a message naming the executor and the reason.
+        """
+        requested: str | None = getattr(ti, "executor", None) or None
+        team_name = _team_of(ti) if multi_team else None
+        key = (requested, team_name)
+        with self._lock:
+            cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        resolved = _resolve_uncached(requested, team_name)
+        with self._lock:
+            return self._cache.setdefault(key, resolved)
 
 
-_cache: dict[tuple[str | None, str | None], ResolvedExecutor] = {}
-_cache_lock = threading.Lock()
-
-
-def clear_cache() -> None:
-    """Forget every resolved class (for tests, and after the executor config changes)."""
-    with _cache_lock:
-        _cache.clear()
-
-
-def team_name_for(ti: Any) -> str | None:
-    """The team owning the task's Dag when multi-team is on, else ``None``."""
-    from airflow.configuration import conf
-
-    from airflow_executor_logs.config import cached
-
-    if not cached(("core", "multi_team"), lambda: conf.getboolean("core", "multi_team", fallback=False)):
-        return None
+def _team_of(ti: Any) -> str | None:
     from airflow.models.dag import DagModel
 
-    return DagModel.get_team_name(ti.dag_id)
-
-
-def resolve_executor(ti: Any) -> ResolvedExecutor:
-    """
-    Resolve the executor class for ``ti`` the way the scheduler picks its executor.
-
-    ``ti.executor`` may be an alias, a module path or a class name; without one the team's (or the
-    global) default executor is used. Results are cached per process.
-
-    :raises ExecutorResolutionError: with a message naming the executor and the reason.
-    """
-    requested: str | None = getattr(ti, "executor", None) or None
     try:
-        team_name = team_name_for(ti)
+        return DagModel.get_team_name(ti.dag_id)
     except Exception as err:
         raise ExecutorResolutionError(
             f"Cannot find the team of Dag {getattr(ti, 'dag_id', None)!r}: {type(err).__name__}: {err}"
         ) from err
-    key = (requested, team_name)
-    with _cache_lock:
-        cached = _cache.get(key)
-    if cached is not None:
-        return cached
-
-    resolved = _resolve_uncached(requested, team_name)
-    with _cache_lock:
-        return _cache.setdefault(key, resolved)
 
 
 def _resolve_uncached(requested: str | None, team_name: str | None) -> ResolvedExecutor:
@@ -105,7 +86,7 @@ def _resolve_uncached(requested: str | None, team_name: str | None) -> ResolvedE
         raise ExecutorResolutionError(
             f"Cannot import {label} from {name.module_path!r}: {type(err).__name__}: {err}"
         ) from err
-    return ResolvedExecutor(name=name, executor_cls=executor_cls)
+    return ResolvedExecutor(name=name, executor_cls=executor_cls, team_name=team_name)
 
 
 def _lookup_name(requested: str | None, team_name: str | None) -> ExecutorName:

@@ -8,6 +8,7 @@ built on first access.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import threading
 
@@ -17,8 +18,7 @@ from airflow_executor_logs.utils.log.executor_log_reader import (
 )
 
 _SEPARATOR = "__"
-_built: dict[str, type] = {}
-_lock = threading.Lock()
+_lock = threading.Lock()  # functools.cache alone could build a class twice under a race
 
 
 def wrapped_handler_path(handler_class_path: str) -> str:
@@ -42,14 +42,17 @@ def wrap_handler_class(handler_class: type) -> type:
     )
 
 
+@functools.cache
+def _wrapped_by_name(name: str) -> type:
+    """One class per wrapped path and process, so that every import of the path gives the same class."""
+    module_path, _, class_name = name.replace(_SEPARATOR, ".").rpartition(".")
+    wrapped = wrap_handler_class(getattr(importlib.import_module(module_path), class_name))
+    wrapped.__qualname__ = name
+    return wrapped
+
+
 def __getattr__(name: str) -> type:
     if _SEPARATOR not in name or name.startswith("_"):
         raise AttributeError(name)
     with _lock:
-        if name not in _built:
-            module_path, _, class_name = name.replace(_SEPARATOR, ".").rpartition(".")
-            original = getattr(importlib.import_module(module_path), class_name)
-            wrapped = wrap_handler_class(original)
-            wrapped.__qualname__ = name
-            _built[name] = wrapped
-        return _built[name]
+        return _wrapped_by_name(name)

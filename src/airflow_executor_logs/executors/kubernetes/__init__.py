@@ -1,0 +1,1 @@
+"""The class-level reader for the cncf-kubernetes provider's ``KubernetesExecutor``."""

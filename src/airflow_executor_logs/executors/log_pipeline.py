@@ -1,0 +1,264 @@
+"""
+The read path of a RUNNING task's executor logs, and all of its state, on one object.
+
+:class:`ExecutorLogPipeline` resolves the task's executor class, then answers with the class-level
+reader, with nothing (the class does not override ``get_task_log``), or with a short-lived executor.
+Problems become lines in the log, never exceptions: an exception here would turn the log request
+into a 500. Task handlers share one pipeline per process (:func:`process_pipeline`); a test builds
+its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from airflow_executor_logs import metrics as metric_names
+from airflow_executor_logs.config import REFRESH_SECONDS, SECTION, Settings
+from airflow_executor_logs.executors.deadline import Deadline, ReadDeadlineExceeded, ReaderBlocked, ReaderGuard
+from airflow_executor_logs.executors.reader_protocol import (
+    LogStream,
+    Notice,
+    ReadContext,
+    ReaderRegistration,
+    StreamingTaskLog,
+    TaskLog,
+    notice,
+    to_task_log,
+)
+from airflow_executor_logs.executors.reader_registry import FoundReader, ReaderRegistry, class_path
+from airflow_executor_logs.executors.resolution import ExecutorResolutionError, ExecutorResolver, ResolvedExecutor
+from airflow_executor_logs.executors.short_lived import ExecutorDeadlineExceeded, call_with_short_lived_executor
+from airflow_executor_logs.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "ExecutorLogPipeline",
+    "process_pipeline",
+    "read_running_task_log",
+    "register_reader",
+    "use_process_pipeline",
+]
+
+
+class ExecutorLogPipeline:
+    """
+    Reads RUNNING tasks' executor logs; owns the resolved classes, the readers (with their clients),
+    the settings snapshot, the metrics sink, the blocked-reader bound and the once-per-class warnings.
+
+    :param settings: fixed settings; by default a snapshot of ``conf`` refreshed every few seconds.
+    :param registry: the readers; by default the shipped ones, entry points and code registrations.
+    :param max_blocked_readers: threads each reader may leave blocked past their deadline.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: Settings | None = None,
+        registry: ReaderRegistry | None = None,
+        metrics: Metrics | None = None,
+        resolver: ExecutorResolver | None = None,
+        max_blocked_readers: int = 4,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.registry = registry or ReaderRegistry()
+        self.metrics = metrics or Metrics()
+        self.resolver = resolver or ExecutorResolver()
+        self.guard = ReaderGuard(max_blocked=max_blocked_readers)
+        self._fixed_settings = settings
+        self._settings: tuple[float, Settings] | None = None
+        self._clock = clock
+        self._warned: set[type] = set()
+        self._lock = threading.Lock()
+
+    @property
+    def settings(self) -> Settings:
+        """The settings in force: fixed at construction, or read from ``conf`` at most every few seconds."""
+        if self._fixed_settings is not None:
+            return self._fixed_settings
+        now = self._clock()
+        snapshot = self._settings
+        if snapshot is None or now - snapshot[0] >= REFRESH_SECONDS:
+            snapshot = self._settings = (now, Settings.from_conf())
+        return snapshot[1]
+
+    def register(self, executor: str | type, reader: Any, *, include_subclasses: bool = False) -> ReaderRegistration:
+        """Register ``reader`` for ``executor`` (a class or its import path) in this pipeline."""
+        registration = ReaderRegistration(
+            executor=executor if isinstance(executor, str) else class_path(executor),
+            reader=reader,
+            include_subclasses=include_subclasses,
+        )
+        self.registry.register(registration)
+        return registration
+
+    # ------------------------------------------------------------------ the two answers
+
+    def read(self, ti: Any, try_number: int) -> TaskLog:
+        """Drop-in for ``executor.get_task_log(ti, try_number)`` that builds no long-lived executor."""
+        answer = self._answer(ti, try_number)
+        if isinstance(answer, _ListAnswer):
+            return answer.task_log
+        return to_task_log(answer)
+
+    def read_streaming(self, ti: Any, try_number: int) -> StreamingTaskLog:
+        """
+        Drop-in for ``executor.get_streaming_task_log(ti, try_number)``.
+
+        An answer that exists only in the list form (a reader of that form, or a short-lived executor)
+        is streamed line by line, so that core never reads twice.
+        """
+        answer = self._answer(ti, try_number)
+        if isinstance(answer, _ListAnswer):
+            messages, logs = answer.task_log
+            return messages, [iter(chunk.splitlines()) for chunk in logs]
+        return answer
+
+    # ------------------------------------------------------------------ the read path
+
+    def _answer(self, ti: Any, try_number: int) -> StreamingTaskLog | _ListAnswer:
+        settings = self.settings
+        try:
+            executor = self.resolver.resolve(ti, multi_team=settings.multi_team)
+        except ExecutorResolutionError as err:
+            self.metrics.incr(metric_names.FAILURES, getattr(ti, "executor", None))
+            return _ListAnswer(([], [notice(f"Executor logs unavailable: {err}", "error")]))
+
+        reader = self.registry.find(executor.executor_cls)
+        if reader is not None:
+            self.metrics.incr(metric_names.CLASS_READS, executor.executor_cls)
+            context = ReadContext(deadline=Deadline(settings.read_timeout), settings=settings, metrics=self.metrics)
+            return self._call_reader(reader, executor, ti, try_number, context)
+        if not executor.overrides_get_task_log():
+            return _ListAnswer(([], []))
+        return _ListAnswer(self._read_with_short_lived_executor(executor, ti, try_number, settings))
+
+    def _call_reader(
+        self, reader: FoundReader, executor: ResolvedExecutor, ti: Any, try_number: int, context: ReadContext
+    ) -> StreamingTaskLog | _ListAnswer:
+        executor_cls = executor.executor_cls
+        try:
+            if reader.keeps_deadline:
+                answer = reader.read(executor, ti, try_number, context)
+                return answer if reader.streaming else _ListAnswer(answer)
+            guarded = self.guard.call(
+                reader.name, lambda: reader.read(executor, ti, try_number, context), context.deadline
+            )
+            answer = guarded.answer()
+            if not reader.streaming:
+                guarded.finish()
+                return _ListAnswer(answer)
+            messages, streams = answer
+            return list(messages), guarded.adopt_streams(list(streams))
+        except ReadDeadlineExceeded:
+            self.metrics.incr(metric_names.TIMEOUTS, executor_cls)
+            message = f"Executor logs unavailable: {reader.name} did not answer within {context.deadline.seconds:g} s"
+            return [], [_notice_stream(f"{message} ([{SECTION}] read_timeout)")]
+        except ReaderBlocked as err:
+            self.metrics.incr(metric_names.FAILURES, executor_cls)
+            return [], [_notice_stream(f"Executor logs unavailable: {reader.name}: {err}")]
+        except Exception as err:
+            log.exception("Class-level log reader for %s failed", executor_cls.__name__)
+            self.metrics.incr(metric_names.FAILURES, executor_cls)
+            return _ListAnswer(([], [notice(_failure(executor_cls, err), "error")]))
+
+    def _read_with_short_lived_executor(
+        self, executor: ResolvedExecutor, ti: Any, try_number: int, settings: Settings
+    ) -> TaskLog:
+        executor_cls = executor.executor_cls
+        if not settings.fallback_enabled:
+            return [], [
+                notice(
+                    f"Executor logs unavailable: {executor_cls.__name__} has no class-level log reader and "
+                    f"[{SECTION}] fallback_enabled is off."
+                )
+            ]
+        self._warn_once(executor_cls)
+        self.metrics.incr(metric_names.FALLBACK_READS, executor_cls)
+        try:
+            return call_with_short_lived_executor(
+                executor,
+                lambda instance: _plain_task_log(instance.get_task_log(ti, try_number)),
+                deadline=settings.fallback_timeout,
+            )
+        except ExecutorDeadlineExceeded as err:
+            self.metrics.incr(metric_names.TIMEOUTS, executor_cls)
+            return [], [notice(f"Executor logs unavailable: {err}", "error")]
+        except Exception as err:
+            log.warning("Short-lived %s failed to read task logs: %s", executor_cls.__name__, err)
+            self.metrics.incr(metric_names.FAILURES, executor_cls)
+            return [], [notice(_failure(executor_cls, err), "error")]
+
+    def _warn_once(self, executor_cls: type) -> None:
+        with self._lock:
+            if executor_cls in self._warned:
+                return
+            self._warned.add(executor_cls)
+        log.warning(
+            "%s.%s overrides get_task_log but has no class-level log reader; each read of a running "
+            "task's logs builds a short-lived executor and tears it down. Register a reader to avoid it.",
+            executor_cls.__module__,
+            executor_cls.__qualname__,
+        )
+
+
+class _ListAnswer:
+    """An answer that exists only in ``get_task_log``'s list form."""
+
+    __slots__ = ("task_log",)
+
+    def __init__(self, task_log: TaskLog) -> None:
+        self.task_log = task_log
+
+
+def _notice_stream(message: str) -> LogStream:
+    return iter([Notice(message)])
+
+
+def _plain_task_log(answer: Any) -> TaskLog:
+    """``get_task_log``'s answer as plain lists of strings, which pickle."""
+    messages, logs = answer
+    return [str(message) for message in messages], [str(chunk) for chunk in logs]
+
+
+def _failure(executor_cls: type, err: BaseException) -> str:
+    from airflow_executor_logs.utils.isolated_call import IsolatedCallFailed
+
+    reason = str(err) if isinstance(err, IsolatedCallFailed) else f"{type(err).__name__}: {err}"
+    return f"Executor logs unavailable: {executor_cls.__name__} failed to read logs: {reason}"
+
+
+_process_pipeline: ExecutorLogPipeline | None = None
+_process_lock = threading.Lock()
+
+
+def process_pipeline() -> ExecutorLogPipeline:
+    """The pipeline this process's task handlers share, built on first use."""
+    global _process_pipeline
+    if _process_pipeline is None:
+        with _process_lock:
+            if _process_pipeline is None:
+                _process_pipeline = ExecutorLogPipeline()
+    return _process_pipeline
+
+
+def use_process_pipeline(pipeline: ExecutorLogPipeline | None) -> ExecutorLogPipeline | None:
+    """Make ``pipeline`` the one this process's handlers share (``None``: a fresh one on next use)."""
+    global _process_pipeline
+    with _process_lock:
+        previous, _process_pipeline = _process_pipeline, pipeline
+    return previous
+
+
+def register_reader(executor: str | type, reader: Any, *, include_subclasses: bool = False) -> ReaderRegistration:
+    """Register ``reader`` for ``executor`` (a class or its import path) in this process's pipeline."""
+    return process_pipeline().register(executor, reader, include_subclasses=include_subclasses)
+
+
+def read_running_task_log(ti: Any, try_number: int) -> TaskLog:
+    """``get_task_log``'s answer for ``ti``, read through this process's pipeline."""
+    return process_pipeline().read(ti, try_number)

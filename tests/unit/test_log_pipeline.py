@@ -1,0 +1,197 @@
+"""Which path a read takes (class-level reader, nothing, short-lived executor), in both answer forms."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from collections.abc import Iterator
+from typing import Any
+from unittest import mock
+
+import pytest
+
+from airflow_executor_logs.config import Settings
+from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline
+from airflow_executor_logs.executors.reader_protocol import Notice
+from tests.support import fake_executors as fx
+from tests.support.airflow_state import conf_vars
+from tests.support.processes import child_pids, new_children
+from tests.support.task_instances import fake_ti
+
+
+@pytest.fixture(autouse=True)
+def _all_fakes_configured() -> Iterator[None]:
+    with conf_vars({("core", "executor"): fx.all_executors_setting()}):
+        yield
+
+
+@pytest.fixture
+def pipeline() -> ExecutorLogPipeline:
+    return ExecutorLogPipeline(settings=Settings(read_timeout=2.0, fallback_timeout=10.0))
+
+
+def _notice(logs: list[str]) -> dict[str, Any]:
+    assert len(logs) == 1, logs
+    return json.loads(logs[0])  # type: ignore[no-any-return]
+
+
+def test_reader_path_never_instantiates_the_class(pipeline: ExecutorLogPipeline) -> None:
+    before = child_pids()
+    constructed = fx.constructed(fx.NativeReaderExecutor)
+    with mock.patch.object(multiprocessing, "Manager", side_effect=AssertionError("Manager started")):
+        result = pipeline.read(fake_ti("NativeReaderExecutor", task_id="t1"), 4)
+    assert result == (["class-level read of t1"], ["native line try 4"])
+    assert fx.constructed(fx.NativeReaderExecutor) == constructed
+    assert not new_children(before)
+
+
+def test_registered_reader_is_used_instead_of_building(pipeline: ExecutorLogPipeline) -> None:
+    def reader(cls: type, ti: object, try_number: int) -> tuple[list[str], list[str]]:
+        return ["registered"], ["ok"]
+
+    pipeline.register(fx.ManagerExecutor, reader)
+    constructed = fx.constructed(fx.ManagerExecutor)
+    assert pipeline.read(fake_ti("ManagerExecutor"), 1) == (["registered"], ["ok"])
+    assert fx.constructed(fx.ManagerExecutor) == constructed
+
+
+def test_a_registration_in_one_pipeline_does_not_leak_into_another(pipeline: ExecutorLogPipeline) -> None:
+    pipeline.register(fx.CountingExecutor, lambda cls, ti, try_number: (["registered"], ["ok"]))
+    other = ExecutorLogPipeline(settings=Settings(fallback_enabled=False))
+    assert other.read(fake_ti("CountingExecutor"), 1)[0] == []
+
+
+def test_the_streaming_form_is_lazy_and_the_list_form_is_derived_from_it(pipeline: ExecutorLogPipeline) -> None:
+    pulled: list[str] = []
+
+    def lines() -> Iterator[str]:
+        for line in ["one", "two", "three"]:
+            pulled.append(line)
+            yield line
+
+    def reader(executor: Any, ti: Any, try_number: int, context: Any) -> Any:
+        return ["from the reader"], [lines()]
+
+    pipeline.register(fx.CountingExecutor, reader)
+    messages, streams = pipeline.read_streaming(fake_ti("CountingExecutor"), 1)
+    assert messages == ["from the reader"]
+    assert pulled == []  # nothing read before core asks
+    assert next(streams[0]) == "one"
+    assert list(streams[0]) == ["two", "three"]
+    assert pipeline.read(fake_ti("CountingExecutor"), 1) == (["from the reader"], ["one\ntwo\nthree"])
+
+
+def test_a_list_answer_is_streamed_without_a_second_read(pipeline: ExecutorLogPipeline) -> None:
+    calls: list[int] = []
+
+    def reader(cls: type, ti: Any, try_number: int) -> tuple[list[str], list[str]]:
+        calls.append(try_number)
+        return ["listed"], ["a\nb", "c"]
+
+    pipeline.register(fx.CountingExecutor, reader)
+    messages, streams = pipeline.read_streaming(fake_ti("CountingExecutor"), 1)
+    assert (messages, [list(stream) for stream in streams]) == (["listed"], [["a", "b"], ["c"]])
+    assert calls == [1]
+
+
+def test_notices_in_a_stream_become_messages_in_the_list_form(pipeline: ExecutorLogPipeline) -> None:
+    def reader(executor: Any, ti: Any, try_number: int, context: Any) -> Any:
+        return ["m"], [iter(["a", Notice("cut short"), "b"]), iter([])]
+
+    pipeline.register(fx.CountingExecutor, reader)
+    assert pipeline.read(fake_ti("CountingExecutor"), 1) == (["m", "cut short"], ["a\nb", ""])
+    line = next(line for line in pipeline.read_streaming(fake_ti("CountingExecutor"), 1)[1][0] if line != "a")
+    assert json.loads(line) == {"event": "cut short", "level": "error", "logger": "airflow_executor_logs"}
+
+
+def test_executor_without_override_is_never_built(pipeline: ExecutorLogPipeline) -> None:
+    constructed = fx.constructed(fx.NoOverrideExecutor)
+    assert pipeline.read(fake_ti("NoOverrideExecutor"), 1) == ([], [])
+    assert pipeline.read_streaming(fake_ti("NoOverrideExecutor"), 1) == ([], [])
+    assert fx.constructed(fx.NoOverrideExecutor) == constructed
+
+
+@pytest.mark.parametrize(
+    "executor",
+    [
+        "airflow.executors.local_executor.LocalExecutor",
+        "airflow.providers.celery.executors.celery_executor.CeleryExecutor",
+    ],
+)
+def test_core_executors_without_override_are_never_built(executor: str, pipeline: ExecutorLogPipeline) -> None:
+    module_path, class_name = executor.rsplit(".", 1)
+    module = pytest.importorskip(module_path)
+    with (
+        conf_vars({("core", "executor"): executor}),
+        mock.patch.object(getattr(module, class_name), "__init__", side_effect=AssertionError("built")),
+    ):
+        assert pipeline.read(fake_ti(None), 1) == ([], [])
+
+
+def test_kubernetes_executor_is_never_built(tmp_path: Any) -> None:
+    from airflow.providers.cncf.kubernetes.executors.kubernetes_executor import KubernetesExecutor
+
+    unreachable = tmp_path / "kubeconfig"
+    unreachable.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters: [{name: c, cluster: {server: 'http://127.0.0.1:9'}}]\n"
+        "contexts: [{name: c, context: {cluster: c, user: u}}]\nusers: [{name: u, user: {token: t}}]\n"
+    )
+    with (
+        conf_vars(
+            {
+                ("core", "executor"): "KubernetesExecutor",
+                ("kubernetes_executor", "config_file"): str(unreachable),
+            }
+        ),
+        mock.patch.object(KubernetesExecutor, "__init__", side_effect=AssertionError("built")) as init,
+        mock.patch.object(multiprocessing, "Manager", side_effect=AssertionError("Manager started")),
+    ):
+        messages, _ = ExecutorLogPipeline().read(fake_ti("KubernetesExecutor"), 1)
+    init.assert_not_called()
+    assert messages[0] == "Attempting to fetch logs from pod worker-pod-1 through kube API"
+    assert messages[-1].startswith("Reading from k8s pod logs failed:")
+    assert "Connection refused" in messages[-1]
+
+
+def test_subclass_without_its_own_reader_takes_the_fallback(pipeline: ExecutorLogPipeline) -> None:
+    constructed = fx.constructed(fx.OverridesBelowNativeExecutor)
+    assert pipeline.read(fake_ti("OverridesBelowNativeExecutor"), 1) == (["subclass instance read"], [])
+    assert fx.constructed(fx.OverridesBelowNativeExecutor) == constructed + 1
+
+
+def test_unknown_executor_is_a_message_in_the_log_stream(pipeline: ExecutorLogPipeline) -> None:
+    messages, logs = pipeline.read(fake_ti("DefinitelyNotConfigured"), 1)
+    assert messages == []  # nothing claims a pod, so the served-logs fetch still happens
+    notice = _notice(logs)
+    assert notice["level"] == "error"
+    assert notice["event"].startswith("Executor logs unavailable: Cannot find executor 'DefinitelyNotConfigured'")
+
+
+def test_a_failing_reader_is_a_message_not_an_exception(pipeline: ExecutorLogPipeline) -> None:
+    def reader(cls: type, ti: object, try_number: int) -> tuple[list[str], list[str]]:
+        raise ValueError("reader broke")
+
+    pipeline.register(fx.CountingExecutor, reader)
+    messages, logs = pipeline.read(fake_ti("CountingExecutor"), 1)
+    assert messages == []
+    assert _notice(logs)["event"] == (
+        "Executor logs unavailable: CountingExecutor failed to read logs: ValueError: reader broke"
+    )
+
+
+def test_settings_come_from_conf_and_are_reread_after_a_while() -> None:
+    now = [1000.0]
+    with conf_vars({("executor_logs", "read_timeout"): "7"}):
+        pipeline = ExecutorLogPipeline(clock=lambda: now[0])
+        assert pipeline.settings.read_timeout == 7.0
+        with conf_vars({("executor_logs", "read_timeout"): "9", ("core", "executor"): fx.all_executors_setting()}):
+            assert pipeline.settings.read_timeout == 7.0  # the snapshot holds...
+            now[0] += 5.0
+            assert pipeline.settings.read_timeout == 9.0  # ...until it is refreshed
+
+
+def test_a_non_positive_setting_means_its_default() -> None:
+    with conf_vars({("executor_logs", "read_timeout"): "0", ("executor_logs", "fallback_timeout"): "-3"}):
+        settings = Settings.from_conf()
+    assert (settings.read_timeout, settings.fallback_timeout) == (Settings().read_timeout, Settings().fallback_timeout)

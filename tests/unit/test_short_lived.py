@@ -1,0 +1,237 @@
+"""
+Short-lived executors: every exit path ends the executor, and no process it started outlives the read,
+whoever started it and whenever, held on the instance or not, child or grandchild.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from unittest import mock
+
+import psutil
+import pytest
+
+from airflow_executor_logs.config import Settings
+from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline
+from airflow_executor_logs.executors.resolution import ExecutorResolver, ResolvedExecutor
+from airflow_executor_logs.executors.short_lived import (
+    ExecutorDeadlineExceeded,
+    call_with_short_lived_executor,
+    short_lived_executor,
+)
+from tests.support import fake_executors as fx
+from tests.support.airflow_state import conf_vars
+from tests.support.processes import child_pids, describe, new_children, zombies
+from tests.support.task_instances import fake_ti
+
+DEADLINE = 1.5
+
+
+@pytest.fixture(autouse=True)
+def marker() -> Iterator[str]:
+    """Every process the doubles start carries this marker in its environment."""
+    value = uuid.uuid4().hex
+    os.environ[fx.MARKER_ENV] = value
+    with conf_vars({("core", "executor"): fx.all_executors_setting()}):
+        yield value
+    os.environ.pop(fx.MARKER_ENV, None)
+
+
+@pytest.fixture
+def pipeline() -> ExecutorLogPipeline:
+    return ExecutorLogPipeline(settings=Settings(fallback_timeout=DEADLINE))
+
+
+def _resolve(cls: type) -> ResolvedExecutor:
+    return ExecutorResolver().resolve(fake_ti(cls.__name__), multi_team=False)
+
+
+def _marked_alive(marker: str) -> list[str]:
+    """Live processes anywhere on the machine (reparented to PID 1 included) carrying ``marker``."""
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if process.environ().get(fx.MARKER_ENV) == marker and process.status() != psutil.STATUS_ZOMBIE:
+                found.append(f"{process.pid} ppid={process.ppid()} {' '.join(process.cmdline())[:80]}")
+        except (psutil.Error, OSError):
+            continue
+    return found
+
+
+def _assert_nothing_left(before: set[int], marker: str) -> None:
+    left = new_children(before)
+    assert not left, describe(left)
+    assert not zombies()
+    assert not _marked_alive(marker)
+
+
+# ------------------------------------------------------------------------- the context manager, in process
+
+
+def test_the_context_manager_builds_ends_and_shuts_the_manager_down() -> None:
+    before = child_pids()
+    ended = fx.ended(fx.ManagerExecutor)
+    with short_lived_executor(_resolve(fx.ManagerExecutor)) as executor:
+        assert isinstance(executor, fx.ManagerExecutor)
+        manager_process = executor._manager._process  # type: ignore[attr-defined]
+        assert manager_process.is_alive()
+        assert executor.get_task_log(fake_ti(), 2) == (["read by ManagerExecutor"], ["line for task try 2"])
+    assert fx.ended(fx.ManagerExecutor) == ended + 1
+    assert not manager_process.is_alive()
+    assert not new_children(before)
+
+
+def test_the_context_manager_closes_on_an_exception() -> None:
+    before = child_pids()
+    ended = fx.ended(fx.ManagerExecutor)
+    with pytest.raises(KeyError), short_lived_executor(_resolve(fx.ManagerExecutor)):
+        raise KeyError("boom")
+    assert fx.ended(fx.ManagerExecutor) == ended + 1
+    assert not new_children(before)
+
+
+def test_the_context_manager_stops_processes_held_on_the_instance() -> None:
+    before = child_pids()
+    with short_lived_executor(_resolve(fx.StartsOnReadExecutor)) as executor:
+        executor.start()
+        worker = executor.worker  # type: ignore[attr-defined]
+        assert worker.is_alive()
+    assert not worker.is_alive()
+    # The helper Popen is kept nowhere: out of reach in process; call_with_short_lived_executor stops it.
+    for pid in new_children(before, settle=0):
+        psutil.Process(pid).kill()
+        psutil.Process(pid).wait(5)
+
+
+# ------------------------------------------------------------------------- in an isolated child
+
+
+def test_call_returns_the_answer_and_leaves_nothing(marker: str) -> None:
+    before = child_pids()
+    answer = call_with_short_lived_executor(
+        _resolve(fx.GrandchildExecutor), lambda executor: executor.get_task_log(fake_ti(), 3), deadline=10
+    )
+    assert answer == (["read by GrandchildExecutor"], ["line for task try 3"])
+    _assert_nothing_left(before, marker)
+
+
+def test_call_at_the_deadline_raises_and_leaves_nothing(marker: str) -> None:
+    before = child_pids()
+    started = time.monotonic()
+    with pytest.raises(ExecutorDeadlineExceeded, match="GetLogHangsExecutor did not return logs within 1.5 s"):
+        call_with_short_lived_executor(
+            _resolve(fx.GetLogHangsExecutor), lambda executor: executor.get_task_log(fake_ti(), 1), deadline=DEADLINE
+        )
+    assert time.monotonic() - started < DEADLINE + 1.0
+    _assert_nothing_left(before, marker)
+
+
+# ------------------------------------------------------------------------- through the pipeline
+
+
+def _read(pipeline: ExecutorLogPipeline, cls: type, **ti_fields: Any) -> tuple[list[str], list[str]]:
+    return pipeline.read(fake_ti(cls.__name__, **ti_fields), 2)
+
+
+def test_returns_the_executors_answer_and_ends_it(pipeline: ExecutorLogPipeline, marker: str) -> None:
+    before = child_pids()
+    ended = fx.ended(fx.ManagerExecutor)
+    assert _read(pipeline, fx.ManagerExecutor) == (["read by ManagerExecutor"], ["line for task try 2"])
+    assert fx.ended(fx.ManagerExecutor) == ended + 1
+    _assert_nothing_left(before, marker)
+
+
+def test_get_task_log_raising_is_reported_and_cleaned_up(pipeline: ExecutorLogPipeline, marker: str) -> None:
+    before = child_pids()
+    ended = fx.ended(fx.GetLogRaisesExecutor)
+    messages, logs = _read(pipeline, fx.GetLogRaisesExecutor)
+    assert messages == []
+    assert "GetLogRaisesExecutor failed to read logs: RuntimeError: get_task_log exploded" in logs[0]
+    assert fx.ended(fx.GetLogRaisesExecutor) == ended + 1
+    _assert_nothing_left(before, marker)
+
+
+@pytest.mark.parametrize("cls", [fx.EndRaisesExecutor, fx.EndNotImplementedExecutor, fx.DeadManagerExecutor])
+def test_end_raising_and_dead_managers_are_tolerated(pipeline: ExecutorLogPipeline, marker: str, cls: type) -> None:
+    before = child_pids()
+    assert _read(pipeline, cls) == ([f"read by {cls.__name__}"], ["line for task try 2"])
+    _assert_nothing_left(before, marker)
+
+
+def test_init_raising_after_starting_a_manager_leaves_no_process(pipeline: ExecutorLogPipeline, marker: str) -> None:
+    before = child_pids()
+    _messages, logs = _read(pipeline, fx.InitRaisesExecutor)
+    assert "InitRaisesExecutor failed to read logs: RuntimeError: init exploded after starting a Manager" in logs[0]
+    _assert_nothing_left(before, marker)
+
+
+@pytest.mark.parametrize("cls", [fx.ProcessExecutor, fx.StartsOnReadExecutor, fx.GrandchildExecutor])
+def test_processes_kept_nowhere_are_stopped(pipeline: ExecutorLogPipeline, marker: str, cls: type) -> None:
+    before = child_pids()
+    for _ in range(3):
+        assert _read(pipeline, cls)[0] == [f"read by {cls.__name__}"]
+    _assert_nothing_left(before, marker)
+
+
+@pytest.mark.parametrize("cls", [fx.GetLogHangsExecutor, fx.EndHangsExecutor, fx.InitHangsExecutor])
+def test_deadline_stops_every_process_of_a_blocked_call(pipeline: ExecutorLogPipeline, marker: str, cls: type) -> None:
+    before = child_pids()
+    started = time.monotonic()
+    _messages, logs = _read(pipeline, cls)
+    assert time.monotonic() - started < DEADLINE + 1.0
+    assert f"{cls.__name__} did not return logs within {DEADLINE:g} s" in logs[0]
+    _assert_nothing_left(before, marker)
+
+
+def test_a_hung_construction_does_not_block_later_reads(pipeline: ExecutorLogPipeline, marker: str) -> None:
+    before = child_pids()
+    _read(pipeline, fx.InitHangsExecutor)
+    assert _read(pipeline, fx.ManagerExecutor)[0] == ["read by ManagerExecutor"]
+    _assert_nothing_left(before, marker)
+
+
+def test_concurrent_reads_with_grandchildren_leave_nothing(pipeline: ExecutorLogPipeline, marker: str) -> None:
+    """An executor whose get_task_log starts a bare subprocess and grandchildren: 10 reads, 4 threads."""
+    before = child_pids()
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda n: _read(pipeline, fx.GrandchildExecutor, task_id=f"t{n}"), range(10)))
+    assert results == [(["read by GrandchildExecutor"], [f"line for t{n} try 2"]) for n in range(10)]
+    _assert_nothing_left(before, marker)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cls", [fx.ManagerExecutor, fx.ProcessExecutor, fx.StartsOnReadExecutor])
+def test_fifty_concurrent_reads_leave_no_process(pipeline: ExecutorLogPipeline, marker: str, cls: type) -> None:
+    before = child_pids()
+    constructed = fx.constructed(cls)
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda n: _read(pipeline, cls, task_id=f"t{n}"), range(50)))
+    assert results == [([f"read by {cls.__name__}"], [f"line for t{n} try 2"]) for n in range(50)]
+    assert fx.constructed(cls) == constructed + 50
+    _assert_nothing_left(before, marker)
+
+
+def test_warns_once_per_class(pipeline: ExecutorLogPipeline, caplog: pytest.LogCaptureFixture) -> None:
+    for _ in range(3):
+        _read(pipeline, fx.CountingExecutor)
+    _read(pipeline, fx.ManagerExecutor)
+    warnings = [r.getMessage() for r in caplog.records if "has no class-level log reader" in r.getMessage()]
+    assert len(warnings) == 2
+    assert "tests.support.fake_executors.CountingExecutor overrides get_task_log" in warnings[0]
+    assert "tests.support.fake_executors.ManagerExecutor overrides get_task_log" in warnings[1]
+
+
+def test_fallback_can_be_switched_off() -> None:
+    pipeline = ExecutorLogPipeline(settings=Settings(fallback_enabled=False))
+    constructed = fx.constructed(fx.CountingExecutor)
+    with mock.patch("airflow_executor_logs.executors.log_pipeline.call_with_short_lived_executor") as call:
+        messages, logs = _read(pipeline, fx.CountingExecutor)
+    call.assert_not_called()
+    assert messages == []
+    assert "CountingExecutor has no class-level log reader and [executor_logs] fallback_enabled is off." in logs[0]
+    assert fx.constructed(fx.CountingExecutor) == constructed
