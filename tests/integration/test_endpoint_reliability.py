@@ -43,7 +43,6 @@ def endpoint(seeded_cluster: SeededCluster) -> Iterator[LogEndpoint]:
 @pytest.fixture
 def cluster(seeded_cluster: SeededCluster) -> Iterator[SeededCluster]:
     """The seeded deployment, every executor double configured, short deadlines."""
-    fx.release.clear()
     with (
         airflow_pointed_at(
             seeded_cluster.kube,
@@ -55,7 +54,6 @@ def cluster(seeded_cluster: SeededCluster) -> Iterator[SeededCluster]:
     ):
         yield seeded_cluster
     seeded_cluster.kube.clear_faults()
-    fx.release.set()
 
 
 @dataclass(frozen=True)
@@ -140,14 +138,14 @@ def test_fault(scenario: Scenario, cluster: SeededCluster, endpoint: LogEndpoint
     left = new_children(before)
     assert not left, describe(left)
     assert not zombies()
-    # A call still blocked inside an executor holds no process; once the fault clears it ends.
-    fx.release.set()
+    # No thread is left blocked: short-lived executors ran in a child that is gone, and the
+    # Kubernetes reader keeps its deadline with socket timeouts.
     cluster.kube.clear_faults()
-    for thread in set(threading.enumerate()) - threads_before:
-        if thread.name.startswith("executor-logs-"):
-            assert thread.daemon
-            thread.join(15)
-            assert not thread.is_alive(), f"{thread.name} still blocked after the fault cleared"
+    assert not [
+        thread.name
+        for thread in set(threading.enumerate()) - threads_before
+        if thread.name.startswith("executor-logs-")
+    ]
     assert not new_children(before)
 
 
@@ -235,7 +233,7 @@ def test_hostile_run_id_still_finds_its_own_pod(cluster: SeededCluster, endpoint
 @pytest.mark.parametrize("dag_id", ["dag,airflow-worker", "dag=1", "dag with space", "dåg"])
 def test_selector_characters_in_dag_id_never_match_other_pods(dag_id: str, cluster: SeededCluster) -> None:
     """Airflow refuses such Dag ids at parse time, so this goes straight to the reader."""
-    from airflow_executor_logs.executors.task_log import read_running_task_log
+    from airflow_executor_logs.executors.log_pipeline import read_running_task_log
 
     decoy = fake_ti(dag_id="dag", task_id=cluster.task_id, queued_by_job_id=4242)
     cluster.kube.add_pod("decoy-dag-pod", labels={**pod_labels(decoy, 1), "dag_id": "dag"}, logs={"base": ["DECOY"]})

@@ -1,7 +1,9 @@
 """
-Our reader and the installed provider's ``KubernetesExecutor.get_task_log`` give identical answers.
+Our reader and the installed provider's ``KubernetesExecutor`` give identical answers, in both forms.
 
-Runs on every matrix cell and on the parity cell (provider 10.18.0, 10.19.0 and 10.25.0).
+The list form (``get_task_log``) is compared on every provider; the streaming form
+(``get_streaming_task_log``, 10.20 and later) line for line where the provider has it. Runs on every
+matrix cell and on the parity cells.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from airflow_executor_logs.executors.kubernetes_reader import read_kubernetes_task_log
+from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline
 from airflow_executor_logs.testing import FakeKubeAPI
 from tests.support.airflow_state import conf_vars
 from tests.support.kube import add_task_pod, airflow_pointed_at
@@ -23,20 +25,32 @@ pytestmark = pytest.mark.parity
 Compare = Callable[[Any, int], tuple[Any, Any]]
 
 
-@pytest.fixture
-def compare(fake_kube_api: FakeKubeAPI, fake_kubeconfig: Path) -> Iterator[Compare]:
-    """``compare(ti, try_number)`` -> (provider's answer, our answer), from one fake API."""
+def _materialized(answer: tuple[list[str], list[Any]]) -> tuple[list[str], list[list[str]]]:
+    messages, streams = answer
+    return list(messages), [list(stream) for stream in streams]
+
+
+@pytest.fixture(params=["list", "streaming"])
+def compare(request: pytest.FixtureRequest, fake_kube_api: FakeKubeAPI, fake_kubeconfig: Path) -> Iterator[Compare]:
+    """``compare(ti, try_number)`` -> (provider's answer, our answer), from one fake API, in one form."""
     from airflow.providers.cncf.kubernetes.executors.kubernetes_executor import KubernetesExecutor
 
+    from airflow_executor_logs.executors.kubernetes.provider_compat import streams_natively
+
+    streaming = request.param == "streaming"
+    if streaming and not streams_natively(KubernetesExecutor):
+        pytest.skip("this provider has no get_streaming_task_log")
     with airflow_pointed_at(fake_kube_api, fake_kubeconfig):
         executors: list[Any] = []
 
         def run(ti: Any, try_number: int) -> tuple[Any, Any]:
-            executor = KubernetesExecutor()  # on 10.18.0 this forks a Manager; shut down below
+            executor = KubernetesExecutor()  # on 10.18.0 and older this forks a Manager; shut down below
             executors.append(executor)
-            theirs = executor.get_task_log(ti, try_number)
-            ours = read_kubernetes_task_log(KubernetesExecutor, ti, try_number)
-            return theirs, ours
+            pipeline = ExecutorLogPipeline()
+            if streaming:
+                theirs = _materialized(executor.get_streaming_task_log(ti, try_number))
+                return theirs, _materialized(pipeline.read_streaming(ti, try_number))
+            return executor.get_task_log(ti, try_number), pipeline.read(ti, try_number)
 
         try:
             yield run
@@ -51,9 +65,11 @@ LINES = [f"2026-01-01T00:00:{n % 60:02d}Z line {n}" for n in range(20)]
 
 
 def _same(compare: Compare, ti: Any, try_number: int) -> tuple[list[str], list[str]]:
+    """Both answers, which must be equal; in the list form's shape (streams joined) for the checks below."""
     theirs, ours = compare(ti, try_number)
     assert ours == theirs
-    return ours  # type: ignore[no-any-return]
+    messages, logs = ours
+    return messages, [log if isinstance(log, str) else "\n".join(log) for log in logs] or [""]
 
 
 def test_plain_running_task(fake_kube_api: FakeKubeAPI, compare: Compare) -> None:

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from airflow_executor_logs.executors.kubernetes_reader import client_cache
-from airflow_executor_logs.executors.task_log import read_running_task_log
+from airflow_executor_logs.executors.kubernetes.client_cache import KubeClientCache
+from airflow_executor_logs.executors.kubernetes.reader import KubernetesLogReader
+from airflow_executor_logs.executors.log_pipeline import process_pipeline, read_running_task_log
 from airflow_executor_logs.testing import FakeKubeAPI, Fault
+from tests.support.airflow_state import conf_vars
 from tests.support.kube import add_task_pod, airflow_pointed_at
 from tests.support.task_instances import fake_ti
 
@@ -22,6 +24,20 @@ BOUND = DEADLINE * 1.10
 def kube(fake_kube_api: FakeKubeAPI, fake_kubeconfig: Path) -> Iterator[FakeKubeAPI]:
     with airflow_pointed_at(fake_kube_api, fake_kubeconfig, read_timeout=str(DEADLINE)):
         yield fake_kube_api
+
+
+def _reader() -> KubernetesLogReader:
+    """The Kubernetes reader of this test's (fresh) process pipeline."""
+    from airflow.providers.cncf.kubernetes.executors.kubernetes_executor import KubernetesExecutor
+
+    found = process_pipeline().registry.find(KubernetesExecutor)
+    assert found is not None
+    assert isinstance(found.read, KubernetesLogReader)
+    return found.read
+
+
+def _clients() -> KubeClientCache:
+    return _reader().clients
 
 
 def _timed_read(ti: object, try_number: int = 1) -> tuple[float, list[str], list[str]]:
@@ -85,6 +101,7 @@ def test_no_retry_storm_against_a_failing_api(kube: FakeKubeAPI) -> None:
 def test_client_is_reused_across_reads(kube: FakeKubeAPI) -> None:
     ti = fake_ti("KubernetesExecutor")
     add_task_pod(kube, ti, 1, ["x"] * 10)
+    client_cache = _clients()
     builds = client_cache.builds
     for _ in range(100):
         messages, _ = read_running_task_log(ti, 1)
@@ -100,6 +117,7 @@ def test_client_is_rebuilt_after_its_ttl(kube: FakeKubeAPI) -> None:
     add_task_pod(kube, ti, 1, ["x"])
     with conf_vars({("executor_logs", "client_ttl"): "0.2"}):
         read_running_task_log(ti, 1)
+        client_cache = _clients()
         builds = client_cache.builds
         read_running_task_log(ti, 1)
         assert client_cache.builds == builds
@@ -112,6 +130,7 @@ def test_401_rebuilds_the_client_exactly_once(kube: FakeKubeAPI, fake_kubeconfig
     ti = fake_ti("KubernetesExecutor")
     add_task_pod(kube, ti, 1, ["after rotation"])
     read_running_task_log(ti, 1)
+    client_cache = _clients()
     builds = client_cache.builds
 
     kube.set_token("rotated-token-0123456789")  # the cluster rotates the token...
@@ -129,6 +148,7 @@ def test_a_401_that_persists_is_reported_once_without_the_token(kube: FakeKubeAP
     ti = fake_ti("KubernetesExecutor")
     old_token = kube.token
     kube.set_token("the-server-wants-another-token")
+    client_cache = _clients()
     builds = client_cache.builds
     messages, _ = read_running_task_log(ti, 1)
     assert messages[-1].startswith("Reading from k8s pod logs failed: (401) Unauthorized")
@@ -140,3 +160,69 @@ def test_a_401_that_persists_is_reported_once_without_the_token(kube: FakeKubeAP
 def test_executor_config_that_is_not_a_dict_is_a_message(kube: FakeKubeAPI) -> None:
     messages, _logs = read_running_task_log(fake_ti("KubernetesExecutor", executor_config="garbage"), 1)
     assert messages[-1].startswith("Reading from k8s pod logs failed:")
+
+
+def _streamed(ti: object, try_number: int = 1) -> tuple[list[str], list[object]]:
+    from airflow_executor_logs.executors.log_pipeline import process_pipeline
+
+    return process_pipeline().read_streaming(ti, try_number)
+
+
+def test_the_streamed_read_is_lazy(kube: FakeKubeAPI) -> None:
+    ti = fake_ti("KubernetesExecutor")
+    add_task_pod(kube, ti, 1, [f"line {n}" for n in range(10)])
+    messages, streams = _streamed(ti)
+    assert messages[-1] == "Found logs through kube API"
+    assert len(streams) == 1
+    assert not isinstance(streams[0], list)  # core gets an iterator, read as it consumes it
+    assert [line.strip() for line in streams[0]] == [f"line {n}" for n in range(10)]  # type: ignore[attr-defined]
+
+
+def test_a_streamed_read_stopped_early_closes_its_connection(kube: FakeKubeAPI) -> None:
+    ti = fake_ti("KubernetesExecutor")
+    add_task_pod(kube, ti, 1, [f"line {n} " + "x" * 100 for n in range(10_000)])
+    with conf_vars({("kubernetes_executor", "running_pod_log_lines"): "10000"}):
+        _, streams = _streamed(ti)
+        stream = streams[0]
+        first_three = [next(stream) for _ in range(3)]  # type: ignore[call-overload]
+        first = 10_000 - _tail_lines()
+        assert [line.split()[:2] for line in first_three] == [["line", str(first + n)] for n in range(3)]
+        opened = kube.connections_opened
+        assert kube.open_connections == 1
+        stream.close()  # type: ignore[attr-defined]  # core stops reading (the client went away)
+        _wait_for(lambda: kube.open_connections == 0)
+
+        add_task_pod(kube, ti, 2, ["next read"])
+        messages, logs = read_running_task_log(ti, 2)
+    assert messages[-1] == "Found logs through kube API"
+    assert logs == ["next read\n"] or "next read" in logs[0]
+    assert kube.connections_opened == opened + 1  # on a fresh connection
+
+
+def test_a_fully_read_stream_returns_its_connection_to_the_pool(kube: FakeKubeAPI) -> None:
+    ti = fake_ti("KubernetesExecutor")
+    add_task_pod(kube, ti, 1, ["a", "b"])
+    for _ in range(5):
+        _, streams = _streamed(ti)
+        assert len(list(streams[0])) == 2  # type: ignore[call-overload]
+    assert kube.connections_opened == 1
+    assert kube.open_connections == 1
+
+
+def _tail_lines() -> int:
+    """10,000 as configured where the provider reads it from config (10.20+); its constant 100 before."""
+    from airflow.providers.cncf.kubernetes.executors.kubernetes_executor import KubernetesExecutor
+
+    from airflow_executor_logs.executors.kubernetes.provider_compat import streams_natively
+
+    return 10_000 if streams_natively(KubernetesExecutor) else 100
+
+
+_LOGS_OF_ONE_LINE = "next read\n"  # the line as the API sends it, newline kept, as the provider keeps it
+
+
+def _wait_for(condition: object, timeout: float = 5.0) -> None:
+    give_up = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < give_up, "timed out waiting"
+        time.sleep(0.01)

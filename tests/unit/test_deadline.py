@@ -139,7 +139,7 @@ def test_a_consumer_that_stops_early_closes_the_readers_stream() -> None:
 
     guard = ReaderGuard()
     guarded = guard.call("r", lambda: (["m"], [lines()]), Deadline(5))
-    messages, streams = guarded.answer()
+    _messages, streams = guarded.answer()
     stream = guarded.adopt_streams(streams)[0]
     assert [next(stream) for _ in range(3)] == ["line 0", "line 1", "line 2"]
     stream.close()  # type: ignore[attr-defined]

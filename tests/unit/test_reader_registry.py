@@ -102,7 +102,7 @@ def test_a_factory_builds_one_reader_per_registry() -> None:
 def test_a_registration_needs_a_reader_or_a_factory_and_a_class_path() -> None:
     with pytest.raises(ValueError, match="exactly one of reader= or factory="):
         ReaderRegistration("a.B")
-    with pytest.raises(ValueError, match="expected 'module.ClassName'"):
+    with pytest.raises(ValueError, match=r"expected 'module\.ClassName'"):
         ReaderRegistration("B", reader=_legacy_reader("x"))
 
 

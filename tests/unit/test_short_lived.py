@@ -123,7 +123,7 @@ def test_call_returns_the_answer_and_leaves_nothing(marker: str) -> None:
 def test_call_at_the_deadline_raises_and_leaves_nothing(marker: str) -> None:
     before = child_pids()
     started = time.monotonic()
-    with pytest.raises(ExecutorDeadlineExceeded, match="GetLogHangsExecutor did not return logs within 1.5 s"):
+    with pytest.raises(ExecutorDeadlineExceeded, match=r"GetLogHangsExecutor did not return logs within 1\.5 s"):
         call_with_short_lived_executor(
             _resolve(fx.GetLogHangsExecutor), lambda executor: executor.get_task_log(fake_ti(), 1), deadline=DEADLINE
         )

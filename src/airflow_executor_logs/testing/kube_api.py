@@ -942,6 +942,15 @@ class FakeKubeAPI:
         with self._lock:
             return self._connections
 
+    @property
+    def open_connections(self) -> int:
+        """TCP connections open right now (kept alive by a client's pool, or mid-request)."""
+        server = self._server
+        if server is None:
+            return 0
+        with server._open_lock:
+            return len(server._open)
+
     def stats(self) -> dict[str, int]:
         """``connections_opened``, ``requests`` and ``pods`` counters."""
         with self._lock:
