@@ -22,7 +22,6 @@ import math
 import os
 import platform
 import re
-import select
 import statistics
 import sys
 import tempfile
@@ -143,12 +142,20 @@ def log_lines(count: int) -> list[str]:
     ]
 
 
+#: The streamed-read phase: one pod of this many lines, read whole (the tail set to all of it).
+STREAM_KEY = "20000"
+STREAM_LINES = 10_000
+#: A pod a tenth that size, still several 64 KiB chunks: a flat peak is the same for both.
+STREAM_TENTH_KEY = "21000"
+
+
 def pod_specs() -> list[dict[str, Any]]:
-    """One pod per size, labelled as the provider labels the task's worker pod."""
+    """One pod per size (and one for the streamed read), labelled as the provider labels the task's worker pod."""
     from airflow.providers.cncf.kubernetes.pod_generator import PodGenerator
 
     specs = []
-    for key, _, count in SIZES:
+    streamed = ((STREAM_KEY, "streamed", STREAM_LINES), (STREAM_TENTH_KEY, "streamed", STREAM_LINES // 10))
+    for key, _, count in (*SIZES, *streamed):
         ti = task_instance(key, KUBERNETES_EXECUTOR)
         labels = PodGenerator.build_labels_for_k8s_executor_pod(
             dag_id=ti.dag_id,
@@ -310,64 +317,35 @@ def shut_down_executors() -> None:
 
 def in_child(name: str, work: Callable[[], dict[str, Any]], log: Path, timeout: float) -> dict[str, Any]:
     """
-    Run ``work`` in a forked child and return its JSON-able result.
+    Run ``work`` in an isolated forked child (the package's own ``call_in_child``) and return its result.
 
     The child's stdout and stderr go to ``log``. Past ``timeout`` the child and its descendants are
-    stopped by PID and the phase fails.
+    stopped and the phase fails; on return, anything the phase left running is stopped too.
     """
+    from airflow_executor_logs.utils.isolated_call import IsolatedCallFailed, IsolatedCallTimedOut, call_in_child
+
+    def logged() -> dict[str, Any]:
+        log_fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+        print(f"--- {name} (pid {os.getpid()})", flush=True)
+        try:
+            return work()
+        except BaseException:
+            traceback.print_exc()
+            raise
+        finally:
+            with contextlib.suppress(Exception):
+                shut_down_executors()
+
     sys.stdout.flush()
     sys.stderr.flush()
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child
-        code = 1
-        try:
-            os.close(read_end)
-            log_fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            os.dup2(log_fd, 1)
-            os.dup2(log_fd, 2)
-            print(f"--- {name} (pid {os.getpid()})", flush=True)
-            try:
-                outcome: dict[str, Any] = {"ok": True, "value": work()}
-                code = 0
-            except BaseException:
-                outcome = {"ok": False, "error": traceback.format_exc()}
-            finally:
-                with contextlib.suppress(Exception):
-                    shut_down_executors()
-            with os.fdopen(write_end, "wb") as out:
-                out.write(json.dumps(outcome).encode())
-        finally:
-            os._exit(code)
-    os.close(write_end)
-    data = b""
-    finished = False
-    give_up = time.monotonic() + timeout
     try:
-        with os.fdopen(read_end, "rb", buffering=0) as source:
-            while not finished:
-                left = give_up - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(f"{name} took longer than {timeout:g} s")
-                ready, _, _ = select.select([source], [], [], left)
-                if ready:
-                    chunk = source.read(65536)
-                    finished = not chunk
-                    data += chunk
-    finally:
-        orphans: set[int] = set()
-        if not finished:  # timed out or interrupted: kill the child, then stop its descendants by PID
-            with contextlib.suppress(psutil.Error):
-                child = psutil.Process(pid)
-                orphans = {p.pid for p in child.children(recursive=True)}
-                stop_processes([child], grace=0.0)  # no grace for a hung child; reaps it
-        with contextlib.suppress(ChildProcessError):  # already reaped above
-            os.waitpid(pid, 0)
-        stop_pids(orphans)
-    outcome = json.loads(data) if data else {"ok": False, "error": "the child died without a result"}
-    if not outcome["ok"]:
-        raise RuntimeError(f"{name} failed:\n{outcome['error']}")
-    return dict(outcome["value"])
+        return dict(call_in_child(logged, deadline=timeout, grace=3.0))
+    except IsolatedCallTimedOut:
+        raise TimeoutError(f"{name} took longer than {timeout:g} s") from None
+    except IsolatedCallFailed as err:
+        raise RuntimeError(f"{name} failed: {err} (traceback in {log})") from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -513,6 +491,75 @@ def rss_phase(settings: Settings) -> dict[str, Any]:
     }
 
 
+def stream_phase(settings: Settings) -> dict[str, Any]:
+    """
+    One read of a 10,000-line pod, read whole: ours streamed (lines consumed one by one, as core does on
+    3.4), ours in the list form, and stock's list form. Peak Python heap (tracemalloc) and median time.
+    """
+    import tracemalloc
+
+    from airflow.providers.cncf.kubernetes.executors.kubernetes_executor import KubernetesExecutor
+
+    from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline
+
+    os.environ["AIRFLOW__KUBERNETES_EXECUTOR__RUNNING_POD_LOG_LINES"] = str(STREAM_LINES)  # providers 10.20+
+    KubernetesExecutor.RUNNING_POD_LOG_LINES = STREAM_LINES  # type: ignore[attr-defined]  # older providers
+    ti = task_instance(STREAM_KEY, KUBERNETES_EXECUTOR)
+    pipeline = ExecutorLogPipeline()
+    stock = KubernetesExecutor()  # on 10.18.0 this forks a Manager, shut down below
+
+    def ours_streamed(read_ti: Any = ti) -> int:
+        _, streams = pipeline.read_streaming(read_ti, 1)
+        return sum(1 for stream in streams for _ in stream)
+
+    tenth_ti = task_instance(STREAM_TENTH_KEY, KUBERNETES_EXECUTOR)
+
+    def ours_list() -> int:
+        _, logs = pipeline.read(ti, 1)
+        return sum(log.count("bench-line ") for log in logs)
+
+    def stock_list() -> int:
+        _, logs = stock.get_task_log(ti, 1)
+        return sum(log.count("bench-line ") for log in logs)
+
+    variants = {
+        "ours, streamed": ours_streamed,
+        "ours, list": ours_list,
+        "stock, list": stock_list,
+        "ours, streamed, a tenth of the lines": lambda: ours_streamed(tenth_ti),
+    }
+    results: dict[str, Any] = {}
+    try:
+        for name, read in variants.items():
+            lines = read()  # warm-up, and the check
+            expected = STREAM_LINES // 10 if name.endswith("a tenth of the lines") else STREAM_LINES
+            if lines != expected:
+                raise AssertionError(f"{name} read {lines} lines, not {expected}")
+            gc.collect()
+            tracemalloc.start()
+            tracemalloc.reset_peak()
+            read()
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            samples = []
+            for _ in range(max(settings.fallback_reads // 10, 5)):
+                started = time.perf_counter_ns()
+                read()
+                samples.append(time.perf_counter_ns() - started)
+            median_ms = statistics.median(samples) / 1e6
+            results[name] = {
+                "lines": lines,
+                "peak_kib": peak / 1024,
+                "median_ms": median_ms,
+                "us_per_line": median_ms * 1000 / lines,
+            }
+    finally:
+        manager = getattr(stock, "_manager", None)
+        if manager is not None:
+            manager.shutdown()
+    return {"lines": STREAM_LINES, "line_bytes": len(log_lines(1)[0]) + 1, "variants": results}
+
+
 # --------------------------------------------------------------------------------------------
 # Orchestration
 # --------------------------------------------------------------------------------------------
@@ -530,7 +577,7 @@ PROVIDER_MODULES = (
     "airflow.providers.cncf.kubernetes.executors.kubernetes_executor",
     "airflow.providers.cncf.kubernetes.kube_client",
     "airflow.providers.cncf.kubernetes.pod_generator",
-    "airflow_executor_logs.executors.kubernetes_reader",
+    "airflow_executor_logs.executors.kubernetes.reader",
     "benchmarks.fallback_executor",
 )
 
@@ -568,6 +615,8 @@ def run(settings: Settings) -> dict[str, Any]:
         say("warm: done")
         rss = in_child("rss", lambda: rss_phase(settings), settings.log, 900)
         say("rss: done")
+        stream = in_child("stream", lambda: stream_phase(settings), settings.log, 600)
+        say("stream: done")
         server = fake.stats()
     return {
         "cell": settings.cell,
@@ -594,6 +643,7 @@ def run(settings: Settings) -> dict[str, Any]:
         "warm": warm,
         "cold": {name: summarize_cold(samples) for name, samples in cold.items()},
         "rss": rss,
+        "stream": stream,
         "fake_api": server,
         "elapsed_s": time.monotonic() - started,
     }

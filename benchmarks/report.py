@@ -57,7 +57,9 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
         + warm_procs["left_running"]
     )
     cold_applies = result["cell"] == limits["cold_target_cell"]
+    streamed = stream_target(result)
     return [
+        *([streamed] if streamed else []),
         {
             "name": f"ours/floor <= {limits['ours_floor_max']} (median, worst size)",
             "value": f"{worst_floor:.2f}",
@@ -84,6 +86,22 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
             "status": _status(ours_processes == limits["ours_processes"]),
         },
     ]
+
+
+def stream_target(result: dict[str, Any]) -> dict[str, Any] | None:
+    """A streamed read's peak heap stays flat: ten times the lines cost at most 1.25 times the peak."""
+    stream = result.get("stream")
+    if not stream:
+        return None
+    variants = stream["variants"]
+    streamed = variants["ours, streamed"]["peak_kib"]
+    small = variants["ours, streamed, a tenth of the lines"]["peak_kib"]
+    listed = variants["ours, list"]["peak_kib"]
+    return {
+        "name": f"streamed peak heap, {stream['lines']:,} vs {stream['lines'] // 10:,} lines <= 1.25x",
+        "value": f"{streamed:,.0f} vs {small:,.0f} KiB = {streamed / small:.2f}x (list form: {listed:,.0f} KiB)",
+        "status": _status(streamed <= 1.25 * small),
+    }
 
 
 def _status(ok: bool) -> str:
@@ -174,6 +192,13 @@ def render_cell(result: dict[str, Any]) -> str:
         + " ".join(f"{x:+.2f}" for x in rss["trend_mb"])
         + f"); {rss['mean_read_ms']:.3f} ms per read, processes created {rss['processes']['created']}",
     ]
+    stream = result.get("stream")
+    if stream:
+        out += ["", f"one read of a {stream['lines']:,}-line pod, read whole ({stream['line_bytes']} bytes a line)"]
+        rows = [["variant", "peak Python heap", "median", "per line"]]
+        for name, v in stream["variants"].items():
+            rows.append([name, f"{v['peak_kib']:,.0f} KiB", f"{v['median_ms']:.1f} ms", f"{v['us_per_line']:.2f} us"])
+        out += _table(rows)
     nodelay = result["warm"].get("client_tcp_nodelay")
     out.append(f"client TCP_NODELAY on the kept-alive connection: {nodelay}")
     out += ["", "targets"]

@@ -122,6 +122,7 @@ def _reap(pid: int) -> None:
 
 def _child_main(fn: Callable[[], Any], send: int, grace: float) -> NoReturn:
     try:
+        _reinit_inherited_locks()
         for number in _RESET_SIGNALS:
             with contextlib.suppress(OSError, ValueError):
                 signal.signal(number, signal.SIG_DFL)
@@ -141,6 +142,23 @@ def _child_main(fn: Callable[[], Any], send: int, grace: float) -> NoReturn:
             pipe.write(payload)
     finally:
         os._exit(0)  # skip the caller's atexit handlers and finalizers: they are not this process's
+
+
+def _reinit_inherited_locks() -> None:
+    """
+    Release, in the child, the locks other threads of the caller may have held when it forked.
+
+    A forked child has only the forking thread; a lock another thread held stays held forever. Python
+    re-creates ``logging``'s locks after a fork, but structlog, which Airflow 3 logs through, keeps a
+    write lock per output file that it does not: the child's first log line would then block (seen
+    under load in a real API server). Each lock is re-initialised in place, as ``logging`` does, so
+    the loggers holding it see it free.
+    """
+    output = sys.modules.get("structlog._output")
+    for lock in list(getattr(output, "WRITE_LOCKS", {}).values()):
+        reinit = getattr(lock, "_at_fork_reinit", None)
+        if reinit is not None:
+            reinit()
 
 
 def _prctl(option: int, value: int) -> None:
