@@ -6,6 +6,8 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from airflow_executor_logs import version_compat
+
 if TYPE_CHECKING:
     from airflow.executors.base_executor import BaseExecutor
     from airflow.executors.executor_utils import ExecutorName
@@ -60,10 +62,8 @@ class ExecutorResolver:
 
 
 def _team_of(ti: Any) -> str | None:
-    from airflow.models.dag import DagModel
-
     try:
-        return DagModel.get_team_name(ti.dag_id)
+        return version_compat.team_of_dag(ti.dag_id)
     except Exception as err:
         raise ExecutorResolutionError(
             f"Cannot find the team of Dag {getattr(ti, 'dag_id', None)!r}: {type(err).__name__}: {err}"
@@ -90,24 +90,20 @@ def _resolve_uncached(requested: str | None, team_name: str | None) -> ResolvedE
 
 
 def _lookup_name(requested: str | None, team_name: str | None) -> ExecutorName:
-    from airflow.executors.executor_loader import ExecutorLoader
-
-    # Parse [core] executor once without checking that each team exists in the database: that is
-    # the scheduler's job, and a log read must not fail (or query) for it.
-    ExecutorLoader.get_executor_names(validate_teams=False)
+    version_compat.load_executor_names()
     if requested is None:
         if team_name is not None:
             try:
-                return ExecutorLoader.get_default_executor_name(team_name)
+                return version_compat.default_executor_name(team_name)
             except IndexError:
                 pass  # the team configures no executor of its own: the global default applies
-        return ExecutorLoader.get_default_executor_name()
+        return version_compat.default_executor_name(None)
     if team_name is not None:
         try:
-            return ExecutorLoader.lookup_executor_name_by_str(requested, team_name=team_name, validate_teams=False)
+            return version_compat.lookup_executor_name(requested, team_name)
         except Exception:
             pass  # not a team executor: global executors serve every team
-    return ExecutorLoader.lookup_executor_name_by_str(requested, validate_teams=False)
+    return version_compat.lookup_executor_name(requested, None)
 
 
 def _configured_executors() -> str:

@@ -19,6 +19,8 @@ import argparse
 import sys
 from typing import NoReturn, TextIO
 
+from airflow_executor_logs.cli.doctor.activation import Activation
+from airflow_executor_logs.cli.doctor.activation import check as check_activation
 from airflow_executor_logs.cli.doctor.classify import (
     KIND_AIRFLOW,
     KIND_ORPHANED,
@@ -31,6 +33,7 @@ from airflow_executor_logs.cli.doctor.classify import (
 from airflow_executor_logs.cli.doctor.options import (
     DEFAULT_GRACE,
     DESCRIPTION,
+    EXIT_INACTIVE,
     EXIT_OK,
     EXIT_ORPHANS,
     EXIT_USAGE,
@@ -46,6 +49,7 @@ from airflow_executor_logs.utils.processes import INIT_NAMES
 __all__ = [
     "DEFAULT_GRACE",
     "DESCRIPTION",
+    "EXIT_INACTIVE",
     "EXIT_OK",
     "EXIT_ORPHANS",
     "EXIT_USAGE",
@@ -55,12 +59,14 @@ __all__ = [
     "KIND_ORPHANED",
     "KIND_OTHER",
     "OPTIONS",
+    "Activation",
     "ManagerRecord",
     "ReapResult",
     "add_arguments",
     "airflow_args",
     "airflow_command",
     "airflow_role",
+    "check_activation",
     "classify",
     "format_age",
     "format_bytes",
@@ -82,12 +88,14 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         grace = float(getattr(args, "grace", DEFAULT_GRACE))
         results = {result.pid: result for result in reap(shown, grace)}
     summary = summarize(shown, hidden, None if results is None else list(results.values()))
+    activation = check_activation()
     if getattr(args, "json", False):
-        print_json(shown, results, summary, out)
+        print_json(shown, results, summary, out, activation.as_dict())
     else:
         print_text(shown, results, summary, out)
+        out.write(activation.describe() + "\n")
     out.flush()
-    return summary.exit_code
+    return summary.exit_code or (EXIT_INACTIVE if activation.problem is None and activation.hook is None else EXIT_OK)
 
 
 def airflow_command(args: argparse.Namespace) -> NoReturn:

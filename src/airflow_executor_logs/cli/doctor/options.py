@@ -8,6 +8,7 @@ from typing import Any
 __all__ = [
     "DEFAULT_GRACE",
     "DESCRIPTION",
+    "EXIT_INACTIVE",
     "EXIT_OK",
     "EXIT_ORPHANS",
     "EXIT_USAGE",
@@ -20,6 +21,7 @@ __all__ = [
 EXIT_OK = 0
 EXIT_ORPHANS = 1
 EXIT_USAGE = 2
+EXIT_INACTIVE = 3
 
 DEFAULT_GRACE = 5.0
 
@@ -27,7 +29,8 @@ HELP = "Find multiprocessing Manager servers left by executors; report (and --re
 DESCRIPTION = (
     "Lists the multiprocessing Manager server processes on this host that belong to Airflow processes or "
     "have been orphaned, with their memory. Exit code: 0 when there are no orphans (or all were reaped), "
-    "1 when orphans remain, 2 on usage errors."
+    "1 when orphans remain, 2 on usage errors, 3 when the installed Airflow core calls no hook this package "
+    "knows (so executor logs are read the stock way)."
 )
 
 

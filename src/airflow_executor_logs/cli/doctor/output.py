@@ -115,11 +115,16 @@ def _record_json(record: ManagerRecord, result: ReapResult | None) -> dict[str, 
 
 
 def print_json(
-    shown: Sequence[ManagerRecord], results: dict[int, ReapResult] | None, summary: Summary, out: TextIO
+    shown: Sequence[ManagerRecord],
+    results: dict[int, ReapResult] | None,
+    summary: Summary,
+    out: TextIO,
+    activation: dict[str, Any] | None = None,
 ) -> None:
-    """One JSON document: host, records (with their reap results) and the summary."""
+    """One JSON document: host, records (with their reap results), the summary and the activation."""
     document = {
         "hostname": socket.gethostname(),
+        "activation": activation,
         "managers": [_record_json(record, (results or {}).get(record.pid)) for record in shown],
         "summary": {
             "managers": summary.shown,

@@ -2,25 +2,58 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from airflow.utils.log.file_task_handler import FileTaskHandler
 
+from airflow_executor_logs import version_compat
 from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline, process_pipeline
-from airflow_executor_logs.executors.reader_protocol import TaskLog
+from airflow_executor_logs.executors.reader_protocol import StreamingTaskLog, TaskLog
+
+log = logging.getLogger(__name__)
+
+
+class ExecutorLogStandIn:
+    """
+    What core 3.4's ``_read`` gets from ``_get_executor`` instead of an executor: it answers the two log
+    calls through the pipeline, and is nothing else. No executor is built.
+    """
+
+    def __init__(self, pipeline: ExecutorLogPipeline) -> None:
+        self.pipeline = pipeline
+
+    def get_streaming_task_log(self, ti: Any, try_number: int) -> StreamingTaskLog:
+        return self.pipeline.read_streaming(ti, try_number)
+
+    def get_task_log(self, ti: Any, try_number: int) -> TaskLog:
+        return self.pipeline.read(ti, try_number)
 
 
 class ExecutorLogReaderMixin:
     """
-    Replace ``FileTaskHandler._get_executor_get_task_log``.
+    Override the hook the installed core's ``FileTaskHandler._read`` calls to reach the task's executor.
 
-    Upstream builds the task's executor, caches it for the life of the process and never ends
-    it. This reads through an :class:`ExecutorLogPipeline`, which resolves only the executor class.
+    Upstream builds the task's executor, caches it for the life of the process and never ends it. This
+    reads through an :class:`ExecutorLogPipeline`, which resolves only the executor class. On cores up
+    to 3.3 the hook is ``_get_executor_get_task_log``; on 3.4 it is ``_get_executor``. It also makes
+    continuation reads (tailing) work on every core (see :func:`version_compat.tailable`).
     """
 
     #: The pipeline this handler reads through; ``None`` means the one per process (:func:`process_pipeline`).
     executor_log_pipeline: ExecutorLogPipeline | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if version_compat.hook_called_by(type(self)) is None:
+            log.error(
+                "airflow-executor-logs is inactive: FileTaskHandler._read of Airflow core %s calls neither %s nor "
+                "%s, so running tasks' executor logs are read the stock way (building the executor).",
+                version_compat.core_version(),
+                version_compat.HOOK_GET_TASK_LOG,
+                version_compat.HOOK_GET_EXECUTOR,
+            )
 
     @property
     def pipeline(self) -> ExecutorLogPipeline:
@@ -29,6 +62,13 @@ class ExecutorLogReaderMixin:
     def _get_executor_get_task_log(self, ti: Any) -> Callable[[Any, int], TaskLog]:
         return self.pipeline.read
 
+    def _get_executor(self, ti: Any) -> ExecutorLogStandIn:
+        return ExecutorLogStandIn(self.pipeline)
 
-class ExecutorLogsFileTaskHandler(ExecutorLogReaderMixin, FileTaskHandler):
+    def _read(self, ti: Any, try_number: int, metadata: dict[str, Any] | None = None) -> Any:
+        stream, out_metadata = super()._read(ti, try_number, metadata)  # type: ignore[misc]
+        return version_compat.tailable(stream, metadata), out_metadata
+
+
+class ExecutorLogsFileTaskHandler(ExecutorLogReaderMixin, FileTaskHandler):  # type: ignore[misc]
     """``FileTaskHandler`` that reads running-task executor logs without building executors."""

@@ -1,0 +1,151 @@
+"""
+How the installed Airflow core differs from other 3.x lines: the one module that knows.
+
+Everything is detected from what the core has (signatures, attributes, the names ``_read`` calls),
+never from its version string. Like the providers' ``version_compat.py``.
+
+============================  =========================================  ==============================
+difference                    3.0 / 3.1                                  3.2 and later
+============================  =========================================  ==============================
+``ExecutorLoader`` lookups    no ``team_name`` / ``validate_teams``      both keyword arguments
+teams                         none (3.0: ``team_id``; no ``multi_team``)  ``[core] multi_team``,
+                                                                          ``DagModel.get_team_name``
+the hook ``_read`` calls      ``_get_executor_get_task_log`` (to 3.3)    ``_get_executor`` (3.4)
+tailing (``log_pos``)         not skipped (3.0, 3.1); skipped in an      ``islice`` accepted from 3.3.1
+                              ``islice`` that ``read()`` refuses (3.2.x)
+============================  =========================================  ==============================
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Iterator
+from itertools import islice
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow.executors.executor_utils import ExecutorName
+
+#: The hooks a core's ``FileTaskHandler._read`` may call to reach the task's executor.
+HOOK_GET_TASK_LOG = "_get_executor_get_task_log"  # returns ``executor.get_task_log`` (3.0 to 3.3)
+HOOK_GET_EXECUTOR = "_get_executor"  # returns the executor; ``get_streaming_task_log`` first (3.4)
+
+
+# ---------------------------------------------------------------------------------- executor loader
+
+
+@functools.cache
+def _loader_knows_teams() -> bool:
+    from airflow.executors.executor_loader import ExecutorLoader
+
+    return "validate_teams" in inspect.signature(ExecutorLoader.get_executor_names).parameters
+
+
+def load_executor_names() -> None:
+    """Parse ``[core] executor`` without checking that each team exists (the scheduler's job)."""
+    from airflow.executors.executor_loader import ExecutorLoader
+
+    if _loader_knows_teams():
+        ExecutorLoader.get_executor_names(validate_teams=False)
+    else:
+        ExecutorLoader.get_executor_names()
+
+
+def default_executor_name(team_name: str | None) -> ExecutorName:
+    """The team's default executor (``IndexError`` if it has none), or the global default."""
+    from airflow.executors.executor_loader import ExecutorLoader
+
+    if team_name is not None and _loader_knows_teams():
+        return ExecutorLoader.get_default_executor_name(team_name)
+    return ExecutorLoader.get_default_executor_name()
+
+
+def lookup_executor_name(name: str, team_name: str | None) -> ExecutorName:
+    """The configured executor an alias, module path or class name names, for a team or globally."""
+    from airflow.executors.executor_loader import ExecutorLoader
+
+    if not _loader_knows_teams():
+        if team_name is not None:
+            raise LookupError("this Airflow core has no team executors")
+        return ExecutorLoader.lookup_executor_name_by_str(name)
+    return ExecutorLoader.lookup_executor_name_by_str(name, team_name=team_name, validate_teams=False)
+
+
+# ---------------------------------------------------------------------------------- teams
+
+
+def team_of_dag(dag_id: str) -> str | None:
+    """The team owning ``dag_id``; ``None`` on cores without teams."""
+    from airflow.models.dag import DagModel
+
+    get_team_name = getattr(DagModel, "get_team_name", None)
+    return None if get_team_name is None else get_team_name(dag_id)
+
+
+# ---------------------------------------------------------------------------------- the read hook
+
+
+@functools.cache
+def read_hook() -> str | None:
+    """The hook the installed core's ``FileTaskHandler._read`` calls, ``None`` if neither is known."""
+    from airflow.utils.log.file_task_handler import FileTaskHandler
+
+    return hook_called_by(FileTaskHandler)
+
+
+def hook_called_by(handler_class: type) -> str | None:
+    """
+    Which of the known hooks ``handler_class._read`` calls (and the class has), if any.
+
+    Follows ``super()._read`` down the MRO: a ``_read`` that wraps its parent's (as the mixin's does)
+    calls whatever the parent's calls.
+    """
+    for klass in handler_class.__mro__:
+        read = vars(klass).get("_read")
+        if read is None:
+            continue
+        names = set(getattr(getattr(read, "__code__", None), "co_names", ()))
+        for hook in (HOOK_GET_TASK_LOG, HOOK_GET_EXECUTOR):
+            if hook in names and callable(getattr(handler_class, hook, None)):
+                return hook
+        if "_read" not in names:
+            return None  # a _read of its own that does not call its parent's
+    return None
+
+
+def core_version() -> str:
+    from airflow import __version__
+
+    return str(__version__)
+
+
+# ---------------------------------------------------------------------------------- tailing
+
+
+@functools.cache
+def _read_accepts_islice() -> bool:
+    from airflow.utils.log import file_task_handler
+
+    return bool(file_task_handler._is_logs_stream_like(islice(iter(()), 0, None)))
+
+
+def tailable(stream: Any, metadata: dict[str, Any] | None) -> Any:
+    """
+    ``_read``'s stream, made right for a continuation read (``metadata["log_pos"]``) on every core.
+
+    3.2.0 to 3.3.0 skip the lines already sent in an ``islice``, which their ``read()`` then refuses
+    (a 500: upstream #69503); 3.0 and 3.1 skip nothing, so every poll re-sends the whole log.
+    """
+    log_pos = (metadata or {}).get("log_pos")
+    if not log_pos or isinstance(stream, (list, str)):
+        return stream
+    if not isinstance(stream, islice):
+        stream = islice(stream, log_pos, None)  # the core did not skip them
+    elif _read_accepts_islice():
+        return stream
+    return _as_generator(stream)
+
+
+def _as_generator(stream: Iterator[Any]) -> Iterator[Any]:
+    yield from stream
