@@ -8,9 +8,17 @@ PYTHON="${PYTHON:-python3.11}"
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
 
 # The matrix: core + cncf-kubernetes provider, each pinned by constraints/<cell>.txt.
+# Primary cells run the whole suite: where the bug bites, and the newest stable core and provider.
 MATRIX_CELLS=(airflow-3.2.1-k8s-10.18.0 airflow-3.3.2-k8s-10.25.0)
-# Used only by the provider parity tests (the first provider with a lazy Manager).
-PARITY_CELL=airflow-3.2.1-k8s-10.19.0
+# The other core lines run the compatibility suite (scripts/test.sh says what it holds).
+COMPAT_CELLS=(
+  airflow-3.0.6-k8s-10.4.3      # 3.0 line; 10.4.3 is the oldest leaking provider that imports on Airflow 3
+  airflow-3.1.8-k8s-10.10.0     # 3.1 line, a leaking provider
+  airflow-3.4.0b2-k8s-10.25.0   # next core (_get_executor, streaming), streaming provider
+  airflow-3.4.0b2-k8s-10.18.0   # next core, leaking provider
+)
+# Provider parity only: the other releases whose get_task_log / get_streaming_task_log differ.
+PARITY_CELLS=(airflow-3.2.1-k8s-10.19.0 airflow-3.2.1-k8s-10.20.0 airflow-3.3.2-k8s-10.24.0)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 

@@ -1,31 +1,58 @@
 #!/usr/bin/env bash
-# The test command: lint, type-check and run the whole suite on every matrix cell.
+# The test command: lint, type-check and run the suite on every matrix cell (see scripts/lib.sh).
+#   primary cells:       the whole suite (unit, integration, real api-servers, load and recycling)
+#   compatibility cells: unit tests, reads through Airflow on a real sqlite DB (TaskLogReader and the
+#                        FastAPI endpoint, with the stock control where the provider leaks), the
+#                        Kubernetes reader against the loopback API, and provider parity
+#   parity cells:        our reader against the provider's own get_task_log / get_streaming_task_log
 # Extra arguments go to pytest, e.g. scripts/test.sh -k fallback
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 
 status=0
+timings=()
+started_all=$SECONDS
 lint_paths=(src tests scripts)
 [[ -d benchmarks ]] && lint_paths+=(benchmarks)
-for cell in "${MATRIX_CELLS[@]}"; do
+
+run_cell() {  # run_cell CELL KIND PYTEST-ARGS...
+  local cell="$1" kind="$2" started=$SECONDS cell_status=0
+  shift 2
+  local py bin
   py="$(ensure_cell "$cell")"
   bin="$(dirname "$py")"
   if [[ "$cell" == "${MATRIX_CELLS[0]}" ]]; then
     say "ruff"
-    "${bin}/ruff" check "${lint_paths[@]}" || status=1
-    "${bin}/ruff" format --check "${lint_paths[@]}" || status=1
+    "${bin}/ruff" check "${lint_paths[@]}" || cell_status=1
+    "${bin}/ruff" format --check "${lint_paths[@]}" || cell_status=1
   fi
-  say "${cell}: mypy"
-  "${bin}/mypy" || status=1
-  say "${cell}: pytest"
-  "$py" -m pytest -p no:cacheprovider --durations=10 "$@" || status=1
+  if [[ "$kind" != parity ]]; then
+    say "${cell}: mypy"
+    "${bin}/mypy" || cell_status=1
+  fi
+  say "${cell}: pytest (${kind})"
+  "$py" -m pytest -p no:cacheprovider --durations=5 "$@" || cell_status=1
+  timings+=("$(printf '%-32s %-8s %4ds  %s' "$cell" "$kind" $((SECONDS - started)) "$([[ $cell_status -eq 0 ]] && echo ok || echo FAILED)")")
+  [[ $cell_status -eq 0 ]] || status=1
+}
+
+for cell in "${MATRIX_CELLS[@]}"; do
+  run_cell "$cell" full "$@"
+done
+for cell in "${COMPAT_CELLS[@]}"; do
+  # test_kube_api.py tests the loopback API itself, the same code on every cell: the primary cells run it.
+  run_cell "$cell" compat tests/unit tests/integration/test_read_through_airflow.py \
+    tests/integration/test_kubernetes_reader.py tests/integration/test_kubernetes_parity.py \
+    --deselect tests/unit/test_kube_api.py "$@"
+done
+for cell in "${PARITY_CELLS[@]}"; do
+  run_cell "$cell" parity -m parity "$@"
 done
 
-py="$(ensure_cell "$PARITY_CELL")"
-say "${PARITY_CELL}: provider parity"
-"$py" -m pytest -p no:cacheprovider -m parity "$@" || status=1
-
+say "time per cell"
+printf '  %s\n' "${timings[@]}" >&2
+printf '  total %ds\n' $((SECONDS - started_all)) >&2
 if [[ $status -ne 0 ]]; then
   say "FAILED (see above)"
 fi

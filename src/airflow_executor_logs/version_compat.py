@@ -149,3 +149,20 @@ def tailable(stream: Any, metadata: dict[str, Any] | None) -> Any:
 
 def _as_generator(stream: Iterator[Any]) -> Iterator[Any]:
     yield from stream
+
+
+# ---------------------------------------------------------------------------------- optional features
+
+
+def supports_teams() -> bool:
+    """Whether this core has multi-team deployments (``[core] multi_team``, from 3.2)."""
+    from airflow.configuration import conf
+
+    return bool(conf.has_option("core", "multi_team"))
+
+
+def supports_provider_cli() -> bool:
+    """Whether this core adds the ``cli`` commands a provider declares (from 3.2; ignored before)."""
+    from airflow.providers_manager import ProvidersManager
+
+    return hasattr(ProvidersManager, "cli_command_functions")

@@ -23,7 +23,16 @@ def pod_labels(ti: Any, try_number: int) -> dict[str, str]:
         run_id=ti.run_id,
         airflow_worker=ti.queued_by_job_id,
     )
-    return {key: str(value) for key, value in labels.items()}
+    labels = {key: str(value) for key, value in labels.items()}
+    from airflow.providers.cncf.kubernetes.executors.kubernetes_executor import KubernetesExecutor
+
+    from airflow_executor_logs.executors.kubernetes.provider_compat import labels_pods_with_ti_id
+
+    if labels_pods_with_ti_id(KubernetesExecutor):  # 10.24+ on a core with task keys (3.4)
+        from airflow.providers.cncf.kubernetes.executors import kubernetes_executor_types
+
+        labels[getattr(kubernetes_executor_types, "TASK_INSTANCE_ID_LABEL")] = str(ti.id)  # noqa: B009
+    return labels
 
 
 def add_task_pod(

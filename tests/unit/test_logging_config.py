@@ -113,8 +113,11 @@ def test_airflow_finds_remote_task_log_through_our_module() -> None:
             airflow_logging.load_logging_config()  # 3.2
         else:
             load()
-        active = airflow_logging._ActiveLoggingConfig
-        print(active.remote_task_log is sentinel, active.default_remote_conn_id)
+        active = getattr(airflow_logging, "_ActiveLoggingConfig", None)
+        if active is None:  # 3.0 and 3.1 keep them as module globals
+            print(airflow_logging.REMOTE_TASK_LOG is sentinel, airflow_logging.DEFAULT_REMOTE_CONN_ID)
+        else:
+            print(active.remote_task_log is sentinel, active.default_remote_conn_id)
         """,
         AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS="airflow_executor_logs.logging_config.LOGGING_CONFIG",
     )

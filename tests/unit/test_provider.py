@@ -111,8 +111,7 @@ def test_airflow_cli_sees_provider_and_defaults(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr
         return result.stdout
 
-    listed = run("config", "list", "--section", config.SECTION, "--show-values")
-    values = dict(line.split(" = ", 1) for line in listed.splitlines() if " = " in line and not line.startswith("#"))
+    values = {name: run("config", "get-value", config.SECTION, name).strip().splitlines()[-1] for name in _options()}
     assert values == {name: option["default"] for name, option in _options().items()}
 
     providers = json.loads(run("providers", "list", "-o", "json"))

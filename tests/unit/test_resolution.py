@@ -6,6 +6,7 @@ from unittest import mock
 
 import pytest
 
+from airflow_executor_logs import version_compat
 from airflow_executor_logs.executors.resolution import ExecutorResolutionError, ExecutorResolver, ResolvedExecutor
 from tests.support import fake_executors as fx
 from tests.support.airflow_state import executors_configured
@@ -87,6 +88,12 @@ def test_concurrent_resolution_agrees() -> None:
     assert len({id(result) for result in results}) == 1
 
 
+needs_teams = pytest.mark.skipif(
+    not version_compat.supports_teams(), reason="this core has no multi-team deployments (3.2 and later)"
+)
+
+
+@needs_teams
 class TestTeams:
     """With multi-team on, the Dag's team picks team executors, and global ones still serve it."""
 
@@ -129,6 +136,7 @@ def _kubernetes() -> type:
     return KubernetesExecutor
 
 
+@needs_teams
 def test_the_team_is_not_looked_up_without_multi_team() -> None:
     from airflow.models.dag import DagModel
 
@@ -138,6 +146,7 @@ def test_the_team_is_not_looked_up_without_multi_team() -> None:
     assert resolved.team_name is None
 
 
+@needs_teams
 def test_a_failing_team_lookup_is_a_clear_error() -> None:
     from airflow.models.dag import DagModel
 

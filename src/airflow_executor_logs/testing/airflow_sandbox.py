@@ -92,18 +92,30 @@ import datetime
 import json
 import sys
 
-from airflow.models.dagbag import DBDagBag
 from airflow.models.taskinstance import TaskInstance
 from airflow.utils import timezone
 from airflow.utils.session import create_session
 from airflow.utils.state import DagRunState, TaskInstanceState
 from airflow.utils.types import DagRunTriggeredByType, DagRunType
 
+try:
+    from airflow.models.dagbag import DBDagBag
+except ImportError:  # core 3.0: no DBDagBag yet
+    from airflow.models.serialized_dag import SerializedDagModel
+
+    def latest_dag(dag_id, session):
+        return SerializedDagModel.get_dag(dag_id, session=session)
+else:
+
+    def latest_dag(dag_id, session):
+        return DBDagBag().get_latest_version_of_dag(dag_id, session=session)
+
+
 params = json.loads(sys.argv[1])
 now = timezone.utcnow()
 result = {{}}
 with create_session() as session:
-    dag = DBDagBag().get_latest_version_of_dag(params["dag_id"], session=session)
+    dag = latest_dag(params["dag_id"], session)
     if dag is None:
         raise SystemExit(f"DAG {{params['dag_id']}} is not serialized in the DB")
     for n, run in enumerate(params["runs"]):
@@ -225,7 +237,7 @@ def seed_running_task(
     ``extra_runs`` are ``(run_id, executor)`` pairs: more DagRuns of the same DAG, each with its task
     instance RUNNING on ``executor`` (same hostname and ``queued_by_job_id`` as the main one).
 
-    Works on Airflow 3.2 and 3.3; returns the ids the seeding printed (``dag_version_id``, ``ti_id``,
+    Works on Airflow 3.0 to 3.4; returns the ids the seeding printed (``dag_version_id``, ``ti_id``,
     and ``ti_id:<run_id>`` per extra run).
     """
     airflow_bin = str(Path(sys.executable).parent / "airflow")
