@@ -127,34 +127,36 @@ class ReaderRegistry:
             return ready
 
     def _load_builtins(self) -> None:
-        if self._builtins_loaded:
-            return
-        with self._load_lock:
-            if self._builtins_loaded:
-                return
-            try:
-                for target in self._builtins:
-                    module, _, attribute = target.partition(":")
-                    self._add_default(getattr(importlib.import_module(module), attribute), target)
-            finally:
-                self._builtins_loaded = True
+        def load() -> None:
+            for target in self._builtins:
+                module, _, attribute = target.partition(":")
+                self._add_default(getattr(importlib.import_module(module), attribute), target)
+
+        self._load_once("_builtins_loaded", load)
 
     def _load_entry_points(self) -> None:
-        if self._entry_points_loaded:
+        def load() -> None:
+            for entry_point in entry_points(group=self._entry_point_group or ""):
+                try:
+                    loaded = entry_point.load()
+                except Exception as err:
+                    _unusable(entry_point.value, f"cannot be imported: {type(err).__name__}: {err}")
+                    continue
+                self._add_default(loaded, entry_point.value)
+
+        self._load_once("_entry_points_loaded", load)
+
+    def _load_once(self, done: str, load: Callable[[], None]) -> None:
+        """Run ``load`` once per registry; concurrent callers wait for it rather than see it half done."""
+        if getattr(self, done):
             return
         with self._load_lock:
-            if self._entry_points_loaded:
+            if getattr(self, done):
                 return
             try:
-                for entry_point in entry_points(group=self._entry_point_group or ""):
-                    try:
-                        loaded = entry_point.load()
-                    except Exception as err:
-                        _unusable(entry_point.value, f"cannot be imported: {type(err).__name__}: {err}")
-                        continue
-                    self._add_default(loaded, entry_point.value)
+                load()
             finally:
-                self._entry_points_loaded = True
+                setattr(self, done, True)
 
     def _add_default(self, loaded: object, source: str) -> None:
         """Register what a module or entry point ships, unless code registered that class already."""

@@ -186,11 +186,7 @@ def stop_descendants(grace: float, root: int | None = None) -> None:
         parent = psutil.Process(root)
     except psutil.Error:
         return
-    for _ in range(10):
-        descendants = _descendants(parent)
-        if not descendants:
-            break
-        stop_processes(descendants, grace, kill_wait=grace)
+    _until_no_descendants(parent, lambda descendants: stop_processes(descendants, grace, kill_wait=grace))
     if root is None:
         _reap_children()
 
@@ -202,13 +198,18 @@ def stop_tree(pid: int, grace: float) -> None:
         root.suspend()  # a stopped subreaper forks nothing more, and its orphans still come back to it
     except psutil.Error:
         return
+    # Their parent is stopped, so they stay zombies, which count as gone.
+    _until_no_descendants(root, lambda descendants: stop_processes(descendants, grace=0, kill_wait=grace))
+    with contextlib.suppress(psutil.Error):
+        root.kill()
+
+
+def _until_no_descendants(root: psutil.Process, stop: Callable[[list[psutil.Process]], object]) -> None:
     for _ in range(10):
         descendants = _descendants(root)
         if not descendants:
-            break
-        stop_processes(descendants, grace=0, kill_wait=grace)  # zombies (their parent is stopped) are gone
-    with contextlib.suppress(psutil.Error):
-        root.kill()
+            return
+        stop(descendants)
 
 
 def _reap_children() -> None:
