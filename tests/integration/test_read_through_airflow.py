@@ -148,3 +148,29 @@ def test_stock_config_builds_the_executor_then_ours_does_not(
         _assert_pod_lines(_read_with_task_log_reader(cluster.running_ti()))
     init.assert_not_called()
     assert not new_children(before, settle=0.5)
+
+
+def test_tailing_through_the_endpoint_answers_200_with_only_the_new_lines(
+    cluster: SeededCluster, logging_configured_with: Any
+) -> None:
+    """As the UI tails a running task: send back the continuation token. A 500 on stock 3.2.0 to 3.3.0."""
+    from airflow.api_fastapi.app import create_app
+    from fastapi.testclient import TestClient
+
+    logging_configured_with(LOGGING_CONFIG)
+    url = f"/api/v2/dags/{cluster.dag_id}/dagRuns/{cluster.run_id}/taskInstances/{cluster.task_id}/logs/1"
+    ti = cluster.running_ti()
+    pod = f"{ti.task_id}-{ti.try_number}-pod".replace("_", "-").lower()  # as tests.support.kube names it
+    new_line = "2026-01-01T00:00:59.000000Z pod says a line written after the first read"
+    with TestClient(create_app("core")) as client:
+        headers = {"Authorization": f"Bearer {_token(client)}", "Accept": "application/json"}
+        first = client.get(url, headers=headers)
+        assert first.status_code == 200, first.text
+        token = first.json()["continuation_token"]
+        assert token
+        cluster.kube.append_logs(pod, [new_line])
+        more = client.get(url, headers=headers, params={"token": token})
+    assert more.status_code == 200, more.text[:1000]
+    text = json.dumps(more.json()["content"])
+    assert new_line.split("Z ", 1)[1] in text
+    assert POD_LINES[-1].split("Z ", 1)[1] not in text  # already sent: not sent again
