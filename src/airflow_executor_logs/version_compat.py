@@ -47,7 +47,7 @@ def load_executor_names() -> None:
     from airflow.executors.executor_loader import ExecutorLoader
 
     if _loader_knows_teams():
-        ExecutorLoader.get_executor_names(validate_teams=False)
+        ExecutorLoader.get_executor_names(validate_teams=False)  # type: ignore[call-arg,unused-ignore]  # 3.2+
     else:
         ExecutorLoader.get_executor_names()
 
@@ -57,7 +57,7 @@ def default_executor_name(team_name: str | None) -> ExecutorName:
     from airflow.executors.executor_loader import ExecutorLoader
 
     if team_name is not None and _loader_knows_teams():
-        return ExecutorLoader.get_default_executor_name(team_name)
+        return ExecutorLoader.get_default_executor_name(team_name)  # type: ignore[call-arg,unused-ignore]  # 3.2+
     return ExecutorLoader.get_default_executor_name()
 
 
@@ -69,7 +69,9 @@ def lookup_executor_name(name: str, team_name: str | None) -> ExecutorName:
         if team_name is not None:
             raise LookupError("this Airflow core has no team executors")
         return ExecutorLoader.lookup_executor_name_by_str(name)
-    return ExecutorLoader.lookup_executor_name_by_str(name, team_name=team_name, validate_teams=False)
+    return ExecutorLoader.lookup_executor_name_by_str(  # type: ignore[call-arg,unused-ignore]  # 3.2+
+        name, team_name=team_name, validate_teams=False
+    )
 
 
 # ---------------------------------------------------------------------------------- teams
