@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 
 SECTION = "executor_logs"
@@ -36,7 +37,7 @@ class Settings:
 
     @classmethod
     def from_conf(cls) -> Settings:
-        """Read every setting from Airflow's ``conf``; a non-positive number falls back to its default."""
+        """Read every setting from Airflow's ``conf``; a number not above 0 (or infinite) means its default."""
         from airflow.configuration import conf
 
         values: dict[str, object] = {}
@@ -47,5 +48,5 @@ class Settings:
                 values[field.name] = conf.getboolean(SECTION, field.name, fallback=field.default)
             else:
                 value = conf.getfloat(SECTION, field.name, fallback=field.default)
-                values[field.name] = value if value > 0 else field.default
+                values[field.name] = value if 0 < value < math.inf else field.default
         return cls(**values)  # type: ignore[arg-type]

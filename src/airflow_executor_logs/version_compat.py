@@ -140,7 +140,7 @@ def tailable(stream: Any, metadata: dict[str, Any] | None) -> Any:
     (a 500: upstream #69503); 3.0 and 3.1 skip nothing, so every poll re-sends the whole log.
     """
     log_pos = (metadata or {}).get("log_pos")
-    if not log_pos or isinstance(stream, (list, str)):
+    if log_pos is None or isinstance(stream, (list, str)):  # 0 is a continuation too: 3.2 wraps it all the same
         return stream
     if not isinstance(stream, islice):
         stream = islice(stream, log_pos, None)  # the core did not skip them

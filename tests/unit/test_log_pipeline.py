@@ -195,3 +195,29 @@ def test_a_non_positive_setting_means_its_default() -> None:
     with conf_vars({("executor_logs", "read_timeout"): "0", ("executor_logs", "fallback_timeout"): "-3"}):
         settings = Settings.from_conf()
     assert (settings.read_timeout, settings.fallback_timeout) == (Settings().read_timeout, Settings().fallback_timeout)
+
+
+@pytest.mark.parametrize("value", ["5s", "inf"])
+def test_a_bad_setting_falls_back_to_its_default_and_never_breaks_a_read(value: str) -> None:
+    with conf_vars({("executor_logs", "read_timeout"): value}):
+        pipeline = ExecutorLogPipeline()
+        assert pipeline.settings.read_timeout == Settings().read_timeout
+        assert pipeline.read(fake_ti("NativeReaderExecutor", task_id="t"), 1) == (
+            ["class-level read of t"],
+            ["native line try 1"],
+        )
+
+
+def test_a_reader_factory_that_raises_is_a_message(pipeline: ExecutorLogPipeline) -> None:
+    from airflow_executor_logs.executors.reader_protocol import ReaderRegistration
+    from airflow_executor_logs.executors.reader_registry import class_path
+
+    def broken_factory() -> Any:
+        raise RuntimeError("no client config")
+
+    pipeline.registry.register(ReaderRegistration(class_path(fx.CountingExecutor), factory=broken_factory))
+    messages, logs = pipeline.read(fake_ti("CountingExecutor"), 1)
+    assert messages == []
+    assert _notice(logs)["event"] == (
+        "Executor logs unavailable: CountingExecutor failed to read logs: RuntimeError: no client config"
+    )

@@ -53,6 +53,19 @@ def test_native_reader_does_not_cover_a_subclass_overriding_get_task_log() -> No
     assert _registry().find(fx.OverridesBelowNativeExecutor) is None
 
 
+def test_native_reader_does_not_cover_a_class_whose_mixin_overrides_get_task_log() -> None:
+    """``class X(LogMixin, Base)``: the mixin's get_task_log comes first in the MRO, not Base's classmethod."""
+
+    class LogMixin:
+        def get_task_log(self, ti: Any, try_number: int) -> tuple[list[str], list[str]]:
+            return ["mixin"], []
+
+    class WithMixin(LogMixin, fx.NativeReaderExecutor):
+        pass
+
+    assert _registry().find(WithMixin) is None
+
+
 def test_a_reader_of_the_old_signature_is_adapted() -> None:
     registry = _registry()
     registry.register(ReaderRegistration(class_path(fx.CountingExecutor), _legacy_reader("old")))

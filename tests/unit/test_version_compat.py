@@ -156,6 +156,7 @@ def test_tailing_a_running_task_answers_only_the_new_lines(tmp_path: Path, pipel
         (chain(["a", "b", "c"]), {}, ["a", "b", "c"]),  # not a continuation: untouched
         (chain(["a", "b", "c"]), {"log_pos": 2}, ["c"]),  # 3.0/3.1: the core skipped nothing
         (islice(iter(["a", "b", "c"]), 2, None), {"log_pos": 2}, ["c"]),  # 3.2+: the core skipped them
+        (islice(iter(["a"]), 0, None), {"log_pos": 0}, ["a"]),  # nothing sent yet: still a continuation
         (["a", "b"], {"log_pos": 1}, ["a", "b"]),  # a legacy list: left alone
     ],
 )
@@ -164,7 +165,7 @@ def test_tailable(stream: Any, metadata: dict[str, Any], expected: list[str]) ->
 
     result = version_compat.tailable(stream, metadata)
     assert list(result) == expected
-    if metadata.get("log_pos") and not isinstance(stream, list):
+    if "log_pos" in metadata and not isinstance(stream, list):
         assert file_task_handler._is_logs_stream_like(result)  # read() accepts it on this core
 
 

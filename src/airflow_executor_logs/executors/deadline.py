@@ -241,15 +241,15 @@ class _GuardedRead(Generic[T]):
                     closed or ended is not False for closed, ended in zip(self._closed, self._ended, strict=True)
                 ):
                     return None
+                left = self.deadline.left()
+                if left <= 0:
+                    return None  # never enter reader code past the deadline, where nobody would count it
                 if self._requests:
                     index = self._requests.popleft()
                     if not self._closed[index]:
                         self._busy = True
                         return index
                     continue
-                left = self.deadline.left()
-                if left <= 0:
-                    return None
                 self._cond.wait(left)
 
     def _fill(self, index: int) -> None:

@@ -20,8 +20,6 @@ from airflow_executor_logs import metrics as metric_names
 from airflow_executor_logs.config import REFRESH_SECONDS, SECTION, Settings
 from airflow_executor_logs.executors.deadline import Deadline, ReadDeadlineExceeded, ReaderBlocked, ReaderGuard
 from airflow_executor_logs.executors.reader_protocol import (
-    LogStream,
-    Notice,
     ReadContext,
     ReaderRegistration,
     StreamingTaskLog,
@@ -83,7 +81,12 @@ class ExecutorLogPipeline:
         now = self._clock()
         snapshot = self._settings
         if snapshot is None or now - snapshot[0] >= REFRESH_SECONDS:
-            snapshot = self._settings = (now, Settings.from_conf())
+            try:
+                settings = Settings.from_conf()
+            except Exception as err:  # a bad value must not break every log read: say it, use defaults
+                log.error("Invalid [%s] setting, using the defaults: %s: %s", SECTION, type(err).__name__, err)
+                settings = Settings()
+            snapshot = self._settings = (now, settings)
         return snapshot[1]
 
     def register(self, executor: str | type, reader: Any, *, include_subclasses: bool = False) -> ReaderRegistration:
@@ -128,7 +131,12 @@ class ExecutorLogPipeline:
             self.metrics.incr(metric_names.FAILURES, getattr(ti, "executor", None))
             return _ListAnswer(([], [notice(f"Executor logs unavailable: {err}", "error")]))
 
-        reader = self.registry.find(executor.executor_cls)
+        try:
+            reader = self.registry.find(executor.executor_cls)
+        except Exception as err:  # a reader factory that raises, for one
+            log.exception("Finding the log reader of %s failed", executor.executor_cls.__name__)
+            self.metrics.incr(metric_names.FAILURES, executor.executor_cls)
+            return _ListAnswer(([], [notice(_failure(executor.executor_cls, err), "error")]))
         if reader is not None:
             self.metrics.incr(metric_names.CLASS_READS, executor.executor_cls)
             context = ReadContext(deadline=Deadline(settings.read_timeout), settings=settings, metrics=self.metrics)
@@ -157,10 +165,11 @@ class ExecutorLogPipeline:
         except ReadDeadlineExceeded:
             self.metrics.incr(metric_names.TIMEOUTS, executor_cls)
             message = f"Executor logs unavailable: {reader.name} did not answer within {context.deadline.seconds:g} s"
-            return [], [_notice_stream(f"{message} ([{SECTION}] read_timeout)")]
+            # No source message: core then still reads the worker's served logs.
+            return _ListAnswer(([], [notice(f"{message} ([{SECTION}] read_timeout)", "error")]))
         except ReaderBlocked as err:
             self.metrics.incr(metric_names.FAILURES, executor_cls)
-            return [], [_notice_stream(f"Executor logs unavailable: {reader.name}: {err}")]
+            return _ListAnswer(([], [notice(f"Executor logs unavailable: {reader.name}: {err}", "error")]))
         except Exception as err:
             log.exception("Class-level log reader for %s failed", executor_cls.__name__)
             self.metrics.incr(metric_names.FAILURES, executor_cls)
@@ -213,10 +222,6 @@ class _ListAnswer:
 
     def __init__(self, task_log: TaskLog) -> None:
         self.task_log = task_log
-
-
-def _notice_stream(message: str) -> LogStream:
-    return iter([Notice(message)])
 
 
 def _plain_task_log(answer: Any) -> TaskLog:

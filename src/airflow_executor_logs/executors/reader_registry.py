@@ -223,8 +223,9 @@ def _native_reader(executor_cls: type) -> FoundReader | None:
     if definer is None:
         return None
     log_definer = _defining_class(executor_cls, "get_task_log")
-    if log_definer is not None and log_definer is not definer and issubclass(log_definer, definer):
-        return None
+    mro = executor_cls.__mro__
+    if log_definer is not None and mro.index(log_definer) < mro.index(definer):
+        return None  # get_task_log is overridden nearer to the class than the classmethod
     method = getattr(executor_cls, CLASS_READER_ATTRIBUTE)
 
     def read_natively(executor: ResolvedExecutor, ti: Any, try_number: int, context: ReadContext) -> Any:

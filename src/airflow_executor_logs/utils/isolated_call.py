@@ -21,6 +21,7 @@ import pickle
 import selectors
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
@@ -33,6 +34,7 @@ T = TypeVar("T")
 
 __all__ = ["IsolatedCallFailed", "IsolatedCallTimedOut", "call_in_child", "stop_descendants"]
 
+_fork_lock = threading.Lock()
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
 #: Signals a server installs Python handlers for; the child must die of them, not run the server's.
@@ -54,17 +56,21 @@ def call_in_child(fn: Callable[[], T], *, deadline: float, grace: float = 2.0) -
     :raises IsolatedCallFailed: ``fn`` raised (or its answer could not be sent back).
     :raises IsolatedCallTimedOut: no answer within ``deadline``.
     """
-    receive, send = os.pipe()
-    try:
-        pid = os.fork()
-    except BaseException:
-        os.close(receive)
+    # A child forked by a concurrent call would inherit this call's write end and keep it open, so the
+    # answer would wait for that other child too: only one call at a time holds an open write end.
+    with _fork_lock:
+        receive, send = os.pipe()
+        try:
+            pid = os.fork()
+        except BaseException:
+            os.close(receive)
+            os.close(send)
+            raise
+        if pid == 0:  # the child: never returns
+            os.close(receive)
+            _child_main(fn, send, grace)
         os.close(send)
-        raise
-    if pid == 0:  # the child: never returns
-        os.close(receive)
-        _child_main(fn, send, grace)
-    os.close(send)
+    payload: bytes | None = None
     try:
         payload = _read_until(receive, time.monotonic() + deadline)
     finally:
@@ -154,6 +160,7 @@ def _reinit_inherited_locks() -> None:
     under load in a real API server). Each lock is re-initialised in place, as ``logging`` does, so
     the loggers holding it see it free.
     """
+    _fork_lock._at_fork_reinit()  # type: ignore[attr-defined]  # held by the thread that forked this child
     output = sys.modules.get("structlog._output")
     for lock in list(getattr(output, "WRITE_LOCKS", {}).values()):
         reinit = getattr(lock, "_at_fork_reinit", None)
