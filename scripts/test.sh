@@ -42,7 +42,7 @@ for cell in "${MATRIX_CELLS[@]}"; do
 done
 for cell in "${COMPAT_CELLS[@]}"; do
   # test_kube_api.py tests the loopback API itself, the same code on every cell: the primary cells run it.
-  run_cell "$cell" compat tests/unit tests/integration/test_read_through_airflow.py \
+  run_cell "$cell" compat tests/unit tests/integration/test_read_through_airflow.py tests/integration/test_db_connections.py \
     tests/integration/test_kubernetes_reader.py tests/integration/test_kubernetes_parity.py \
     --deselect tests/unit/test_kube_api.py "$@"
 done

@@ -13,6 +13,9 @@ teams                         none (3.0: ``team_id``; no ``multi_team``)  ``[cor
 the hook ``_read`` calls      ``_get_executor_get_task_log`` (to 3.3)    ``_get_executor`` (3.4)
 tailing (``log_pos``)         not skipped (3.0, 3.1); skipped in an      ``islice`` accepted from 3.3.1
                               ``islice`` that ``read()`` refuses (3.2.x)
+``_render_filename`` session  ``@provide_session``: a new session when   keyword-only (3.3); 3.4 no
+                              none is passed (3.0 to 3.3)                longer decorated, ``None`` opens
+                                                                         one in ``prepare_task_log_contexts``
 ============================  =========================================  ==============================
 """
 
@@ -120,6 +123,29 @@ def core_version() -> str:
     from airflow import __version__
 
     return str(__version__)
+
+
+# ---------------------------------------------------------------------------------- the log file name
+
+
+def render_filename_kwargs(ti: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """
+    ``_render_filename``'s keyword arguments, with ``session`` set to the one ``ti`` is loaded in.
+
+    Every core opens a session of its own when none is passed (3.0 to 3.3 through ``@provide_session``,
+    3.4 in ``prepare_task_log_contexts``): a second pooled connection per read while the endpoint's
+    session holds the first. ``session`` is keyword-accepted on every line. A ``None`` is dropped, so
+    ``@provide_session`` does not take it for a session.
+    """
+    from sqlalchemy.orm import object_session
+
+    kwargs = {**kwargs}
+    if kwargs.get("session") is None:
+        kwargs.pop("session", None)
+        session = object_session(ti)
+        if session is not None:
+            kwargs["session"] = session
+    return kwargs
 
 
 # ---------------------------------------------------------------------------------- tailing

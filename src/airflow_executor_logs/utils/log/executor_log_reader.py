@@ -38,7 +38,8 @@ class ExecutorLogReaderMixin:
     Upstream builds the task's executor, caches it for the life of the process and never ends it. This
     reads through an :class:`ExecutorLogPipeline`, which resolves only the executor class. On cores up
     to 3.3 the hook is ``_get_executor_get_task_log``; on 3.4 it is ``_get_executor``. It also makes
-    continuation reads (tailing) work on every core (see :func:`version_compat.tailable`).
+    continuation reads (tailing) work on every core (see :func:`version_compat.tailable`), and renders
+    the log file name without a second database connection.
     """
 
     #: The pipeline this handler reads through; ``None`` means the one per process (:func:`process_pipeline`).
@@ -64,6 +65,12 @@ class ExecutorLogReaderMixin:
 
     def _get_executor(self, ti: Any) -> ExecutorLogStandIn:
         return ExecutorLogStandIn(self.pipeline)
+
+    def _render_filename(self, ti: Any, try_number: int, *args: Any, **kwargs: Any) -> str:
+        """Render the log file name in the task instance's own session, not a second one."""
+        if not args:  # 3.0 to 3.2 also take the session positionally: then it is the caller's
+            kwargs = version_compat.render_filename_kwargs(ti, kwargs)
+        return str(super()._render_filename(ti, try_number, *args, **kwargs))  # type: ignore[misc]
 
     def _read(self, ti: Any, try_number: int, metadata: dict[str, Any] | None = None) -> Any:
         stream, out_metadata = super()._read(ti, try_number, metadata)  # type: ignore[misc]
