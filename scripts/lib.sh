@@ -49,3 +49,19 @@ ensure_cell() {
   fi
   echo "${venv}/bin/python"
 }
+
+# ensure_postgres: PostgreSQL server binaries for the PostgreSQL tests and benchmarks (Debian's package).
+# Without them (and no root/apt-get to install them) those tests skip with the reason.
+ensure_postgres() {
+  if compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null 2>&1; then
+    return 0
+  fi
+  if [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    say "installing postgresql (apt-get)"
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }; then
+      say "could not install postgresql: the PostgreSQL tests will skip"
+    fi
+  else
+    say "no PostgreSQL binaries and no root apt-get: the PostgreSQL tests will skip"
+  fi
+}
