@@ -151,22 +151,13 @@ STREAM_TENTH_KEY = "21000"
 
 def pod_specs() -> list[dict[str, Any]]:
     """One pod per size (and one for the streamed read), labelled as the provider labels the task's worker pod."""
-    from airflow.providers.cncf.kubernetes.pod_generator import PodGenerator
+    from airflow_executor_logs.testing import task_pod
 
     specs = []
     streamed = ((STREAM_KEY, "streamed", STREAM_LINES), (STREAM_TENTH_KEY, "streamed", STREAM_LINES // 10))
     for key, _, count in (*SIZES, *streamed):
         ti = task_instance(key, KUBERNETES_EXECUTOR)
-        labels = PodGenerator.build_labels_for_k8s_executor_pod(
-            dag_id=ti.dag_id,
-            task_id=ti.task_id,
-            try_number=1,
-            map_index=ti.map_index,
-            run_id=ti.run_id,
-            airflow_worker=ti.queued_by_job_id,
-        )
-        labels = {k: str(v) for k, v in labels.items()} | {"ti_id": ti.id}
-        specs.append({"name": f"bench-pod-{key}", "namespace": NAMESPACE, "labels": labels, "logs": log_lines(count)})
+        specs.append(task_pod(ti, 1, log_lines(count), name=f"bench-pod-{key}", namespace=NAMESPACE))
     return specs
 
 

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from airflow_executor_logs.testing import FakeKubeProcess
+from airflow_executor_logs.testing import FakeKubeProcess, TaskRef, task_pod_labels
 from airflow_executor_logs.testing.airflow_sandbox import (
     DAG_ID,
     QUEUED_BY_JOB_ID,
@@ -60,12 +60,7 @@ class RunResult:
 
 
 def pod_labels() -> dict[str, str]:
-    from airflow.providers.cncf.kubernetes.pod_generator import PodGenerator
-
-    labels = PodGenerator.build_labels_for_k8s_executor_pod(
-        dag_id=DAG_ID, task_id=TASK_ID, try_number=1, map_index=-1, run_id=RUN_ID, airflow_worker=QUEUED_BY_JOB_ID
-    )
-    return {key: str(value) for key, value in labels.items()}
+    return task_pod_labels(TaskRef(DAG_ID, TASK_ID, RUN_ID, queued_by_job_id=QUEUED_BY_JOB_ID), 1)
 
 
 def drive(server: ApiServer, result: RunResult, seconds: float) -> None:

@@ -26,7 +26,7 @@ import httpx
 import psutil
 import pytest
 
-from airflow_executor_logs.testing import FakeKubeProcess
+from airflow_executor_logs.testing import FakeKubeProcess, TaskRef, task_pod_labels
 from airflow_executor_logs.testing.airflow_sandbox import (
     DAG_ID,
     QUEUED_BY_JOB_ID,
@@ -36,9 +36,9 @@ from airflow_executor_logs.testing.airflow_sandbox import (
     ApiServer,
 )
 from airflow_executor_logs.testing.executors import (
-    BUILD_JOURNAL_ENV,
     FALLBACK_LINE,
     FALLBACK_SOURCE,
+    JOURNAL_ENV,
     ForkingLogExecutor,
     PlainExecutor,
     build_intervals,
@@ -123,12 +123,7 @@ class Mixed:
 
 
 def _pod_labels(run_id: str) -> dict[str, str]:
-    from airflow.providers.cncf.kubernetes.pod_generator import PodGenerator
-
-    labels = PodGenerator.build_labels_for_k8s_executor_pod(
-        dag_id=DAG_ID, task_id=TASK_ID, try_number=1, map_index=-1, run_id=run_id, airflow_worker=QUEUED_BY_JOB_ID
-    )
-    return {key: str(value) for key, value in labels.items()}
+    return task_pod_labels(TaskRef(DAG_ID, TASK_ID, run_id, queued_by_job_id=QUEUED_BY_JOB_ID), 1)
 
 
 @pytest.fixture(scope="module")
@@ -400,7 +395,7 @@ def test_load_64_clients_mixed_executors(mixed: Mixed, tmp_path: Path) -> None:
     """64 concurrent clients, 1,050 measured reads of three kinds: no error, no process, no overlap, flat RSS."""
     journal = tmp_path / "builds.journal"
     server = mixed.sandbox.api_server(
-        workers=2, server_type="uvicorn", extra_env={**SERVER_ENV, BUILD_JOURNAL_ENV: str(journal)}
+        workers=2, server_type="uvicorn", extra_env={**SERVER_ENV, JOURNAL_ENV: str(journal)}
     )
     k8s_log_reads_before = sum(r.route == "log" for r in mixed.kube.requests())
     test_started = time.monotonic()
@@ -483,7 +478,7 @@ def test_gunicorn_refresh_cycles_with_mixed_reads_leave_no_orphans(mixed: Mixed,
         workers=2,
         server_type="gunicorn",
         worker_refresh_interval=REFRESH_INTERVAL,
-        extra_env={**SERVER_ENV, BUILD_JOURNAL_ENV: str(journal)},
+        extra_env={**SERVER_ENV, JOURNAL_ENV: str(journal)},
     )
     test_started = time.monotonic()
     with server, ServerWatch(server) as watch:

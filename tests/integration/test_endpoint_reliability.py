@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from airflow_executor_logs.testing import FakeKubeAPI, Fault
+from airflow_executor_logs.testing import executors as fx
 from tests.integration.conftest import POD_LINES, SeededCluster
 from tests.integration.endpoint import LogEndpoint, add_running_copy, log_endpoint, task_instance_changed
-from tests.support import fake_executors as fx
 from tests.support.airflow_state import conf_vars
 from tests.support.kube import add_task_pod, airflow_pointed_at, pod_labels
 from tests.support.processes import child_pids, describe, new_children, zombies

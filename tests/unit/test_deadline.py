@@ -13,7 +13,7 @@ import pytest
 from airflow_executor_logs.config import Settings
 from airflow_executor_logs.executors.deadline import Deadline, ReadDeadlineExceeded, ReaderGuard
 from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline
-from tests.support import fake_executors as fx
+from airflow_executor_logs.testing import executors as fx
 from tests.support.airflow_state import conf_vars
 from tests.support.task_instances import fake_ti
 
@@ -51,7 +51,7 @@ def pipeline(release: threading.Event) -> ExecutorLogPipeline:
     pipeline.register(fx.CountingExecutor, sleeps_past_the_deadline)
     pipeline.register(fx.ManagerExecutor, blocks_halfway)
     # Warm up what a first read imports before its reader runs (the deadline covers the reader).
-    pipeline.read(fake_ti("NoOverrideExecutor"), 1)
+    pipeline.read(fake_ti("PlainExecutor"), 1)
     pipeline.read(fake_ti("NativeReaderExecutor"), 1)  # emits a metric: imports Stats
     for executor in ("CountingExecutor", "ManagerExecutor"):
         pipeline.resolver.resolve(fake_ti(executor), multi_team=False)

@@ -13,7 +13,7 @@ import pytest
 from airflow_executor_logs.config import Settings
 from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline
 from airflow_executor_logs.executors.reader_protocol import Notice
-from tests.support import fake_executors as fx
+from airflow_executor_logs.testing import executors as fx
 from tests.support.airflow_state import conf_vars
 from tests.support.processes import child_pids, new_children
 from tests.support.task_instances import fake_ti
@@ -105,10 +105,10 @@ def test_notices_in_a_stream_become_messages_in_the_list_form(pipeline: Executor
 
 
 def test_executor_without_override_is_never_built(pipeline: ExecutorLogPipeline) -> None:
-    constructed = fx.constructed(fx.NoOverrideExecutor)
-    assert pipeline.read(fake_ti("NoOverrideExecutor"), 1) == ([], [])
-    assert pipeline.read_streaming(fake_ti("NoOverrideExecutor"), 1) == ([], [])
-    assert fx.constructed(fx.NoOverrideExecutor) == constructed
+    constructed = fx.constructed(fx.PlainExecutor)
+    assert pipeline.read(fake_ti("PlainExecutor"), 1) == ([], [])
+    assert pipeline.read_streaming(fake_ti("PlainExecutor"), 1) == ([], [])
+    assert fx.constructed(fx.PlainExecutor) == constructed
 
 
 @pytest.mark.parametrize(

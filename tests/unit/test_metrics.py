@@ -10,7 +10,7 @@ import pytest
 from airflow_executor_logs import metrics
 from airflow_executor_logs.config import Settings
 from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline
-from tests.support import fake_executors as fx
+from airflow_executor_logs.testing import executors as fx
 from tests.support.airflow_state import conf_vars
 from tests.support.task_instances import fake_ti
 
@@ -60,7 +60,7 @@ def test_unknown_executor_is_a_failure(counted: mock.MagicMock) -> None:
 
 
 def test_no_override_counts_nothing(counted: mock.MagicMock) -> None:
-    read_running_task_log(fake_ti("NoOverrideExecutor"), 1)
+    read_running_task_log(fake_ti("PlainExecutor"), 1)
     assert _counts(counted) == []
 
 

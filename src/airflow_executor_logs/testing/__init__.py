@@ -1,7 +1,7 @@
 """Test helpers shipped with the package: a real (fake) Kubernetes API server and pytest fixtures.
 
 Import-light on purpose: nothing here imports Airflow or the ``kubernetes`` client, and names are loaded
-on first use (so ``python -m airflow_executor_logs.testing.kube_api`` does not import itself twice).
+on first use. The pytest fixtures are opt-in: ``pytest_plugins = ["airflow_executor_logs.testing.pytest_plugin"]``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,11 @@ if TYPE_CHECKING:
         Requirement,
         Route,
         Selector,
+        TaskRef,
         parse_label_selector,
+        serve_task_pod,
+        task_pod,
+        task_pod_labels,
     )
     from airflow_executor_logs.testing.kube_process import FakeKubeProcess
 
@@ -34,7 +38,11 @@ _EXPORTS = {
     "Requirement": _KUBE_API,
     "Route": _KUBE_API,
     "Selector": _KUBE_API,
+    "TaskRef": _KUBE_API,
     "parse_label_selector": _KUBE_API,
+    "serve_task_pod": _KUBE_API,
+    "task_pod": _KUBE_API,
+    "task_pod_labels": _KUBE_API,
 }
 
 __all__ = [
@@ -47,7 +55,11 @@ __all__ = [
     "Requirement",
     "Route",
     "Selector",
+    "TaskRef",
     "parse_label_selector",
+    "serve_task_pod",
+    "task_pod",
+    "task_pod_labels",
 ]
 
 

@@ -1,7 +1,8 @@
 """Run :class:`~airflow_executor_logs.testing.kube_api.FakeKubeAPI` in its own process.
 
-:class:`FakeKubeProcess` starts ``python -m airflow_executor_logs.testing.kube_api``, waits for its ready
-line and drives it through the loopback-only ``/_fake/`` admin endpoints.
+:class:`FakeKubeProcess` starts ``python -m airflow_executor_logs.testing.kube_api`` with this interpreter
+(the installed package, no source checkout needed), waits for its ready line and drives it through the
+loopback-only admin API, whose methods are ``FakeKubeAPI``'s own (see :mod:`.kube_api.admin`).
 """
 
 from __future__ import annotations
@@ -13,23 +14,18 @@ import subprocess
 import sys
 import tempfile
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
-from urllib.parse import urlencode
 
-from airflow_executor_logs.testing.kube_api import Fault, RecordedRequest
+from airflow_executor_logs.testing.kube_api.admin import call_remote, remote
+from airflow_executor_logs.testing.kube_api.api import FakeKubeAPI
 from airflow_executor_logs.utils.processes import stop_processes
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
 __all__ = ["FakeKubeProcess"]
-
-_SRC_ROOT = Path(__file__).resolve().parents[2]
-_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 class FakeKubeProcess:
@@ -66,11 +62,9 @@ class FakeKubeProcess:
         cmd += ["--kubeconfig", str(self.kubeconfig), "--port", str(self._port), "--exit-with-parent"]
         if self._token:
             cmd += ["--token", self._token]
-        env = dict(self._env)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_SRC_ROOT), env.get("PYTHONPATH", "")) if p)
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the child; closed by stop()
         self._proc = proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr, env=env
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr, env=self._env
         )
         lines: queue.Queue[bytes] = queue.Queue()
         assert proc.stdout is not None
@@ -142,67 +136,22 @@ class FakeKubeProcess:
             raise RuntimeError("FakeKubeProcess is not started")
         return int(self._ready["port"])
 
-    # -- admin API --------------------------------------------------------------------------------------
+    # -- admin API: FakeKubeAPI's own methods, called in the child ----------------------------------------
 
-    def add_pod(
-        self,
-        name: str,
-        *,
-        namespace: str = "default",
-        labels: Mapping[str, str] | None = None,
-        logs: Sequence[str] | Mapping[str, Sequence[str]] | None = None,
-        phase: str = "Running",
-    ) -> None:
-        """Add (or replace) a pod, like :meth:`FakeKubeAPI.add_pod`."""
-        spec: dict[str, Any] = {"name": name, "namespace": namespace, "labels": dict(labels or {})}
-        spec["phase"] = phase
-        if logs is not None:
-            spec["logs"] = {c: list(v) for c, v in logs.items()} if isinstance(logs, Mapping) else list(logs)
-        self._admin("POST", "/_fake/pods", spec)
+    add_pod = remote(FakeKubeAPI.add_pod)
+    append_logs = remote(FakeKubeAPI.append_logs)
+    remove_pod = remote(FakeKubeAPI.remove_pod)
+    clear_pods = remote(FakeKubeAPI.clear_pods)
+    inject = remote(FakeKubeAPI.inject)
+    clear_faults = remote(FakeKubeAPI.clear_faults)
+    requests = remote(FakeKubeAPI.recorded_requests)
+    clear_requests = remote(FakeKubeAPI.clear_requests)
+    stats = remote(FakeKubeAPI.stats)
+    set_token = remote(FakeKubeAPI.set_token)
 
-    def remove_pod(self, name: str, namespace: str = "default") -> None:
-        """Delete one pod."""
-        self._admin("DELETE", "/_fake/pods?" + urlencode({"name": name, "namespace": namespace}))
-
-    def clear_pods(self) -> None:
-        """Delete every pod."""
-        self._admin("DELETE", "/_fake/pods")
-
-    def inject(self, route: str, fault: Fault, *, times: int | None = None) -> None:
-        """Inject ``fault`` on ``route`` ("list", "get", "log" or "*"), like :meth:`FakeKubeAPI.inject`."""
-        self._admin("POST", "/_fake/faults", {"route": route, "times": times, **fault.to_dict()})
-
-    def clear_faults(self) -> None:
-        """Remove every injected fault."""
-        self._admin("DELETE", "/_fake/faults")
-
-    def requests(self) -> list[RecordedRequest]:
-        """The API requests the child has received."""
-        return [RecordedRequest(**r) for r in self._admin("GET", "/_fake/requests")]
-
-    def clear_requests(self) -> None:
-        """Forget the recorded requests."""
-        self._admin("DELETE", "/_fake/requests")
-
-    def stats(self) -> dict[str, int]:
-        """``connections_opened``, ``requests`` and ``pods`` counters."""
-        return {str(k): int(v) for k, v in self._admin("GET", "/_fake/stats").items()}
-
-    def set_token(self, new: str, *, rewrite_kubeconfig: bool = True) -> None:
-        """Rotate the token; by default also rewrite the kubeconfig file with it."""
-        self._admin("POST", "/_fake/token", {"token": new, "rewrite_kubeconfig": rewrite_kubeconfig})
-
-    def _admin(self, method: str, path: str, payload: Any = None) -> Any:
-        data = None if payload is None else json.dumps(payload).encode()
-        request = urllib.request.Request(self.url + path, data=data, method=method)
-        if data is not None:
-            request.add_header("Content-Type", "application/json")
-        try:
-            with _NO_PROXY.open(request, timeout=10) as response:
-                return json.loads(response.read())
-        except urllib.error.HTTPError as exc:
-            detail = exc.read().decode(errors="replace")
-            raise RuntimeError(f"{method} {path} failed with {exc.code}: {detail}") from None
+    def admin_call(self, name: str, arguments: dict[str, Any]) -> Any:
+        """Call ``FakeKubeAPI.<name>(**arguments)`` in the child."""
+        return call_remote(self.url, name, arguments)
 
     def _stderr_text(self) -> str:
         if self._stderr is None:
