@@ -3,7 +3,9 @@
 #   primary cells:       the whole suite (unit, integration, real api-servers, load and recycling)
 #   compatibility cells: unit tests, reads through Airflow on a real sqlite DB (TaskLogReader and the
 #                        FastAPI endpoint, with the stock control where the provider leaks), the
-#                        Kubernetes reader against the loopback API, and provider parity
+#                        Kubernetes reader against the loopback API, provider parity, and one real
+#                        api-server run with one worker-recycle cycle and a tailing read (and its
+#                        stock control where the provider leaks)
 #   parity cells:        our reader against the provider's own get_task_log / get_streaming_task_log
 # Extra arguments go to pytest, e.g. scripts/test.sh -k fallback
 set -euo pipefail

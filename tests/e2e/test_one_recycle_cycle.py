@@ -1,0 +1,176 @@
+"""
+One real ``airflow api-server`` run with one worker-recycle cycle, on whatever core is installed.
+
+The compatibility cells run this module (core 3.0, 3.1 and 3.4): where the core offers ``[api] server_type``
+(gunicorn), a rolling worker refresh replaces every worker; elsewhere (uvicorn only) each worker is SIGKILLed
+and uvicorn's supervisor starts a new one. With our LOGGING_CONFIG every worker, old and new, serves the pod's
+lines, a continuation-token read answers 200 with only the new lines, and no Manager appears, in the server
+tree or orphaned under its ``TMPDIR``. The stock control, where the provider forks a Manager in
+``KubernetesExecutor.__init__``, shows the leak on this core: a Manager per serving worker, orphaned by the
+recycle.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+
+from airflow_executor_logs.testing.airflow_sandbox import ApiServer
+from airflow_executor_logs.utils.processes import ManagerProcess, find_processes_with_env, is_gone
+from tests.e2e.conftest import FIX, MANAGER_IN_INIT, POD_LINES, PROVIDER, STOCK, Deployment
+
+pytestmark = [pytest.mark.e2e]
+
+WORKERS = 2
+REFRESH_INTERVAL = 6
+RECYCLE_DEADLINE = 120.0
+SERVE_DEADLINE = 60.0
+
+
+def offers_gunicorn() -> bool:
+    """Whether this core can run its API server under gunicorn (``[api] server_type``, 3.2 and later)."""
+    from airflow.configuration import conf
+
+    return conf.has_option("api", "server_type")
+
+
+@dataclass
+class Cycle:
+    """What one recycle run saw."""
+
+    how: str
+    first: set[int]
+    new: set[int] = field(default_factory=set)
+    served_before: set[int] = field(default_factory=set)
+    served_after: set[int] = field(default_factory=set)
+    managers: list[ManagerProcess] = field(default_factory=list)
+
+
+def start_server(deployment: Deployment, logging_config: str) -> ApiServer:
+    env = {"AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS": logging_config}
+    if offers_gunicorn():
+        return deployment.sandbox.api_server(
+            workers=WORKERS, server_type="gunicorn", worker_refresh_interval=REFRESH_INTERVAL, extra_env=env
+        )
+    return deployment.sandbox.api_server(workers=WORKERS, server_type="uvicorn", extra_env=env)
+
+
+def serve_until(server: ApiServer, done: Callable[[set[int]], bool], what: str) -> set[int]:
+    """Read the log on fresh connections, each answer right, until ``done(workers that served)``; who served."""
+    served: set[int] = set()
+    deadline = time.monotonic() + SERVE_DEADLINE
+    while not done(served):
+        assert time.monotonic() < deadline, f"no {what} served in {SERVE_DEADLINE}s (served: {served})"
+        response = server.fetch_task_log()
+        assert response.status_code == 200, response.text[:500]
+        assert POD_LINES[0] in response.text, response.text[-1500:]
+        assert POD_LINES[-1] in response.text, response.text[-1500:]
+        if response.worker_pid is not None:
+            served.add(response.worker_pid)
+    return served
+
+
+def recycle(server: ApiServer, cycle: Cycle) -> None:
+    """
+    Replace every first worker once: wait for gunicorn's rolling refresh, or SIGKILL each uvicorn worker.
+
+    A worker already gone counts as replaced (uvicorn's supervisor also replaces one that misses its ping).
+    """
+    if cycle.how == "uvicorn SIGKILL":
+        for pid in cycle.first:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + RECYCLE_DEADLINE
+    while True:
+        current = set(server.worker_pids())
+        cycle.new |= current - cycle.first
+        if len(cycle.new) >= WORKERS and not current & cycle.first:
+            return
+        assert time.monotonic() < deadline, f"one recycle cycle did not finish: first {cycle.first}, now {current}"
+        time.sleep(0.3)
+
+
+def run_cycle(server: ApiServer) -> Cycle:
+    """
+    Serve, replace every worker, serve on a new one; the Managers under the server's TMPDIR after that.
+
+    gunicorn keeps refreshing every ``REFRESH_INTERVAL`` seconds, so the reads before the cycle may already
+    reach a new worker: the cycle is over once every first worker is gone and ``WORKERS`` new ones were seen.
+    """
+    started = time.monotonic()
+    how = "gunicorn refresh" if server.server_type == "gunicorn" else "uvicorn SIGKILL"
+    cycle = Cycle(how=how, first=set(server.worker_pids()))
+    assert len(cycle.first) == WORKERS, f"expected {WORKERS} workers, got {cycle.first}"
+    cycle.served_before = serve_until(server, bool, "worker")
+    recycle(server, cycle)
+    cycle.served_after = serve_until(server, lambda served: bool(served - cycle.first), "new worker")
+    cycle.managers = server.managers()
+    print(f"\n[recycle:{how}] server ready in {server.ready_after:.1f}s, cycle {time.monotonic() - started:.1f}s")
+    return cycle
+
+
+def strays(server: ApiServer) -> list[str]:
+    """Live (non-zombie) processes with this server's TMPDIR outside its tree."""
+    tree = server.tree_pids()
+    return [f"{p.pid} {p.name()}" for p in find_processes_with_env("TMPDIR", server.tmpdir) if p.pid not in tree]
+
+
+def assert_nothing_survives(deployment: Deployment, server: ApiServer) -> None:
+    assert not server.running
+    assert server.managers() == []
+    assert deployment.sandbox.managers() == []
+    assert [p.pid for p in find_processes_with_env("TMPDIR", server.tmpdir) if not is_gone(p)] == []
+
+
+def test_ours_serves_every_worker_across_a_recycle_tails_and_leaks_nothing(deployment: Deployment) -> None:
+    server = start_server(deployment, FIX)
+    with server:
+        cycle = run_cycle(server)
+        assert cycle.managers == [], f"Managers appeared: {cycle.managers}"
+        assert strays(server) == [], "processes outside the server tree"
+
+        # Tailing, as the UI does: send the continuation token back; only the line written since comes back.
+        first = server.fetch_task_log()
+        assert first.status_code == 200, first.text[:500]
+        token = json.loads(first.text)["continuation_token"]
+        assert token, "no continuation token to tail with"
+        new_line = "e2e pod line written after the first read"
+        deployment.add_pod_lines([*POD_LINES, new_line])
+        try:
+            more = server.fetch_task_log(params={"token": token})
+        finally:
+            deployment.add_pod_lines(POD_LINES)
+        assert more.status_code == 200, more.text[:1000]
+        assert new_line in more.text, more.text[-1500:]
+        assert POD_LINES[-1] not in more.text, f"already sent lines came back: {more.text[-1500:]}"
+        print(
+            f"\n[recycle:{cycle.how}] ours: workers {sorted(cycle.first)} -> {sorted(cycle.new)}, served before "
+            f"{sorted(cycle.served_before)} after {sorted(cycle.served_after)}, Managers 0, tailing 200"
+        )
+    assert_nothing_survives(deployment, server)
+
+
+@pytest.mark.skipif(not MANAGER_IN_INIT, reason=f"provider {PROVIDER} no longer forks a Manager in __init__")
+def test_stock_control_leaks_a_manager_per_worker_and_the_recycle_orphans_them(deployment: Deployment) -> None:
+    """Proves the accounting above sees the leak it reports as absent, on this core."""
+    server = start_server(deployment, STOCK)
+    with server:
+        cycle = run_cycle(server)
+        orphaned = [m for m in cycle.managers if m.orphaned or m.ppid in cycle.first]
+        print(
+            f"\n[recycle:{cycle.how}] stock: workers {sorted(cycle.first)} -> {sorted(cycle.new)}; "
+            f"{len(cycle.managers)} Managers alive, {len(orphaned)} of them orphaned by the recycle "
+            f"({[(m.pid, m.ppid, m.orphan_reason) for m in cycle.managers]})"
+        )
+        live_servers = cycle.served_after & set(server.worker_pids())
+        parents = {m.ppid for m in cycle.managers}
+        assert live_servers <= parents, f"a serving worker has no Manager: {live_servers - parents}"
+        assert orphaned, "the recycle orphaned no Manager"
+    assert_nothing_survives(deployment, server)
