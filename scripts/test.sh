@@ -39,6 +39,7 @@ run_cell() {  # run_cell CELL KIND PYTEST-ARGS...
   [[ $cell_status -eq 0 ]] || status=1
 }
 
+ensure_postgres  # the PostgreSQL tests of the primary cells (they skip, saying why, without it)
 for cell in "${MATRIX_CELLS[@]}"; do
   run_cell "$cell" full "$@"
 done
