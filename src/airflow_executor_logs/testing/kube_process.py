@@ -20,6 +20,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from airflow_executor_logs.testing.kube_api.admin import call_remote, remote
 from airflow_executor_logs.testing.kube_api.api import FakeKubeAPI
+from airflow_executor_logs.testing.kube_api.server import LoopbackService
 from airflow_executor_logs.utils.processes import stop_processes
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["FakeKubeProcess"]
 
 
-class FakeKubeProcess:
+class FakeKubeProcess(LoopbackService):
     """A fake Kubernetes API served by a child process; stopped by PID (SIGTERM, then SIGKILL)."""
 
     def __init__(
@@ -104,12 +105,6 @@ class FakeKubeProcess:
         if self._proc is not None:
             stop_processes([self._proc], grace=timeout)  # through Popen: never signals a reaped (recycled) pid
 
-    def __enter__(self) -> FakeKubeProcess:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
     @property
     def pid(self) -> int:
         """The child's process id."""
@@ -121,13 +116,6 @@ class FakeKubeProcess:
     def returncode(self) -> int | None:
         """The child's exit status, ``None`` while it runs."""
         return None if self._proc is None else self._proc.poll()
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:PORT`` of the child's server."""
-        if not self._ready:
-            raise RuntimeError("FakeKubeProcess is not started")
-        return str(self._ready["url"])
 
     @property
     def port(self) -> int:

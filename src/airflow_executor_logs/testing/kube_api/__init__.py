@@ -14,7 +14,6 @@ Modules: ``selectors`` (label selectors), ``faults`` (faults, recorded requests,
 from __future__ import annotations
 
 from airflow_executor_logs.testing.kube_api.api import FakeKubeAPI
-from airflow_executor_logs.testing.kube_api.cli import main
 from airflow_executor_logs.testing.kube_api.faults import Fault, FaultKind, RecordedRequest, Route
 from airflow_executor_logs.testing.kube_api.selectors import (
     LabelSelectorError,
@@ -34,7 +33,6 @@ __all__ = [
     "Route",
     "Selector",
     "TaskRef",
-    "main",
     "parse_label_selector",
     "serve_task_pod",
     "task_pod",

@@ -18,7 +18,7 @@ from typing import Any
 
 from airflow_executor_logs.testing.kube_api.faults import ROUTES, Fault, RecordedRequest, Route
 from airflow_executor_logs.testing.kube_api.selectors import Selector
-from airflow_executor_logs.testing.kube_api.server import LoopbackServer
+from airflow_executor_logs.testing.kube_api.server import LoopbackServer, LoopbackService
 
 __all__ = ["FakeKubeAPI"]
 
@@ -57,7 +57,7 @@ class _Pod:
         return {"kind": "Pod", "apiVersion": "v1", **pod} if with_kind else pod
 
 
-class FakeKubeAPI:
+class FakeKubeAPI(LoopbackService):
     """A real HTTP Kubernetes API server (pods, pod logs) on 127.0.0.1 for tests.
 
     Use as a context manager or call :meth:`start` / :meth:`stop`. All state is thread-safe.
@@ -110,23 +110,12 @@ class FakeKubeAPI:
         server.server_close()  # joins handler threads
         thread.join()
 
-    def __enter__(self) -> FakeKubeAPI:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
     @property
     def port(self) -> int:
         """The bound TCP port (after :meth:`start`)."""
         if self._server is None:
             raise RuntimeError("FakeKubeAPI is not started")
         return int(self._server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:PORT``."""
-        return f"http://127.0.0.1:{self.port}"
 
     @property
     def token(self) -> str:

@@ -5,11 +5,15 @@ Needs Airflow and the provider (imported on first call, so the server process ne
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["PodServer", "TaskRef", "serve_task_pod", "task_pod", "task_pod_labels"]
+if TYPE_CHECKING:
+    from airflow_executor_logs.testing.kube_api.api import FakeKubeAPI
+    from airflow_executor_logs.testing.kube_process import FakeKubeProcess
+
+__all__ = ["TaskRef", "serve_task_pod", "task_pod", "task_pod_labels"]
 
 
 @dataclass(frozen=True)
@@ -23,21 +27,6 @@ class TaskRef:
     queued_by_job_id: int | None = None
     id: str | None = None
     """The task instance's id; needed only where the provider labels pods with it (10.24+ on core 3.4)."""
-
-
-class PodServer(Protocol):
-    """What serves pods: :class:`~.api.FakeKubeAPI` or :class:`~airflow_executor_logs.testing.FakeKubeProcess`."""
-
-    def add_pod(
-        self,
-        name: str,
-        *,
-        namespace: str = "default",
-        labels: Mapping[str, str] | None = None,
-        logs: Sequence[str] | Mapping[str, Sequence[str]] | None = None,
-        phase: str = "Running",
-    ) -> None:
-        """Add (or replace) a pod."""
 
 
 def task_pod_labels(ti: Any, try_number: int) -> dict[str, str]:
@@ -95,16 +84,12 @@ def task_pod(
 
 
 def serve_task_pod(
-    server: PodServer,
-    ti: Any,
-    try_number: int,
-    lines: Sequence[str],
-    *,
-    name: str | None = None,
-    namespace: str = "default",
-    phase: str = "Running",
+    server: FakeKubeAPI | FakeKubeProcess, ti: Any, try_number: int, lines: Sequence[str], **options: Any
 ) -> str:
-    """Serve the worker pod of ``ti``'s try ``try_number`` with ``lines`` on ``server``; return its name."""
-    spec = task_pod(ti, try_number, lines, name=name, namespace=namespace, phase=phase)
+    """Serve the worker pod of ``ti``'s try ``try_number`` with ``lines``; return its name.
+
+    ``options`` are :func:`task_pod`'s: ``name``, ``namespace``, ``phase``.
+    """
+    spec = task_pod(ti, try_number, lines, **options)
     server.add_pod(**spec)
     return str(spec["name"])
