@@ -10,6 +10,16 @@ CLASS_READS = "executor_logs.class_reads"
 FALLBACK_READS = "executor_logs.fallback_reads"
 TIMEOUTS = "executor_logs.timeouts"
 FAILURES = "executor_logs.failures"
+#: Reads answered "busy" by the bulkhead.
+BULKHEAD_REFUSALS = "executor_logs.bulkhead_refusals"
+#: Times a cluster's circuit breaker opened (or re-opened after a failed probe).
+BREAKER_OPENINGS = "executor_logs.breaker_openings"
+#: Reads answered "skipped" by an open breaker.
+BREAKER_REFUSALS = "executor_logs.breaker_refusals"
+#: Reads that found their pod in the pod cache (one Kubernetes call instead of two).
+POD_CACHE_HITS = "executor_logs.pod_cache_hits"
+#: Reads that shared another read's Kubernetes request.
+COALESCED_READS = "executor_logs.coalesced_reads"
 
 
 class Metrics:

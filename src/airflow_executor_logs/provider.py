@@ -66,6 +66,49 @@ def config_options() -> dict[str, dict[str, Any]]:
             str(config.DEFAULT_FALLBACK_ENABLED),
             "False",
         ),
+        "breaker_threshold": _option(
+            "Consecutive transport failures (timeouts, refused or reset connections; not error statuses such as "
+            "404 or 403) against one Kubernetes cluster after which reads of running tasks' pod logs are answered "
+            "at once, with a message, for breaker_cooldown seconds. Values <= 0 mean the default.\n",
+            "integer",
+            str(config.DEFAULT_BREAKER_THRESHOLD),
+            "5",
+        ),
+        "breaker_cooldown": _option(
+            "Seconds an open circuit breaker answers reads at once before it lets one probe read through; the "
+            "probe's success closes it, its failure opens it again. Values <= 0 mean the default.\n",
+            "float",
+            str(config.DEFAULT_BREAKER_COOLDOWN),
+            "30.0",
+        ),
+        "max_concurrent_reads": _option(
+            "Class-level reads of running tasks' logs that one API server worker process lets wait at once; "
+            "each holds a threadpool thread and a database connection. Values <= 0 mean the default.\n",
+            "integer",
+            str(config.DEFAULT_MAX_CONCURRENT_READS),
+            "4",
+        ),
+        "slot_wait": _option(
+            "Seconds a read waits for one of the max_concurrent_reads slots before it answers that the worker "
+            "is busy. Values <= 0 mean the default.\n",
+            "float",
+            str(config.DEFAULT_SLOT_WAIT),
+            "0.5",
+        ),
+        "pod_cache_ttl": _option(
+            "Seconds a task's pod name is remembered, so that a steady read makes one Kubernetes call (the log) "
+            "instead of two; a pod that is gone is looked up again at once. Values <= 0 mean the default.\n",
+            "float",
+            str(config.DEFAULT_POD_CACHE_TTL),
+            "30.0",
+        ),
+        "pod_cache_size": _option(
+            "Pod names remembered per API server worker process (least recently used first out). "
+            "Values <= 0 mean the default.\n",
+            "integer",
+            str(config.DEFAULT_POD_CACHE_SIZE),
+            "10000",
+        ),
     }
 
 

@@ -24,6 +24,8 @@ def _parse(option: dict[str, Any]) -> object:
     default = option["default"]
     if option["type"] == "float":
         return float(default)
+    if option["type"] == "integer":
+        return int(default)
     if option["type"] == "boolean":
         assert default in ("True", "False")
         return default == "True"
@@ -54,7 +56,6 @@ def test_names_the_installed_distribution() -> None:
 
 
 def test_defaults_match_config_module() -> None:
-    assert set(_options()) == {"read_timeout", "connect_timeout", "client_ttl", "fallback_timeout", "fallback_enabled"}
     declared = {name: _parse(option) for name, option in _options().items()}
     assert declared == {
         "read_timeout": config.DEFAULT_READ_TIMEOUT,
@@ -62,6 +63,12 @@ def test_defaults_match_config_module() -> None:
         "client_ttl": config.DEFAULT_CLIENT_TTL,
         "fallback_timeout": config.DEFAULT_FALLBACK_TIMEOUT,
         "fallback_enabled": True,
+        "breaker_threshold": config.DEFAULT_BREAKER_THRESHOLD,
+        "breaker_cooldown": config.DEFAULT_BREAKER_COOLDOWN,
+        "max_concurrent_reads": config.DEFAULT_MAX_CONCURRENT_READS,
+        "slot_wait": config.DEFAULT_SLOT_WAIT,
+        "pod_cache_ttl": config.DEFAULT_POD_CACHE_TTL,
+        "pod_cache_size": config.DEFAULT_POD_CACHE_SIZE,
     }
 
 
@@ -75,6 +82,7 @@ def test_defaults_match_config_fallbacks(monkeypatch: pytest.MonkeyPatch) -> Non
 
     monkeypatch.setattr(conf, "getfloat", fallback_only)
     monkeypatch.setattr(conf, "getboolean", fallback_only)
+    monkeypatch.setattr(conf, "getint", fallback_only)
     declared = {name: _parse(option) for name, option in _options().items()}
     settings = config.Settings.from_conf()
     assert declared == {name: getattr(settings, name) for name in declared}

@@ -18,6 +18,7 @@ from typing import Any
 
 from airflow_executor_logs import metrics as metric_names
 from airflow_executor_logs.config import REFRESH_SECONDS, SECTION, Settings
+from airflow_executor_logs.executors.bulkhead import Bulkhead
 from airflow_executor_logs.executors.deadline import Deadline, ReadDeadlineExceeded, ReaderBlocked, ReaderGuard
 from airflow_executor_logs.executors.reader_protocol import (
     ReadContext,
@@ -45,8 +46,9 @@ __all__ = [
 
 class ExecutorLogPipeline:
     """
-    Reads RUNNING tasks' executor logs; owns the resolved classes, the readers (with their clients),
-    the settings snapshot, the metrics sink, the blocked-reader bound and the once-per-class warnings.
+    Reads RUNNING tasks' executor logs; owns the resolved classes, the readers (with their clients,
+    caches and breakers), the settings snapshot, the metrics sink, the bulkhead, the blocked-reader
+    bound and the once-per-class warnings.
 
     :param settings: fixed settings; by default a snapshot of ``conf`` refreshed every few seconds.
     :param registry: the readers; by default the shipped ones, entry points and code registrations.
@@ -67,6 +69,7 @@ class ExecutorLogPipeline:
         self.metrics = metrics or Metrics()
         self.resolver = resolver or ExecutorResolver()
         self.guard = ReaderGuard(max_blocked=max_blocked_readers)
+        self.bulkhead = Bulkhead()
         self._fixed_settings = settings
         self._settings: tuple[float, Settings] | None = None
         self._clock = clock
@@ -139,11 +142,36 @@ class ExecutorLogPipeline:
             return _ListAnswer(([], [notice(_failure(executor.executor_cls, err), "error")]))
         if reader is not None:
             self.metrics.incr(metric_names.CLASS_READS, executor.executor_cls)
-            context = ReadContext(deadline=Deadline(settings.read_timeout), settings=settings, metrics=self.metrics)
-            return self._call_reader(reader, executor, ti, try_number, context)
+            deadline = Deadline(settings.read_timeout, self._clock)
+            context = ReadContext(deadline=deadline, settings=settings, metrics=self.metrics)
+            return self._call_reader_in_slot(reader, executor, ti, try_number, context)
         if not executor.overrides_get_task_log():
             return _ListAnswer(([], []))
         return _ListAnswer(self._read_with_short_lived_executor(executor, ti, try_number, settings))
+
+    def _call_reader_in_slot(
+        self, reader: FoundReader, executor: ResolvedExecutor, ti: Any, try_number: int, context: ReadContext
+    ) -> StreamingTaskLog | _ListAnswer:
+        """Call the reader in a bulkhead slot, held until its answer is read, closed or past its deadline."""
+        settings, deadline = context.settings, context.deadline
+        slot = self.bulkhead.acquire(settings.max_concurrent_reads, min(settings.slot_wait, deadline.left()), deadline)
+        if slot is None:
+            self.metrics.incr(metric_names.BULKHEAD_REFUSALS, executor.executor_cls)
+            message = (
+                f"Executor logs unavailable: this API server worker is busy, {settings.max_concurrent_reads} reads "
+                f"of running tasks' logs are already waiting ([{SECTION}] max_concurrent_reads); try again shortly"
+            )
+            return _ListAnswer(([], [notice(message, "warning")]))
+        try:
+            answer = self._call_reader(reader, executor, ti, try_number, context)
+        except BaseException:
+            slot.release()
+            raise
+        if isinstance(answer, _ListAnswer):
+            slot.release()
+            return answer
+        messages, streams = answer
+        return messages, slot.hold_until_read(list(streams))
 
     def _call_reader(
         self, reader: FoundReader, executor: ResolvedExecutor, ti: Any, try_number: int, context: ReadContext

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from airflow_executor_logs import metrics
+from airflow_executor_logs.executors.circuit_breaker import BreakerPermit, CircuitBreakers
 from airflow_executor_logs.executors.deadline import Deadline
 from airflow_executor_logs.executors.kubernetes import provider_compat
 from airflow_executor_logs.executors.kubernetes.client_cache import KubeClientCache
@@ -35,30 +37,57 @@ _CHUNK_SIZE = 64 * 1024
 
 
 class KubernetesLogReader:
-    """Reads a RUNNING task's pod log. One per pipeline: it owns its clients and caches."""
+    """Reads a RUNNING task's pod log. One per pipeline: it owns its clients, caches and breakers."""
 
     def __init__(
         self,
         clients: KubeClientCache | None = None,
         settings: provider_compat.ProviderSettings | None = None,
         selector: Callable[[type, Any, int], str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.clients = clients or KubeClientCache()
+        self.clients = clients or KubeClientCache(clock=clock)
         self.provider_settings = settings or provider_compat.ProviderSettings()
         self.selector = selector or provider_compat.selector_builder()
+        #: One circuit per cluster (team and kube config).
+        self.breakers = CircuitBreakers(clock)
+
+    def cluster(self, team_name: str | None) -> tuple[str | None, str, str, str]:
+        """What identifies the cluster a team's client talks to: the team and its kube config."""
+        get = self.provider_settings.get
+        return (
+            team_name,
+            str(get("in_cluster", team_name, fallback="")),
+            str(get("config_file", team_name, fallback="")),
+            str(get("cluster_context", team_name, fallback="")),
+        )
 
     def __call__(self, executor: ResolvedExecutor, ti: Any, try_number: int, context: ReadContext) -> StreamingTaskLog:
         executor_cls, team_name = executor.executor_cls, executor.team_name
         deadline = context.deadline
         messages: list[str] = []
         api: Any = None
+        permit: BreakerPermit | None = None
         try:
-            api = self.clients.get(team_name, context.settings.client_ttl)
+            settings = context.settings
+            admitted = self.breakers.admit(
+                self.cluster(team_name), threshold=settings.breaker_threshold, cooldown=settings.breaker_cooldown
+            )
+            if isinstance(admitted, str):
+                context.metrics.incr(metrics.BREAKER_REFUSALS, executor_cls)
+                return [
+                    provider_compat.first_message(executor_cls, ti),
+                    f"Reading from k8s pod logs skipped: {admitted}",
+                ], []
+            permit = admitted
+            api = self.clients.get(team_name, settings.client_ttl)
             messages.append(provider_compat.first_message(executor_cls, ti))
             selector = self.selector(executor_cls, ti, try_number)
             namespace = self.provider_settings.namespace(ti, team_name)
             tail_lines = self.provider_settings.tail_lines(executor_cls, team_name)
             api, pods = self._list_pods(api, team_name, namespace, selector, context)
+            if len(pods) != 1:
+                permit.succeeded()
             if not pods:
                 raise RuntimeError("Cannot find pod for ti %s", ti)
             if len(pods) > 1:
@@ -72,6 +101,7 @@ class KubernetesLogReader:
                 _preload_content=False,
                 _request_timeout=_timeouts(deadline, context),
             )
+            permit.succeeded()  # a failure while reading the body does not count: the API answered
             raw_lines = _lines_until(response, deadline)
             try:
                 first = next(raw_lines, None)
@@ -84,6 +114,7 @@ class KubernetesLogReader:
             messages.append("Found logs through kube API")
             return messages, [self._stream(first, raw_lines, response, executor_cls, api, context)]
         except Exception as err:
+            self._settle(permit, err, api, executor_cls, context)
             if deadline.expired or _is_timeout(err):
                 context.metrics.incr(metrics.TIMEOUTS, executor_cls)
                 messages.append(_timed_out(deadline, 0))
@@ -91,6 +122,27 @@ class KubernetesLogReader:
             context.metrics.incr(metrics.FAILURES, executor_cls)
             messages.append(f"Reading from k8s pod logs failed: {_describe(err, api)}")
             return messages, []
+        finally:
+            if permit is not None:
+                permit.done()
+
+    @staticmethod
+    def _settle(
+        permit: BreakerPermit | None, err: Exception, api: Any, executor_cls: type, context: ReadContext
+    ) -> None:
+        """Tell the breaker how a failed read went: only transport failures count against the cluster."""
+        from kubernetes.client.rest import ApiException
+
+        if permit is None:
+            return
+        if isinstance(err, ApiException):
+            permit.succeeded()  # the API answered
+            return
+        timed_out = context.deadline.expired or _is_timeout(err)
+        if (timed_out or _is_transport_failure(err)) and permit.failed(
+            "timed out" if timed_out else _describe(err, api)
+        ):
+            context.metrics.incr(metrics.BREAKER_OPENINGS, executor_cls)
 
     def _stream(
         self, first: bytes, rest: Iterator[bytes], response: Any, executor_cls: type, api: Any, context: ReadContext
@@ -196,6 +248,23 @@ def _is_timeout(err: BaseException) -> bool:
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         if isinstance(current, (TimeoutError, socket.timeout)) or "timed out" in str(current).lower():
+            return True
+        current = getattr(current, "reason", None) or current.__cause__ or current.__context__
+        if not isinstance(current, BaseException):
+            return False
+    return False
+
+
+def _is_transport_failure(err: BaseException) -> bool:
+    """A timeout, or a connection refused, reset or dropped: the API did not answer."""
+    from urllib3.exceptions import NewConnectionError, ProtocolError
+
+    transport = (TimeoutError, socket.timeout, ConnectionError, NewConnectionError, ProtocolError)
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, transport) or "timed out" in str(current).lower():
             return True
         current = getattr(current, "reason", None) or current.__cause__ or current.__context__
         if not isinstance(current, BaseException):

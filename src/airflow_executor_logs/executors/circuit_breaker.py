@@ -1,0 +1,112 @@
+"""
+A circuit breaker per remote API (one Kubernetes cluster, for instance): fail fast while it is down.
+
+After ``threshold`` consecutive transport failures (timeouts, refused or reset connections) the
+breaker opens: reads are refused at once, with a message saying what failed and when the next attempt
+is. After ``cooldown`` seconds one probe read is let through (half-open); its success closes the
+breaker, its failure opens it again. Any answer from the API, an error status included, is a success:
+the transport works.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+
+__all__ = ["BreakerPermit", "CircuitBreakers"]
+
+
+@dataclass
+class _Circuit:
+    failures: int = 0
+    last_error: str = ""
+    opened_at: float | None = None
+    probing: bool = False
+
+
+class BreakerPermit:
+    """Leave to call one API; say how it went with :meth:`succeeded` or :meth:`failed`, then :meth:`done`."""
+
+    def __init__(self, breakers: CircuitBreakers, key: Hashable, probe: bool, threshold: int) -> None:
+        self._breakers = breakers
+        self._key = key
+        self.probe = probe
+        self._threshold = threshold
+        self._settled = False
+
+    def succeeded(self) -> None:
+        """The API answered (an error status counts): close the circuit."""
+        if not self._settled:
+            self._settled = True
+            self._breakers._succeeded(self._key, self.probe)
+
+    def failed(self, error: str) -> bool:
+        """A transport failure: count it, opening the circuit at the threshold. Whether it opened now."""
+        if self._settled:
+            return False
+        self._settled = True
+        return self._breakers._failed(self._key, self.probe, self._threshold, error)
+
+    def done(self) -> None:
+        """The read ended without reaching the API (a bad setting, say): a probe slot is freed."""
+        if not self._settled:
+            self._settled = True
+            self._breakers._released(self._key, self.probe)
+
+
+class CircuitBreakers:
+    """One circuit per key; thread-safe; ``clock`` is injectable for tests."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._circuits: dict[Hashable, _Circuit] = {}
+        self._lock = threading.Lock()
+
+    def admit(self, key: Hashable, *, threshold: int, cooldown: float) -> BreakerPermit | str:
+        """A permit for one read, or the message explaining why the read is refused now."""
+        with self._lock:
+            circuit = self._circuits.setdefault(key, _Circuit())
+            if circuit.opened_at is None:
+                return BreakerPermit(self, key, probe=False, threshold=threshold)
+            waited = self._clock() - circuit.opened_at
+            if waited >= cooldown and not circuit.probing:
+                circuit.probing = True
+                return BreakerPermit(self, key, probe=True, threshold=threshold)
+            reason = (
+                f"the Kubernetes API failed {circuit.failures} times in a row, last {waited:.0f} s ago "
+                f"({circuit.last_error})"
+            )
+            if circuit.probing:
+                return f"{reason}; a probe read is checking it now"
+            return f"{reason}; next attempt in {cooldown - waited:.0f} s ([executor_logs] breaker_cooldown)"
+
+    def state(self, key: Hashable) -> str:
+        """``closed``, ``open`` or ``half-open`` (a probe is out), for tests and diagnostics."""
+        with self._lock:
+            circuit = self._circuits.get(key)
+            if circuit is None or circuit.opened_at is None:
+                return "closed"
+            return "half-open" if circuit.probing else "open"
+
+    def _succeeded(self, key: Hashable, probe: bool) -> None:
+        with self._lock:
+            self._circuits[key] = _Circuit()
+
+    def _failed(self, key: Hashable, probe: bool, threshold: int, error: str) -> bool:
+        with self._lock:
+            circuit = self._circuits.setdefault(key, _Circuit())
+            circuit.failures += 1
+            circuit.last_error = error
+            opened = probe or (circuit.opened_at is None and circuit.failures >= threshold)
+            if opened:
+                circuit.opened_at = self._clock()
+            if probe:
+                circuit.probing = False
+        return opened
+
+    def _released(self, key: Hashable, probe: bool) -> None:
+        if probe:
+            with self._lock:
+                self._circuits[key].probing = False

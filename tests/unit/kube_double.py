@@ -1,0 +1,65 @@
+"""The Kubernetes reader wired to the in-process client double, with a fake clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow_executor_logs.config import Settings
+from airflow_executor_logs.executors.deadline import Deadline
+from airflow_executor_logs.executors.kubernetes.client_cache import KubeClientCache
+from airflow_executor_logs.executors.kubernetes.reader import KubernetesLogReader
+from airflow_executor_logs.executors.reader_protocol import ReadContext, to_task_log
+from airflow_executor_logs.executors.resolution import ResolvedExecutor
+from airflow_executor_logs.testing.kube_client import FakeClock, KubeClientDouble
+from tests.support.kube import pod_labels
+
+
+@dataclass
+class CountingMetrics:
+    """A metrics sink that remembers what was counted."""
+
+    counted: list[str] = field(default_factory=list)
+
+    def incr(self, metric: str, executor: Any) -> None:
+        self.counted.append(metric)
+
+    def count(self, metric: str) -> int:
+        return self.counted.count(metric)
+
+
+@dataclass
+class Kube:
+    """A reader, its client double and clock, and what a read needs."""
+
+    clock: FakeClock
+    api: KubeClientDouble
+    reader: KubernetesLogReader
+    settings: Settings
+    metrics: CountingMetrics
+
+    def executor(self) -> ResolvedExecutor:
+        from airflow.providers.cncf.kubernetes.executors.kubernetes_executor import KubernetesExecutor
+
+        return ResolvedExecutor(name=None, executor_cls=KubernetesExecutor)  # type: ignore[arg-type]
+
+    def context(self) -> ReadContext:
+        return ReadContext(
+            deadline=Deadline(self.settings.read_timeout, self.clock),
+            settings=self.settings,
+            metrics=self.metrics,  # type: ignore[arg-type]
+        )
+
+    def read(self, ti: Any, try_number: int = 1) -> tuple[list[str], list[str]]:
+        """One read in the list form."""
+        return to_task_log(self.reader(self.executor(), ti, try_number, self.context()))
+
+    def add_pod(self, ti: Any, lines: list[str], *, name: str = "task-pod", try_number: int = 1) -> None:
+        self.api.add_pod(name, pod_labels(ti, try_number), lines)
+
+
+def kube(**settings: Any) -> Kube:
+    clock = FakeClock()
+    api = KubeClientDouble(clock)
+    reader = KubernetesLogReader(clients=KubeClientCache(factory=lambda team: api, clock=clock), clock=clock)
+    return Kube(clock, api, reader, Settings(**settings), CountingMetrics())

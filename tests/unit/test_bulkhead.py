@@ -1,0 +1,141 @@
+"""The bulkhead: at most K class-level reads wait at once in a process; the rest are told "busy"."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from airflow_executor_logs import metrics
+from airflow_executor_logs.config import Settings
+from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline
+from airflow_executor_logs.testing.kube_client import FakeClock
+from tests.support.airflow_state import conf_vars
+from tests.support.task_instances import fake_ti
+from tests.unit.kube_double import CountingMetrics
+
+BUSY = (
+    "Executor logs unavailable: this API server worker is busy, 2 reads of running tasks' logs are already "
+    "waiting ([executor_logs] max_concurrent_reads); try again shortly"
+)
+
+
+from airflow.executors.base_executor import BaseExecutor  # noqa: E402
+
+
+class BulkheadExecutor(BaseExecutor):
+    """An executor class that is never built: a registered reader answers for it."""
+
+
+@pytest.fixture(autouse=True)
+def _configured() -> Iterator[None]:
+    with conf_vars({("core", "executor"): f"{__name__}.BulkheadExecutor"}):
+        yield
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def counted() -> CountingMetrics:
+    return CountingMetrics()
+
+
+@pytest.fixture
+def pipeline(clock: FakeClock, counted: CountingMetrics) -> ExecutorLogPipeline:
+    pipeline = ExecutorLogPipeline(
+        settings=Settings(max_concurrent_reads=2, slot_wait=0.0, read_timeout=5.0),
+        metrics=counted,  # type: ignore[arg-type]
+        clock=clock,
+    )
+
+    def reader(executor: Any, ti: Any, try_number: int, context: Any) -> Any:
+        return ["from the reader"], [iter(["a", "b"]), iter(["c"])]
+
+    pipeline.register(BulkheadExecutor, reader)
+    return pipeline
+
+
+def _read(pipeline: ExecutorLogPipeline) -> tuple[list[str], list[Any]]:
+    return pipeline.read_streaming(fake_ti(f"{__name__}.BulkheadExecutor"), 1)
+
+
+def _is_busy(answer: tuple[list[str], list[Any]]) -> bool:
+    messages, streams = answer
+    lines = [line for stream in streams for line in stream]
+    return messages == [] and [json.loads(line)["event"] for line in lines] == [BUSY]
+
+
+def test_the_read_beyond_k_is_refused_with_its_message(pipeline: ExecutorLogPipeline, counted: CountingMetrics) -> None:
+    first, second = _read(pipeline), _read(pipeline)  # two streamed answers, not yet read
+    assert first[0] == second[0] == ["from the reader"]
+    assert pipeline.bulkhead.in_use == 2
+    assert _is_busy(_read(pipeline))
+    assert counted.count(metrics.BULKHEAD_REFUSALS) == 1
+    assert pipeline.read(fake_ti(f"{__name__}.BulkheadExecutor"), 1)[1] == [
+        json.dumps({"event": BUSY, "level": "warning", "logger": "airflow_executor_logs"})
+    ]
+
+
+def test_a_slot_is_freed_when_the_answer_is_read(pipeline: ExecutorLogPipeline) -> None:
+    _, streams = _read(pipeline)
+    held = _read(pipeline)
+    assert [list(stream) for stream in streams] == [["a", "b"], ["c"]]
+    assert pipeline.bulkhead.in_use == 1
+    assert _read(pipeline)[0] == ["from the reader"]
+    assert held
+
+
+def test_a_slot_is_freed_when_the_consumer_stops_early(pipeline: ExecutorLogPipeline) -> None:
+    _, streams = _read(pipeline)
+    held = _read(pipeline)
+    assert next(streams[0]) == "a"
+    for stream in streams:
+        stream.close()  # core stops reading: the client went away
+    assert pipeline.bulkhead.in_use == 1
+    assert not _is_busy(_read(pipeline))
+    assert held
+
+
+def test_a_slot_is_freed_when_the_answer_is_dropped_unread(pipeline: ExecutorLogPipeline) -> None:
+    _read(pipeline)  # answer dropped at once
+    _read(pipeline)
+    assert pipeline.bulkhead.in_use == 0
+
+
+def test_a_slot_is_freed_by_the_deadline(pipeline: ExecutorLogPipeline, clock: FakeClock) -> None:
+    held = [_read(pipeline), _read(pipeline)]
+    assert _is_busy(_read(pipeline))
+    clock.advance(5.0)  # both reads are past their deadline, their streams still open
+    assert not _is_busy(_read(pipeline))
+    assert held
+
+
+def test_list_form_reads_release_at_once(pipeline: ExecutorLogPipeline) -> None:
+    for _ in range(5):
+        assert pipeline.read(fake_ti(f"{__name__}.BulkheadExecutor"), 1) == (["from the reader"], ["a\nb", "c"])
+    assert pipeline.bulkhead.in_use == 0
+
+
+def test_a_waiting_read_gets_a_slot_freed_within_its_wait() -> None:
+    pipeline = ExecutorLogPipeline(settings=Settings(max_concurrent_reads=1, slot_wait=30.0))
+    release = threading.Event()
+
+    def reader(executor: Any, ti: Any, try_number: int, context: Any) -> Any:
+        return ["m"], [iter(["x"])]
+
+    pipeline.register(BulkheadExecutor, reader)
+    _, held = _read(pipeline)
+    answers: list[Any] = []
+    waiting = threading.Thread(target=lambda: answers.append(_read(pipeline)))
+    waiting.start()
+    release.wait(0.05)  # the second read is waiting for the slot
+    assert not answers
+    held[0].close()
+    waiting.join(10)
+    assert answers[0][0] == ["m"]
