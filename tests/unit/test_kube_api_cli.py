@@ -10,6 +10,7 @@ from pathlib import Path
 
 from kubernetes import client
 
+from airflow_executor_logs.utils.processes import stop_processes
 from tests.support.kube_http import make_client
 
 
@@ -36,8 +37,6 @@ def test_serve_command_line_with_pods_file(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        stop_processes([proc])  # by PID, only if the test failed before it exited
         if proc.stdout is not None:
             proc.stdout.close()
