@@ -37,3 +37,36 @@ def _fresh_executor_state() -> Iterator[None]:
     reset_executor_caches()
     yield
     reset_executor_caches()
+
+
+# -- time per phase and per module, printed at the end of the run ----------------------------------------------
+_PHASE_SECONDS: dict[tuple[str, str], float] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    module = report.nodeid.split("::", 1)[0]
+    _PHASE_SECONDS[(module, report.when)] = _PHASE_SECONDS.get((module, report.when), 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Seconds per phase (setup, call, teardown) for each test directory and the slowest modules."""
+    if not _PHASE_SECONDS:
+        return
+    phases = ("setup", "call", "teardown")
+    by_module: dict[str, dict[str, float]] = {}
+    for (module, when), seconds in _PHASE_SECONDS.items():
+        by_module.setdefault(module, dict.fromkeys(phases, 0.0))[when] += seconds
+    by_dir: dict[str, dict[str, float]] = {}
+    for module, times in by_module.items():
+        totals = by_dir.setdefault(str(Path(module).parent), dict.fromkeys(phases, 0.0))
+        for when in phases:
+            totals[when] += times[when]
+    write = terminalreporter.write_line
+    terminalreporter.section("time per phase (s)")
+    write(f"{'':52} {'setup':>8} {'call':>8} {'teardown':>8} {'total':>8}")
+    for title, rows in (("directory", by_dir), ("slowest modules", by_module)):
+        ordered = sorted(rows.items(), key=lambda item: -sum(item[1].values()))
+        for name, times in ordered if title == "directory" else ordered[:8]:
+            cells = " ".join(f"{times[when]:8.1f}" for when in phases)
+            write(f"{name:52.52} {cells} {sum(times.values()):8.1f}")
+        write("")

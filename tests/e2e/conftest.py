@@ -1,4 +1,10 @@
-"""One sandboxed Airflow (sqlite, a RUNNING KubernetesExecutor task) and a Kubernetes API with its pod."""
+"""
+One sandboxed Airflow for every e2e test, and a Kubernetes API serving its pod.
+
+The sandbox (sqlite) is migrated and seeded once per session with every task instance the e2e tests read:
+the main run on the KubernetesExecutor, one on ``PlainExecutor`` (named by class name) and one on
+``ForkingLogExecutor`` (named by module path). Each api-server gets its own ``TMPDIR`` under it.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +13,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 from packaging.version import Version
 
-from airflow_executor_logs.testing import FakeKubeProcess
-from airflow_executor_logs.testing.airflow_sandbox import (
-    DAG_ID,
-    QUEUED_BY_JOB_ID,
-    RUN_ID,
-    TASK_ID,
-    AirflowSandbox,
-)
-from tests.support.kube import pod_labels as tests_pod_labels
+from airflow_executor_logs.testing import FakeKubeProcess, TaskRef, serve_task_pod
+from airflow_executor_logs.testing.executors import ForkingLogExecutor, PlainExecutor
+from airflow_executor_logs.testing.sandbox import DAG_ID, QUEUED_BY_JOB_ID, RUN_ID, TASK_ID, AirflowSandbox
 
 FIX = "airflow_executor_logs.logging_config.LOGGING_CONFIG"
 STOCK = "airflow.config_templates.airflow_local_settings.DEFAULT_LOGGING_CONFIG"
@@ -30,6 +29,12 @@ MANAGER_IN_INIT = Version("10.19.0") > PROVIDER
 POD_LINES = [f"e2e pod line {n:03d}" for n in range(40)]
 POD_NAME = "running-task-pod"
 
+_MODULE = ForkingLogExecutor.__module__
+#: ``[core] executor`` of the sandbox: the default (KubernetesExecutor) first, then the two test doubles.
+CORE_EXECUTOR = f"KubernetesExecutor,{_MODULE}.PlainExecutor,{_MODULE}.ForkingLogExecutor"
+PLAIN_RUN = ("executor_logs_demo__plain", PlainExecutor.__name__)  # found by class name
+FALLBACK_RUN = ("executor_logs_demo__fallback", f"{_MODULE}.ForkingLogExecutor")  # found by module path
+
 
 @dataclass
 class Deployment:
@@ -38,25 +43,23 @@ class Deployment:
 
     def add_pod_lines(self, lines: list[str]) -> None:
         """Serve ``lines`` as the running task's pod log (replacing the pod)."""
-        self.kube.add_pod(POD_NAME, labels=pod_labels(self.sandbox.ti_ids[RUN_ID]), logs={"base": lines})
+        ti = TaskRef(DAG_ID, TASK_ID, RUN_ID, queued_by_job_id=QUEUED_BY_JOB_ID, id=self.sandbox.ti_ids[RUN_ID])
+        serve_task_pod(self.kube, ti, 1, lines, name=POD_NAME)
 
 
-def pod_labels(ti_id: str, run_id: str = RUN_ID) -> dict[str, str]:
-    """The labels the installed provider gives the pod of the seeded task instance ``ti_id`` (try 1)."""
-    ti = SimpleNamespace(
-        dag_id=DAG_ID, task_id=TASK_ID, map_index=-1, run_id=run_id, queued_by_job_id=QUEUED_BY_JOB_ID, id=ti_id
-    )
-    return tests_pod_labels(ti, 1)
-
-
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="session")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    """The fake Kubernetes API in its own process, and a sandbox whose executor points at it."""
+    """The fake Kubernetes API in its own process, and the one sandbox whose executor points at it."""
     kubeconfig = tmp_path_factory.mktemp("kube") / "kubeconfig"
     started = time.monotonic()
     with (
         FakeKubeProcess(kubeconfig) as kube,
-        AirflowSandbox(kubeconfig=Path(kubeconfig), logging_config_class=FIX) as sandbox,
+        AirflowSandbox(
+            kubeconfig=Path(kubeconfig),
+            logging_config_class=FIX,
+            extra_runs=[PLAIN_RUN, FALLBACK_RUN],
+            extra_env={"AIRFLOW__CORE__EXECUTOR": CORE_EXECUTOR},
+        ) as sandbox,
     ):
         deployment = Deployment(sandbox=sandbox, kube=kube)
         deployment.add_pod_lines(POD_LINES)  # after seeding: the labels may name the task instance's id
