@@ -10,45 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow_executor_logs.testing import kube_api
-from airflow_executor_logs.testing.kube_api import (  # re-exported: redundant aliases
-    FakeKubeAPI as FakeKubeAPI,
-)
-from airflow_executor_logs.testing.kube_api import (
-    Fault as Fault,
-)
-from airflow_executor_logs.testing.kube_api import (
-    FaultKind as FaultKind,
-)
-from airflow_executor_logs.testing.kube_api import (
-    LabelSelectorError as LabelSelectorError,
-)
-from airflow_executor_logs.testing.kube_api import (
-    RecordedRequest as RecordedRequest,
-)
-from airflow_executor_logs.testing.kube_api import (
-    Requirement as Requirement,
-)
-from airflow_executor_logs.testing.kube_api import (
-    Route as Route,
-)
-from airflow_executor_logs.testing.kube_api import (
-    Selector as Selector,
-)
-from airflow_executor_logs.testing.kube_api import (
-    TaskRef as TaskRef,
-)
-from airflow_executor_logs.testing.kube_api import (
-    parse_label_selector as parse_label_selector,
-)
-from airflow_executor_logs.testing.kube_api import (
-    serve_task_pod as serve_task_pod,
-)
-from airflow_executor_logs.testing.kube_api import (
-    task_pod as task_pod,
-)
-from airflow_executor_logs.testing.kube_api import (
-    task_pod_labels as task_pod_labels,
-)
+from airflow_executor_logs.testing.kube_api import *  # noqa: F403 - re-exported, listed in kube_api.__all__
 from airflow_executor_logs.testing.kube_process import FakeKubeProcess as FakeKubeProcess
 
 if TYPE_CHECKING:
