@@ -39,12 +39,12 @@ class Deadline:
 
     def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.seconds = seconds
-        self._clock = clock
+        self.clock = clock
         self.started = clock()
 
     def left(self) -> float:
         """Seconds left, never below zero."""
-        return max(self.seconds - (self._clock() - self.started), 0.0)
+        return max(self.seconds - (self.clock() - self.started), 0.0)
 
     def remaining(self) -> float:
         """Seconds left; raises :class:`ReadDeadlineExceeded` once there are none."""

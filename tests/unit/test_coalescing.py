@@ -1,0 +1,135 @@
+"""Identical concurrent reads share one Kubernetes request; each waiter keeps its own deadline."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from airflow_executor_logs import metrics
+from airflow_executor_logs.executors.deadline import Deadline
+from airflow_executor_logs.executors.reader_protocol import ReadContext, to_task_log
+from tests.support.task_instances import fake_ti
+from tests.unit.kube_double import Kube, kube
+
+LINES = [f"line {n}" for n in range(50)]
+
+
+def _until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    give_up = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < give_up, "condition not reached"
+        threading.Event().wait(0.001)
+
+
+def _real_time_kube() -> Kube:
+    """Waiters wait on each other in real time: the double's clock only starts each read's deadline."""
+    k = kube()
+    k.clock = time.monotonic  # type: ignore[assignment]
+    return k
+
+
+def _context(k: Kube, seconds: float) -> ReadContext:
+    return ReadContext(deadline=Deadline(seconds), settings=k.settings, metrics=k.metrics)  # type: ignore[arg-type]
+
+
+def _in_threads(count: int, read: Callable[[], Any]) -> tuple[list[threading.Thread], list[Any]]:
+    answers: list[Any] = []
+    threads = [threading.Thread(target=lambda: answers.append(read())) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    return threads, answers
+
+
+def test_concurrent_identical_reads_share_one_request_and_get_identical_answers() -> None:
+    k = _real_time_kube()
+    ti = fake_ti("KubernetesExecutor")
+    k.add_pod(ti, LINES)
+    gate = k.api.hold("list")
+    threads, answers = _in_threads(5, lambda: to_task_log(k.reader(k.executor(), ti, 1, _context(k, 10))))
+    try:
+        _until(lambda: k.metrics.count(metrics.COALESCED_READS) == 4)  # four joined the first one's request
+    finally:
+        gate.set()
+        for thread in threads:
+            thread.join(10)
+    assert len(answers) == 5
+    assert all(answer == answers[0] for answer in answers)
+    assert answers[0][0][-1] == "Found logs through kube API"
+    assert [call.route for call in k.api.calls] == ["list", "log"]
+    assert k.reader.coalescer.in_flight() == 0
+
+
+def test_a_waiter_whose_deadline_passes_leaves_without_cancelling_the_others() -> None:
+    k = _real_time_kube()
+    ti = fake_ti("KubernetesExecutor")
+    k.add_pod(ti, LINES)
+    gate = k.api.hold("list")
+    (hasty,), hasty_answer = _in_threads(1, lambda: to_task_log(k.reader(k.executor(), ti, 1, _context(k, 0.2))))
+    _until(lambda: k.api.count("list") == 1)  # the hasty read started the request
+    patient, patient_answers = _in_threads(2, lambda: to_task_log(k.reader(k.executor(), ti, 1, _context(k, 30))))
+    try:
+        _until(lambda: k.metrics.count(metrics.COALESCED_READS) == 2)
+        hasty.join(10)
+        assert "timed out after 0.2 s" in hasty_answer[0][0][-1]  # its own deadline, and it left
+    finally:
+        gate.set()
+        for thread in patient:
+            thread.join(10)
+    expected = (["Attempting to fetch logs from pod worker-pod-1 through kube API", "Found logs through kube API"],)
+    for messages, logs in patient_answers:
+        assert (messages,) == expected
+        assert logs == ["\n".join(f"{line}\n" for line in LINES)]  # as the provider joins them
+    assert [call.route for call in k.api.calls] == ["list", "log"]
+
+
+def test_a_consumer_that_stops_early_does_not_stop_the_others() -> None:
+    k = _real_time_kube()
+    ti = fake_ti("KubernetesExecutor")
+    k.add_pod(ti, LINES)
+    gate = k.api.hold("list")
+    streamed: list[Any] = []
+    threads, _ = _in_threads(2, lambda: streamed.append(k.reader(k.executor(), ti, 1, _context(k, 30))))
+    try:
+        _until(lambda: k.metrics.count(metrics.COALESCED_READS) == 1)
+    finally:
+        gate.set()
+        for thread in threads:
+            thread.join(10)
+    (_, (quitter,)), (_, (reader,)) = streamed
+    assert next(quitter) == "line 0\n"
+    quitter.close()  # the client went away
+    assert list(reader) == [f"{line}\n" for line in LINES]
+    assert k.api.count() == 2
+    _until(lambda: k.api.open_responses == 0)
+
+
+def test_sequential_reads_do_not_share() -> None:
+    k = kube()
+    ti = fake_ti("KubernetesExecutor")
+    k.add_pod(ti, LINES)
+    k.read(ti)
+    k.add_pod(ti, [*LINES, "new line"])  # the task logged one more line
+    assert k.read(ti)[1][0].endswith("new line\n")  # a fresh request sees the new line
+    assert k.metrics.count(metrics.COALESCED_READS) == 0
+    assert k.reader.coalescer.in_flight() == 0
+
+
+def test_different_tries_are_not_shared() -> None:
+    k = _real_time_kube()
+    ti = fake_ti("KubernetesExecutor")
+    k.add_pod(ti, ["try one"], name="pod-1", try_number=1)
+    k.add_pod(ti, ["try two"], name="pod-2", try_number=2)
+    gate = k.api.hold("list", times=2)
+    threads, answers = _in_threads(1, lambda: to_task_log(k.reader(k.executor(), ti, 1, _context(k, 10))))
+    more, more_answers = _in_threads(1, lambda: to_task_log(k.reader(k.executor(), ti, 2, _context(k, 10))))
+    try:
+        _until(lambda: k.api.count("list") == 2)
+    finally:
+        gate.set()
+        for thread in [*threads, *more]:
+            thread.join(10)
+    assert answers[0][1] == ["try one\n"]
+    assert more_answers[0][1] == ["try two\n"]
+    assert k.metrics.count(metrics.COALESCED_READS) == 0
