@@ -1,14 +1,20 @@
 """
 The main job: a real ``airflow api-server`` twice, stock and with airflow-executor-logs, side by side.
 
-Both runs serve the same RUNNING KubernetesExecutor task from a loopback Kubernetes API, through
-gunicorn with worker refresh, and are measured the same way. Everything started is stopped by PID.
+Both runs serve the same RUNNING KubernetesExecutor task from a loopback Kubernetes API, with worker
+recycling, and are measured the same way: gunicorn's worker refresh where the core offers ``[api]
+server_type`` (3.2 and later), otherwise uvicorn workers SIGKILLed every ``--refresh`` seconds (uvicorn's
+supervisor starts new ones). Everything started is stopped by PID.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.metadata
+import logging
+import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -16,8 +22,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from airflow_executor_logs.testing import FakeKubeProcess, TaskRef, task_pod_labels
-from airflow_executor_logs.testing.airflow_sandbox import (
+import httpx
+
+from airflow_executor_logs.testing import FakeKubeProcess, TaskRef, serve_task_pod
+from airflow_executor_logs.testing.sandbox import (
     DAG_ID,
     QUEUED_BY_JOB_ID,
     RUN_ID,
@@ -59,19 +67,43 @@ class RunResult:
         return sum(m.uss or 0 for m in self.managers)
 
 
-def pod_labels() -> dict[str, str]:
-    return task_pod_labels(TaskRef(DAG_ID, TASK_ID, RUN_ID, queued_by_job_id=QUEUED_BY_JOB_ID), 1)
+def offers_gunicorn() -> bool:
+    """Whether this core can run the API server under gunicorn, with worker refresh (3.2 and later)."""
+    from airflow.configuration import conf
+
+    return conf.has_option("api", "server_type")
 
 
-def drive(server: ApiServer, result: RunResult, seconds: float) -> None:
-    """Request the running task's log twice a second for ``seconds``, through worker refreshes."""
+def kill_workers(server: ApiServer) -> None:
+    """SIGKILL every uvicorn worker (as an OOM kill or a crash would); uvicorn's supervisor starts new ones."""
+    for pid in server.worker_pids():
+        if pid != server.pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def drive(server: ApiServer, result: RunResult, seconds: float, refresh: int) -> None:
+    """Request the running task's log twice a second for ``seconds``, through worker recycling."""
     workers: set[int] = set(server.worker_pids())
     served_by: set[int | None] = set()
     started = time.monotonic()
-    last_note = 0.0
+    last_note = last_kill = 0.0
+    served_since_kill = False
     while time.monotonic() - started < seconds:
-        response = server.fetch_task_log(ndjson=bool(result.requests % 2))
+        # uvicorn: recycle only once the current workers answered (a worker still starting is not killed again).
+        if server.server_type == "uvicorn" and served_since_kill and time.monotonic() - started - last_kill >= refresh:
+            last_kill = time.monotonic() - started
+            served_since_kill = False
+            kill_workers(server)
+        try:
+            response = server.fetch_task_log(ndjson=bool(result.requests % 2))
+        except httpx.HTTPError as err:  # a timeout or a reset connection is an error of the run, not a crash
+            result.requests += 1
+            result.errors += 1
+            progress(f"{result.label}: request failed: {type(err).__name__}: {err}")
+            continue
         result.requests += 1
+        served_since_kill = served_since_kill or response.status_code == 200
         result.seconds.append(response.elapsed)
         first = response.worker_pid not in served_by
         (result.first_on_worker if first else result.later_on_worker).append(response.elapsed)
@@ -93,16 +125,17 @@ def drive(server: ApiServer, result: RunResult, seconds: float) -> None:
 
 def run(sandbox: AirflowSandbox, label: str, logging_config: str, seconds: float, refresh: int) -> RunResult:
     result = RunResult(label)
-    server = sandbox.api_server(
-        workers=2,
-        server_type="gunicorn",
-        worker_refresh_interval=refresh,
-        extra_env={"AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS": logging_config},
-    )
-    progress(f"{label}: starting airflow api-server (gunicorn, 2 workers, refresh every {refresh}s)")
+    env = {"AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS": logging_config}
+    if offers_gunicorn():
+        server = sandbox.api_server(workers=2, server_type="gunicorn", worker_refresh_interval=refresh, extra_env=env)
+        recycling = f"gunicorn, 2 workers, refresh every {refresh}s"
+    else:
+        server = sandbox.api_server(workers=2, server_type="uvicorn", extra_env=env)
+        recycling = f"uvicorn, 2 workers, each SIGKILLed every {refresh}s"
+    progress(f"{label}: starting airflow api-server ({recycling})")
     with server:
         progress(f"{label}: ready in {server.ready_after or 0:.1f}s; driving requests for {seconds:.0f}s")
-        drive(server, result, seconds)
+        drive(server, result, seconds, refresh)
         result.managers = server.managers()
         tree = server.tree_pids()
         result.orphans = sum(1 for m in result.managers if m.orphaned or m.ppid not in tree)
@@ -125,7 +158,7 @@ def ms(values: list[float]) -> str:
 def table(stock: RunResult, ours: RunResult) -> str:
     rows = [
         ("requests (errors)", f"{stock.requests} ({stock.errors})", f"{ours.requests} ({ours.errors})"),
-        ("API workers seen (refresh)", str(stock.workers_seen), str(ours.workers_seen)),
+        ("API workers seen (recycling)", str(stock.workers_seen), str(ours.workers_seen)),
         ("Manager processes leaked", str(len(stock.managers)), str(len(ours.managers))),
         ("  of them orphaned", str(stock.orphans), str(ours.orphans)),
         ("  alive after graceful stop", str(stock.survivors), str(ours.survivors)),
@@ -164,19 +197,24 @@ def verdict(stock: RunResult, ours: RunResult) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=50.0, help="how long to drive requests per run")
-    parser.add_argument("--refresh", type=int, default=15, help="[api] worker_refresh_interval, seconds")
+    parser.add_argument(
+        "--refresh", type=int, default=15, help="seconds between worker recycles ([api] worker_refresh_interval)"
+    )
     args = parser.parse_args()
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # Airflow 3.0 logs every request at INFO once imported
 
     core = importlib.metadata.version("apache-airflow-core")
     provider = importlib.metadata.version("apache-airflow-providers-cncf-kubernetes")
     print(f"airflow-executor-logs demo: apache-airflow {core}, cncf-kubernetes {provider}", flush=True)
     with tempfile.TemporaryDirectory(prefix="ael-demo-") as work:
         kubeconfig = Path(work) / "kubeconfig"
-        pod = {"name": "running-task-pod", "labels": pod_labels(), "logs": {"base": POD_LINES}}
-        progress("starting the loopback Kubernetes API with the running task's pod")
-        with FakeKubeProcess(kubeconfig, pods=[pod]):
+        progress("starting the loopback Kubernetes API")
+        with FakeKubeProcess(kubeconfig) as kube:
             progress("creating an sqlite Airflow home with a RUNNING KubernetesExecutor task (db migrate)")
             with AirflowSandbox(kubeconfig=kubeconfig, base_dir=work) as sandbox:
+                progress("serving the running task's pod (labelled as the installed provider labels it)")
+                ti = TaskRef(DAG_ID, TASK_ID, RUN_ID, queued_by_job_id=QUEUED_BY_JOB_ID, id=sandbox.ti_ids[RUN_ID])
+                serve_task_pod(kube, ti, 1, POD_LINES, name="running-task-pod")
                 stock = run(sandbox, "stock Airflow", STOCK, args.seconds, args.refresh)
                 ours = run(sandbox, "with airflow-executor-logs", FIX, args.seconds, args.refresh)
     print()
