@@ -5,6 +5,10 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 cell="${CELL:-airflow-3.2.1-k8s-10.18.0}"
+if [[ ! -f "constraints/${cell}.txt" ]]; then
+  say "unknown cell ${cell}; one of: ${MATRIX_CELLS[*]} ${COMPAT_CELLS[*]} ${PARITY_CELLS[*]}"
+  exit 2
+fi
 say "preparing ${cell} (first run installs pinned Airflow: a minute or two)"
 py="$(ensure_cell "$cell")"
 say "running the demo (about three minutes)"
