@@ -155,6 +155,13 @@ def render_cell(result: dict[str, Any]) -> str:
                 for size in sizes
             ]
         )
+    if all("kube_requests_per_read" in warm[size]["ours"] for size in sizes):
+        rows.append([""] * (len(sizes) + 1))
+        for name in VARIANT_LABELS:
+            rows.append(
+                [f"Kubernetes requests per read, {name}"]
+                + [f"{warm[size][name]['kube_requests_per_read']:6.2f}" for size in sizes]
+            )
     out += _table(rows)
 
     cold = result["cold"]
@@ -217,6 +224,13 @@ def _procs(result: dict[str, Any], name: str) -> str:
     return f"{tally['created']} / {tally['left_running']}"
 
 
+def _requests(result: dict[str, Any], size: str) -> str:
+    warm = result["warm"]["per_size"][size]
+    if "kube_requests_per_read" not in warm["ours"]:
+        return "-"
+    return f"{warm['ours']['kube_requests_per_read']:.2f} / {warm['floor']['kube_requests_per_read']:.2f}"
+
+
 def render_comparison(results: Sequence[dict[str, Any]]) -> str:
     """Side by side: the headline numbers of every cell, in one table."""
     if not results:
@@ -231,6 +245,9 @@ def render_comparison(results: Sequence[dict[str, Any]]) -> str:
             rows.append([f"{label}, {size_label}: median / p95 ms"] + [_warm(r, size, name) for r in results])
         rows.append([f"ours/floor, {size_label}"] + [f"{rat[size]['ours_floor']:.2f}x" for rat in all_ratios])
         rows.append([f"stock/ours, {size_label}"] + [f"{rat[size]['stock_ours']:.2f}x" for rat in all_ratios])
+        rows.append(
+            [f"Kubernetes requests per read, ours / floor, {size_label}"] + [_requests(r, size) for r in results]
+        )
     for name in ("floor", "ours", "stock"):
         rows.append([f"cold first read, {name}: median ms"] + [f"{r['cold'][name]['median_ms']:.1f}" for r in results])
     rows.append(["cold stock/ours"] + [f"{rat['cold']['stock_ours']:.1f}x" for rat in all_ratios])

@@ -1,10 +1,12 @@
 """
 Concurrent identical reads share one request: a shared buffered fetch with a cursor per waiter.
 
-The first read of a key starts a fetch on a thread of its own; reads of the same key that arrive
-while it runs join it. The fetch opens the source (its API calls), then reads lines only as far as
-the waiters have asked, plus a bounded read-ahead, into one buffer that every waiter reads with its
-own cursor, so all get identical answers. Each waiter keeps its own deadline: one that leaves (its
+The first read of a key starts a fetch on a pooled thread; reads of the same key that arrive while
+it runs join it. The fetch opens the source (its API calls), then reads batches of lines only as far
+as the waiters have asked, plus a bounded read-ahead, into one buffer that every waiter reads with
+its own cursor, so all get identical answers. Lines every waiter has read are dropped, so memory
+stays bounded by the read-ahead; from then on the fetch takes no new waiters (they would need the
+first lines). Each waiter keeps its own deadline: one that leaves (its
 deadline passed, or its consumer stopped) does not end the fetch for the others. The fetch works to
 the latest deadline of the waiters still there, and stops (closing its source) when none is left.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Generator, Hashable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Generic, TypeVar
 
 from airflow_executor_logs.executors.deadline import Deadline, ReadDeadlineExceeded
@@ -24,8 +27,11 @@ __all__ = ["Coalescer", "SharedFetch", "Waiter"]
 
 #: Lines the fetch reads ahead of the furthest waiter.
 READ_AHEAD = 512
+#: Threads fetching at once per coalescer; the bulkhead and the deadline bound them well below this.
+MAX_FETCHES = 32
 
-Opener = Callable[[Deadline], Iterator[T]]
+#: Opens a source under a deadline: an iterator of batches of lines.
+Opener = Callable[[Deadline], Iterator[list[T]]]
 
 
 class _LatestDeadline(Deadline):
@@ -72,14 +78,15 @@ class Waiter(Generic[T]):
         try:
             while True:
                 with fetch._cond:
-                    while self.cursor >= len(fetch._lines) and fetch._ended is False:
+                    while self.cursor >= fetch._end_index() and fetch._ended is False:
                         left = self.deadline.left()
                         if left <= 0:
                             raise ReadDeadlineExceeded(self.deadline.seconds)
                         fetch._cond.notify_all()  # the fetch may be waiting for someone to want more
                         fetch._cond.wait(left)
-                    batch = fetch._lines[self.cursor :]
+                    batch = fetch._lines[self.cursor - fetch._base :]
                     self.cursor += len(batch)
+                    fetch._trim()
                     ended = fetch._ended
                 if batch:
                     yield from batch
@@ -104,6 +111,7 @@ class SharedFetch(Generic[T]):
 
     def __init__(self, open_source: Opener[T], first: Deadline, on_end: Callable[[SharedFetch[T]], None]) -> None:
         self._open_source = open_source
+        self._base = 0  # the index of the first line still buffered
         self._on_end = on_end
         self._cond = threading.Condition()
         self._waiters: list[Waiter[T]] = []
@@ -123,14 +131,23 @@ class SharedFetch(Generic[T]):
             self._waiters.append(waiter)
             return waiter
 
-    def start(self) -> None:
-        threading.Thread(target=self._run, name="executor-logs-shared-fetch", daemon=True).start()
-
     def _active(self) -> list[Waiter[T]]:
         return [waiter for waiter in self._waiters if waiter.active]
 
+    def _end_index(self) -> int:
+        return self._base + len(self._lines)
+
+    def _trim(self) -> None:
+        """Called with the lock held: drop the lines every waiter still here has read."""
+        readers = [waiter.cursor for waiter in self._waiters if not waiter.gone]
+        done = (min(readers) if readers else self._end_index()) - self._base
+        if done >= READ_AHEAD:
+            del self._lines[:done]
+            self._base += done
+            self._joinable = False  # a new waiter would need the first lines
+
     def _run(self) -> None:
-        source: Iterator[T] | None = None
+        source: Iterator[list[T]] | None = None
         try:
             try:
                 source = self._open_source(self.deadline)
@@ -143,7 +160,7 @@ class SharedFetch(Generic[T]):
                 self._cond.notify_all()
             while self._wanted():
                 try:
-                    line = next(source)
+                    batch = next(source)
                 except StopIteration:
                     self._end(True)
                     return
@@ -151,7 +168,7 @@ class SharedFetch(Generic[T]):
                     self._end(err)
                     return
                 with self._cond:
-                    self._lines.append(line)
+                    self._lines.extend(batch)
                     self._cond.notify_all()
         finally:
             with self._cond:
@@ -170,7 +187,7 @@ class SharedFetch(Generic[T]):
                 active = self._active()
                 if not active:
                     return False
-                if any(waiter.cursor + READ_AHEAD > len(self._lines) for waiter in active):
+                if any(waiter.cursor + READ_AHEAD > self._end_index() for waiter in active):
                     return True
                 self._cond.wait(max(self.deadline.left(), 0.001))
 
@@ -184,9 +201,11 @@ class SharedFetch(Generic[T]):
 class Coalescer(Generic[T]):
     """The fetches in flight, by key; thread-safe."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_fetches: int = MAX_FETCHES) -> None:
         self._fetches: dict[Hashable, SharedFetch[T]] = {}
         self._lock = threading.Lock()
+        self._max_fetches = max_fetches
+        self._pool: ThreadPoolExecutor | None = None
 
     def join(self, key: Hashable, deadline: Deadline) -> Waiter[T] | None:
         """A waiter on the fetch of ``key`` in flight, if there is one that still takes waiters."""
@@ -205,7 +224,10 @@ class Coalescer(Generic[T]):
             waiter = fetch.join(deadline)
             assert waiter is not None
             self._fetches[key] = fetch
-        fetch.start()
+            if self._pool is None:  # built on first use, so in the process that reads
+                self._pool = ThreadPoolExecutor(self._max_fetches, thread_name_prefix="executor-logs-fetch")
+            pool = self._pool
+        pool.submit(fetch._run)
         return waiter, False
 
     def in_flight(self) -> int:

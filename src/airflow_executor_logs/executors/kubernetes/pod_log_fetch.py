@@ -38,7 +38,7 @@ class PodLogFetch:
         self.executor_cls, self.team_name, self.ti = executor_cls, team_name, ti
         self.key, self.context = key, context
 
-    def open(self, deadline: Deadline) -> Iterator[bytes]:
+    def open(self, deadline: Deadline) -> Iterator[list[bytes]]:
         """The log's lines; the breaker is told how the API calls went."""
         try:
             response = self._open(deadline)

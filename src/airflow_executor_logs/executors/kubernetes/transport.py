@@ -17,11 +17,11 @@ from airflow_executor_logs.executors.reader_protocol import ReadContext
 _CHUNK_SIZE = 64 * 1024
 
 
-def body(response: Any, deadline: Deadline) -> Iterator[bytes]:
-    """The body's lines; the connection is pooled again only after a full read, else dropped."""
+def body(response: Any, deadline: Deadline) -> Iterator[list[bytes]]:
+    """The body's lines, a batch per chunk; the connection is pooled again only after a full read, else dropped."""
     complete = False
     try:
-        yield from lines_until(response, deadline)
+        yield from line_batches_until(response, deadline)
         complete = True
     finally:
         if complete:
@@ -35,9 +35,10 @@ def timeouts(deadline: Deadline, context: ReadContext) -> tuple[float, float]:
     return min(context.settings.connect_timeout, remaining), remaining
 
 
-def lines_until(response: Any, deadline: Deadline) -> Iterator[bytes]:
+def line_batches_until(response: Any, deadline: Deadline) -> Iterator[list[bytes]]:
     """
-    Split the streamed body into lines as urllib3 does (newline kept), stopping at the deadline.
+    Split the streamed body into lines as urllib3 does (newline kept), a batch per chunk received,
+    stopping at the deadline.
 
     Per-read socket timeouts cannot cap a stream that drips a line at a time, so before every read
     the socket's timeout is set to what is left of the deadline.
@@ -54,10 +55,10 @@ def lines_until(response: Any, deadline: Deadline) -> Iterator[bytes]:
             break
         pending += chunk
         *complete, pending = pending.split(b"\n")
-        for line in complete:
-            yield line + b"\n"
+        if complete:
+            yield [line + b"\n" for line in complete]
     if pending:
-        yield pending
+        yield [pending]
 
 
 def _chunks(response: Any) -> Iterator[bytes]:
