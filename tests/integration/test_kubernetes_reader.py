@@ -271,3 +271,17 @@ def test_the_breaker_answers_at_once_against_a_refusing_api(tmp_path: Path) -> N
     assert messages[-1].startswith("Reading from k8s pod logs skipped: the Kubernetes API failed 2 times in a row")
     assert "next attempt in 15 s" in messages[-1]
     assert elapsed < 0.1
+
+
+def test_the_breaker_opens_against_a_hung_api_and_then_answers_at_once(kube: FakeKubeAPI) -> None:
+    ti = fake_ti("KubernetesExecutor")
+    add_task_pod(kube, ti, 1, ["x"])
+    kube.inject("*", Fault.hang())
+    with conf_vars({("executor_logs", "breaker_threshold"): "2"}):
+        for _ in range(2):
+            elapsed, messages, _ = _timed_read(ti)
+            assert f"timed out after {DEADLINE:g} s" in messages[-1]
+        elapsed, messages, _ = _timed_read(ti)
+    assert messages[-1].startswith("Reading from k8s pod logs skipped: the Kubernetes API failed 2 times in a row")
+    assert "(timed out)" in messages[-1]
+    assert elapsed < 0.1

@@ -35,24 +35,28 @@ class BreakerPermit:
         self.probe = probe
         self._threshold = threshold
         self._settled = False
+        self._lock = threading.Lock()
+
+    def _settle(self) -> bool:
+        """Whether this call settles the permit (the first one does)."""
+        with self._lock:
+            first, self._settled = not self._settled, True
+            return first
 
     def succeeded(self) -> None:
         """The API answered (an error status counts): close the circuit."""
-        if not self._settled:
-            self._settled = True
+        if self._settle():
             self._breakers._succeeded(self._key, self.probe)
 
     def failed(self, error: str) -> bool:
         """A transport failure: count it, opening the circuit at the threshold. Whether it opened now."""
-        if self._settled:
+        if not self._settle():
             return False
-        self._settled = True
         return self._breakers._failed(self._key, self.probe, self._threshold, error)
 
     def done(self) -> None:
         """The read ended without reaching the API (a bad setting, say): a probe slot is freed."""
-        if not self._settled:
-            self._settled = True
+        if self._settle():
             self._breakers._released(self._key, self.probe)
 
 

@@ -125,6 +125,8 @@ class SharedFetch(Generic[T]):
     def join(self, deadline: Deadline) -> Waiter[T] | None:
         """A waiter for this fetch, or ``None`` once it no longer takes new ones."""
         with self._cond:
+            if self._waiters and not self._active():
+                self._joinable = False  # every waiter left: its calls run out their time for nobody
             if not self._joinable:
                 return None
             waiter = Waiter(self, deadline)

@@ -83,6 +83,11 @@ class PodLogFetch:
         reader.pods.put(pod_key, name, settings.pod_cache_size)
         return response
 
+    def timed_out(self) -> None:
+        """The read that started this fetch gave up waiting for the API: count it now, not when the calls end."""
+        if self.permit.failed("timed out"):
+            self.context.metrics.incr(metrics.BREAKER_OPENINGS, self.executor_cls)
+
     def _settle(self, err: Exception, deadline: Deadline) -> None:
         """Only transport failures count against the cluster."""
         from kubernetes.client.rest import ApiException

@@ -76,6 +76,7 @@ class KubernetesLogReader:
         deadline, settings = context.deadline, context.settings
         messages: list[str] = []
         api: Any = None
+        fetch: PodLogFetch | None = None  # the fetch this read started, if it started one
         try:
             cluster = self.cluster(team_name)
             api = self.clients.get(team_name, settings.client_ttl)
@@ -93,10 +94,12 @@ class KubernetesLogReader:
                     context.metrics.incr(metrics.BREAKER_REFUSALS, executor_cls)
                     messages.append(f"Reading from k8s pod logs skipped: {admitted}")
                     return messages, []
-                fetch = PodLogFetch(self, admitted, api, executor_cls, team_name, ti, key, context)
-                waiter, joined = self.coalescer.start(key, fetch.open, deadline)
+                started = PodLogFetch(self, admitted, api, executor_cls, team_name, ti, key, context)
+                waiter, joined = self.coalescer.start(key, started.open, deadline)
                 if joined:
                     admitted.done()
+                else:
+                    fetch = started
             else:
                 joined = True
             if joined:
@@ -114,6 +117,8 @@ class KubernetesLogReader:
             return messages, [self._stream(first, raw_lines, executor_cls, api, context)]
         except Exception as err:
             if deadline.expired or is_timeout(err):
+                if fetch is not None:
+                    fetch.timed_out()
                 context.metrics.incr(metrics.TIMEOUTS, executor_cls)
                 messages.append(_timed_out(deadline, 0))
                 return messages, []
