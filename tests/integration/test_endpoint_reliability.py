@@ -139,14 +139,32 @@ def test_fault(scenario: Scenario, cluster: SeededCluster, endpoint: LogEndpoint
     assert not left, describe(left)
     assert not zombies()
     # No thread is left blocked: short-lived executors ran in a child that is gone, and the
-    # Kubernetes reader keeps its deadline with socket timeouts.
+    # Kubernetes reader keeps its deadline with socket timeouts. Its fetch pool's threads stay, idle:
+    # no fetch is left in flight.
     cluster.kube.clear_faults()
     assert not [
         thread.name
         for thread in set(threading.enumerate()) - threads_before
-        if thread.name.startswith("executor-logs-")
+        if thread.name.startswith("executor-logs-") and not thread.name.startswith("executor-logs-fetch")
     ]
+    _assert_no_fetch_in_flight()
     assert not new_children(before)
+
+
+def _assert_no_fetch_in_flight(timeout: float = 2.0) -> None:
+    """The Kubernetes reader's shared fetches have all ended (each ends at its read's deadline)."""
+    import time
+
+    from airflow.providers.cncf.kubernetes.executors.kubernetes_executor import KubernetesExecutor
+
+    from airflow_executor_logs.executors.log_pipeline import process_pipeline
+
+    found = process_pipeline().registry.find(KubernetesExecutor)
+    coalescer = getattr(getattr(found, "read", None), "coalescer", None)
+    give_up = time.monotonic() + timeout
+    while coalescer is not None and coalescer.in_flight():
+        assert time.monotonic() < give_up, f"{coalescer.in_flight()} Kubernetes fetches still in flight"
+        time.sleep(0.01)
 
 
 # --------------------------------------------------------------------------------------------
