@@ -3,7 +3,8 @@ One log read holds one database connection: the log file name is rendered in the
 
 Counted with SQLAlchemy pool events around one request to the real FastAPI log endpoint: stock core
 checks out a second connection (``_render_filename`` opens its own session) while the endpoint's
-session holds the first; through our handler the read never holds two at once. The same shape on
+session holds the first; through our handler the read never holds two at once, and the endpoint's
+connection is given back before the executor read waits on Kubernetes. The same shape on
 sqlite as on PostgreSQL: these are the pool's checkouts, not the database's.
 """
 
@@ -16,6 +17,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from unittest import mock
 
 import pytest
 
@@ -81,24 +83,54 @@ def _stop_stock_executors() -> None:
     FileTaskHandler.executor_instances.clear()
 
 
+@contextlib.contextmanager
+def held_at_executor_reads(counts_of: Any) -> Iterator[list[int]]:
+    """Record how many connections are checked out each time the pipeline starts an executor read."""
+    from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline
+
+    held: list[int] = []
+    originals = {name: getattr(ExecutorLogPipeline, name) for name in ("read", "read_streaming")}
+
+    def recording(original: Any) -> Any:
+        def read(self: Any, *args: Any, **kwargs: Any) -> Any:
+            counts = counts_of()
+            if counts is not None:
+                held.append(counts.held)
+            return original(self, *args, **kwargs)
+
+        return read
+
+    with contextlib.ExitStack() as stack:
+        for name, original in originals.items():
+            stack.enter_context(mock.patch.object(ExecutorLogPipeline, name, recording(original)))
+        yield held
+
+
 def _one_read(cluster: SeededCluster, config: dict[str, Any], accept: str) -> Checkouts:
     """One log request through the real app; the pool counts of the request alone (token fetched before)."""
     from airflow import settings
     from airflow.api_fastapi.app import create_app
     from fastapi.testclient import TestClient
 
+    current = _current_counts
+    current.clear()
     url = f"/api/v2/dags/{cluster.dag_id}/dagRuns/{cluster.run_id}/taskInstances/{cluster.task_id}/logs/1"
     with logging_config(config), TestClient(create_app("core")) as client:
         try:
             headers = {"Authorization": f"Bearer {client.get('/auth/token').json()['access_token']}", "Accept": accept}
             client.get(url, headers=headers)  # warm: caches, the executor (stock), the Kubernetes client
             with counting_checkouts(settings.engine) as counts:
+                current.append(counts)
                 response = client.get(url, headers=headers)
         finally:
             _stop_stock_executors()
     assert response.status_code == 200, response.text
     assert "pod says line" in response.text
     return counts
+
+
+#: The counts of the request being made (for the pipeline wrapper, which runs in the endpoint's thread).
+_current_counts: list[Checkouts] = []
 
 
 @pytest.fixture
@@ -124,3 +156,11 @@ def test_a_streamed_read_after_the_endpoint_session_closed_renders_in_a_session_
     """ndjson streams after the endpoint returned: the task instance has no session left to reuse."""
     ours = _one_read(cluster, LOGGING_CONFIG, "application/x-ndjson")
     assert ours.peak == 1, ours
+
+
+def test_the_executor_read_waits_on_kubernetes_holding_no_connection(cluster: SeededCluster) -> None:
+    """The endpoint's connection is given back before the read: a slow Kubernetes API cannot drain the pool."""
+    with held_at_executor_reads(lambda: _current_counts[-1] if _current_counts else None) as held:
+        _one_read(cluster, LOGGING_CONFIG, "application/json")
+    assert held, "the pipeline was not called"
+    assert held[-1] == 0, f"connections checked out when the executor read started: {held}"

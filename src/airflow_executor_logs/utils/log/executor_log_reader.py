@@ -15,6 +15,27 @@ from airflow_executor_logs.executors.reader_protocol import StreamingTaskLog, Ta
 log = logging.getLogger(__name__)
 
 
+def release_db_connection(ti: Any) -> None:
+    """
+    Give the pooled connection of ``ti``'s session back before the executor read waits on its API.
+
+    The log endpoint's session holds it until the response is built, so every read waiting on a slow
+    Kubernetes API held one: a few dozen viewers emptied the pool, and the token check every request
+    makes on the event loop then blocked it. Only a session with nothing pending is committed (a
+    read-only transaction ends); Airflow's sessions do not expire objects on commit, and a later query
+    checks a connection out again.
+    """
+    from sqlalchemy.orm import object_session
+
+    session = object_session(ti)
+    if session is None or session.new or session.dirty or session.deleted or not session.in_transaction():
+        return
+    try:
+        session.commit()
+    except Exception:  # the read goes on holding it, as before
+        log.debug("could not release the task instance's DB connection", exc_info=True)
+
+
 class ExecutorLogStandIn:
     """
     What core 3.4's ``_read`` gets from ``_get_executor`` instead of an executor: it answers the two log
@@ -61,9 +82,11 @@ class ExecutorLogReaderMixin:
         return self.executor_log_pipeline or process_pipeline()
 
     def _get_executor_get_task_log(self, ti: Any) -> Callable[[Any, int], TaskLog]:
+        release_db_connection(ti)
         return self.pipeline.read
 
     def _get_executor(self, ti: Any) -> ExecutorLogStandIn:
+        release_db_connection(ti)
         return ExecutorLogStandIn(self.pipeline)
 
     def _render_filename(self, ti: Any, try_number: int, *args: Any, **kwargs: Any) -> str:
