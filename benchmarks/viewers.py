@@ -340,14 +340,33 @@ def run_pressure(dep: Deployment, pressure: Pressure, args: argparse.Namespace, 
             warm_up(server, tasks=1, rounds=2)
             if pressure.kube == "hang":
                 dep.kube.inject("*", Fault.hang())
+            spy = None
+            if args.py_spy is not None and pressure.workers == 1:
+                out = args.py_spy_dir / f"{pressure.key}-{handler}.txt"
+                spy = threading.Timer(args.duration / 2, py_spy_dump, (args.py_spy, server.worker_pids(), out))
+                spy.start()
             try:
                 load = Load(viewers=pressure.viewers, tasks=1, duration=args.duration, client_timeout=60.0)
                 summary = drive(server, load, dep.kube).summary()
             finally:
                 dep.kube.clear_faults()
+                if spy is not None:
+                    spy.cancel()
         summary["uptime"] = uptime()
         results["pressure"][pressure.key][handler] = summary
         _progress(f"{pressure.key} {handler}", summary)
+
+
+def py_spy_dump(py_spy: Path, pids: Sequence[int], out: Path) -> None:
+    """Write ``py-spy dump`` of each worker (every thread's stack) to ``out``."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w") as file:
+        for pid in pids:
+            file.write(f"### py-spy dump --pid {pid} at {time.strftime('%H:%M:%S')}\n")
+            file.flush()
+            with contextlib.suppress(OSError, subprocess.SubprocessError):
+                cmd = [str(py_spy), "dump", "--pid", str(pid), "--nonblocking"]
+                subprocess.run(cmd, stdout=file, stderr=subprocess.STDOUT, timeout=60, check=False)
 
 
 def _progress(label: str, summary: Mapping[str, Any]) -> None:
@@ -419,7 +438,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--latency", type=float, default=0.02, help="seconds the Kubernetes API takes per call")
     parser.add_argument("--namespace-pods", type=int, default=2000, help="other pods in the namespace")
     parser.add_argument("--only", choices=("steady", "pressure"), help="run one group of scenarios")
+    parser.add_argument(
+        "--pressure", nargs="+", choices=[p.key for p in PRESSURES], help="run only these pressure scenarios"
+    )
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    parser.add_argument("--py-spy", type=Path, help="py-spy binary: dump the 1-worker runs' stacks mid-load")
+    parser.add_argument("--py-spy-dir", type=Path, default=Path("benchmarks/results/py-spy"))
     args = parser.parse_args(argv)
     results: dict[str, Any] = {
         "cell": args.cell, "duration": args.duration, "latency": args.latency, "uptime_start": uptime(),
@@ -431,7 +455,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_steady(dep, args, results)
         if args.only in (None, "pressure"):
             for pressure in PRESSURES:
-                run_pressure(dep, pressure, args, results)
+                if args.pressure is None or pressure.key in args.pressure:
+                    run_pressure(dep, pressure, args, results)
     results["uptime_end"] = uptime()
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
