@@ -402,7 +402,8 @@ def test_load_64_clients_mixed_executors(deployment: Deployment, tmp_path: Path)
         loaded_control = check_server_log(server)
         k8s_reads = sum(r.kind is KUBERNETES for phase in (k8s_only, warmup, load) for r in phase.results)
         pod_log_calls = sum(r.route == "log" for r in deployment.kube.requests()) - k8s_log_reads_before
-        assert pod_log_calls >= k8s_reads, f"{pod_log_calls} pod-log calls for {k8s_reads} Kubernetes reads"
+        # Reads of one task at once share a pod-log call (coalescing), so there may be fewer calls than reads.
+        assert 0 < pod_log_calls <= k8s_reads, f"{pod_log_calls} pod-log calls for {k8s_reads} Kubernetes reads"
 
         for phase in (k8s_only, warmup, load):
             print(phase.line())

@@ -133,3 +133,27 @@ def test_different_tries_are_not_shared() -> None:
     assert answers[0][1] == ["try one\n"]
     assert more_answers[0][1] == ["try two\n"]
     assert k.metrics.count(metrics.COALESCED_READS) == 0
+
+
+def test_a_forked_child_reads_with_a_pool_of_its_own() -> None:
+    import os
+
+    k = _real_time_kube()  # without a pool of its own, the child's read would time out
+    ti = fake_ti("KubernetesExecutor")
+    k.add_pod(ti, LINES)
+    k.read(ti)  # the parent's pool now has a thread
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: a read must not wait for a thread that was not forked
+        try:
+            ok = k.read(ti)[0][-1] == "Found logs through kube API"
+            os.write(write_fd, b"ok" if ok else b"wrong")
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    try:
+        answer = os.read(read_fd, 16)
+    finally:
+        os.close(read_fd)
+        os.waitpid(pid, 0)
+    assert answer == b"ok"

@@ -14,6 +14,7 @@ the latest deadline of the waiters still there, and stops (closing its source) w
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections.abc import Callable, Generator, Hashable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -208,6 +209,7 @@ class Coalescer(Generic[T]):
         self._lock = threading.Lock()
         self._max_fetches = max_fetches
         self._pool: ThreadPoolExecutor | None = None
+        self._pool_pid = 0
 
     def join(self, key: Hashable, deadline: Deadline) -> Waiter[T] | None:
         """A waiter on the fetch of ``key`` in flight, if there is one that still takes waiters."""
@@ -226,8 +228,9 @@ class Coalescer(Generic[T]):
             waiter = fetch.join(deadline)
             assert waiter is not None
             self._fetches[key] = fetch
-            if self._pool is None:  # built on first use, so in the process that reads
+            if self._pool is None or self._pool_pid != os.getpid():  # a forked child has none of its threads
                 self._pool = ThreadPoolExecutor(self._max_fetches, thread_name_prefix="executor-logs-fetch")
+                self._pool_pid = os.getpid()
             pool = self._pool
         pool.submit(fetch._run)
         return waiter, False
