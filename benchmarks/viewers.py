@@ -45,7 +45,13 @@ STOCK = "airflow.config_templates.airflow_local_settings.DEFAULT_LOGGING_CONFIG"
 HANDLERS = {"stock": STOCK, "ours": FIX}
 POD_LINES = [f"viewers pod line {n:03d}" for n in range(100)]
 #: What a log answer must carry when Kubernetes did not answer: our messages, or the provider's.
-CLEAR_MESSAGE_MARKERS = ("Executor logs unavailable", "Reading from k8s pod logs failed", "timed out", "busy")
+CLEAR_MESSAGE_MARKERS = (
+    "Executor logs unavailable",
+    "Reading from k8s pod logs failed",
+    "Kubernetes API failed",
+    "timed out",
+    "busy",
+)
 PROBE_PATHS = {"version": "/api/v2/version", "dags": "/api/v2/dags"}
 
 
