@@ -176,7 +176,14 @@ class ApiServer(LogClient):
             except httpx.HTTPError as e:
                 last_error = repr(e)
             time.sleep(0.5)
-        raise SandboxError(f"api-server not ready in time ({last_error}):\n{self.log_tail()}")
+        restarts = self.log_text().count("] died")
+        hint = (
+            f"; uvicorn's supervisor replaced {restarts} workers: it kills a worker that misses its 5 s ping, "
+            "as starting workers do under heavy CPU load"
+            if restarts >= 3
+            else ""
+        )
+        raise SandboxError(f"api-server not ready in time ({last_error}{hint}):\n{self.log_tail()}")
 
     def terminate_root(self, timeout: float = 30.0) -> bool:
         """
