@@ -128,6 +128,17 @@ def core_version() -> str:
 # ---------------------------------------------------------------------------------- the log file name
 
 
+def session_of(ti: Any) -> Any:
+    """The ORM session ``ti`` is loaded in; ``None`` if detached or not an ORM object at all."""
+    from sqlalchemy.orm import object_session
+    from sqlalchemy.orm.exc import UnmappedInstanceError
+
+    try:
+        return object_session(ti)
+    except UnmappedInstanceError:
+        return None
+
+
 def render_filename_kwargs(ti: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
     """
     ``_render_filename``'s keyword arguments, with ``session`` set to the one ``ti`` is loaded in.
@@ -137,12 +148,10 @@ def render_filename_kwargs(ti: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
     session holds the first. ``session`` is keyword-accepted on every line. A ``None`` is dropped, so
     ``@provide_session`` does not take it for a session.
     """
-    from sqlalchemy.orm import object_session
-
     kwargs = {**kwargs}
     if kwargs.get("session") is None:
         kwargs.pop("session", None)
-        session = object_session(ti)
+        session = session_of(ti)
         if session is not None:
             kwargs["session"] = session
     return kwargs

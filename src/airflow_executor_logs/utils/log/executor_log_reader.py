@@ -25,9 +25,7 @@ def release_db_connection(ti: Any) -> None:
     read-only transaction ends); Airflow's sessions do not expire objects on commit, and a later query
     checks a connection out again.
     """
-    from sqlalchemy.orm import object_session
-
-    session = object_session(ti)
+    session = version_compat.session_of(ti)
     if session is None or session.new or session.dirty or session.deleted or not session.in_transaction():
         return
     try:
