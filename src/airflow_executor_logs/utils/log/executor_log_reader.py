@@ -26,8 +26,10 @@ def release_db_connection(ti: Any) -> None:
     checks a connection out again.
     """
     session = version_compat.session_of(ti)
-    if session is None or session.new or session.dirty or session.deleted or not session.in_transaction():
-        return
+    if session is None or not session.in_transaction() or session.in_nested_transaction():
+        return  # nothing to give back, or a savepoint the caller still owns
+    if session.new or session.dirty or session.deleted:
+        return  # the caller's pending changes are not ours to commit
     try:
         session.commit()
     except Exception:  # the read goes on holding it, as before
