@@ -28,7 +28,8 @@ from typing import Any
 import httpx
 
 from airflow_executor_logs.testing import FakeKubeProcess, Fault, TaskRef, task_pod
-from airflow_executor_logs.testing.airflow_sandbox import (
+from airflow_executor_logs.testing.postgres import PostgresCluster
+from airflow_executor_logs.testing.sandbox import (
     DAG_ID,
     QUEUED_BY_JOB_ID,
     RUN_ID,
@@ -38,7 +39,6 @@ from airflow_executor_logs.testing.airflow_sandbox import (
     ApiServer,
     write_unreachable_kubeconfig,
 )
-from airflow_executor_logs.testing.postgres import PostgresCluster
 
 FIX = "airflow_executor_logs.logging_config.LOGGING_CONFIG"
 STOCK = "airflow.config_templates.airflow_local_settings.DEFAULT_LOGGING_CONFIG"

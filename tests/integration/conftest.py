@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from airflow_executor_logs.testing import FakeKubeAPI
-from airflow_executor_logs.testing.airflow_sandbox import (
+from airflow_executor_logs.testing.sandbox import (
     DAG_ID,
     RUN_ID,
     TASK_ID,

@@ -169,7 +169,7 @@ def test_the_sandbox_starts_and_stops_an_api_server(fresh_venv: FreshVenv, tmp_p
         import psutil
 
         from airflow_executor_logs.testing import FakeKubeProcess
-        from airflow_executor_logs.testing.airflow_sandbox import AirflowSandbox
+        from airflow_executor_logs.testing.sandbox import AirflowSandbox
 
         kubeconfig = Path(sys.argv[1]) / "kubeconfig"
         with FakeKubeProcess(kubeconfig), AirflowSandbox(kubeconfig=kubeconfig) as sandbox:

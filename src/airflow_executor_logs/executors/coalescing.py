@@ -63,12 +63,9 @@ class Waiter(Generic[T]):
         """Wait until the source is open; raise what opening it raised, or at this waiter's deadline."""
         fetch = self._fetch
         with fetch._cond:
-            while not fetch._opened:
-                left = self.deadline.left()
-                if left <= 0:
-                    self._leave_locked()
-                    raise ReadDeadlineExceeded(self.deadline.seconds)
-                fetch._cond.wait(left)
+            if not fetch._cond.wait_for(lambda: fetch._opened, max(self.deadline.left(), 0.0)):
+                self._leave_locked()
+                raise ReadDeadlineExceeded(self.deadline.seconds)
             if fetch._error is not None:
                 self._leave_locked()
                 raise fetch._error

@@ -127,12 +127,9 @@ class _GuardedRead(Generic[T]):
     def answer(self) -> T:
         """The reader's answer, raising what it raised; :class:`ReadDeadlineExceeded` at the deadline."""
         with self._cond:
-            while not self._answered:
-                left = self.deadline.left()
-                if left <= 0:
-                    self._abandon()
-                    raise ReadDeadlineExceeded(self.deadline.seconds)
-                self._cond.wait(left)
+            if not self._cond.wait_for(lambda: self._answered, max(self.deadline.left(), 0.0)):
+                self._abandon()
+                raise ReadDeadlineExceeded(self.deadline.seconds)
             if self._error is not None:
                 raise self._error
             return self._answer  # type: ignore[no-any-return]

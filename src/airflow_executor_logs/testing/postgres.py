@@ -22,8 +22,8 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 
+from airflow_executor_logs.testing.lifecycle import Lifecycle
 from airflow_executor_logs.utils.processes import stop_process_tree
 
 HOST = "127.0.0.1"
@@ -79,7 +79,7 @@ def missing_reason() -> str | None:
     return None
 
 
-class PostgresCluster:
+class PostgresCluster(Lifecycle):
     """A running private PostgreSQL server with one database; use it as a context manager."""
 
     def __init__(self, *, base_dir: str | os.PathLike[str] | None = None, start_timeout: float = 60.0) -> None:
@@ -110,19 +110,6 @@ class PostgresCluster:
     @property
     def log_path(self) -> Path:
         return self._root() / "server.log"
-
-    def __enter__(self) -> PostgresCluster:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def start(self) -> PostgresCluster:
         """``initdb``, start the server on 127.0.0.1:``port``, create the database."""
@@ -155,14 +142,16 @@ class PostgresCluster:
         """``pg_ctl stop -m fast``; then stop the postmaster's tree by PID; remove the directory."""
         if self.root is None:
             return
-        if self.data_dir.is_dir():
-            with contextlib.suppress(subprocess.SubprocessError, OSError):
-                self._run("pg_ctl", "stop", "-D", str(self.data_dir), "-m", "fast", "-w", "-t", "20", timeout=30)
-        if self.proc is not None:
-            stop_process_tree(self.proc, grace=5.0)  # reaps runuser, which reaps the server
-            self.proc = None
-        shutil.rmtree(self.root, ignore_errors=True)
-        self.root = None
+        try:
+            if self.data_dir.is_dir():  # pg_ctl fails on a server still starting: its tree is stopped below
+                with contextlib.suppress(subprocess.SubprocessError, OSError, PostgresUnavailable):
+                    self._run("pg_ctl", "stop", "-D", str(self.data_dir), "-m", "fast", "-w", "-t", "20", timeout=30)
+        finally:
+            if self.proc is not None:
+                stop_process_tree(self.proc, grace=5.0)  # reaps runuser, which reaps the server
+                self.proc = None
+            shutil.rmtree(self.root, ignore_errors=True)
+            self.root = None
 
     def log_tail(self, lines: int = 40) -> str:
         with contextlib.suppress(OSError):

@@ -12,31 +12,22 @@ import sys
 import threading
 from collections.abc import Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from airflow_executor_logs.testing.kube_api.admin import ADMIN_PREFIX, dispatch
 from airflow_executor_logs.testing.kube_api.faults import Fault, RecordedRequest, status_body
 from airflow_executor_logs.testing.kube_api.selectors import LabelSelectorError, parse_label_selector
+from airflow_executor_logs.testing.lifecycle import Lifecycle
 
 if TYPE_CHECKING:
     from airflow_executor_logs.testing.kube_api.api import FakeKubeAPI
 
 __all__ = ["LoopbackServer", "LoopbackService"]
 
-_S = TypeVar("_S", bound="LoopbackService")
 
-
-class LoopbackService:
+class LoopbackService(Lifecycle):
     """Something serving HTTP on 127.0.0.1 that starts and stops: a context manager with a :attr:`url`."""
-
-    def start(self: _S) -> _S:
-        """Start serving."""
-        raise NotImplementedError
-
-    def stop(self) -> None:
-        """Stop serving. Idempotent."""
-        raise NotImplementedError
 
     @property
     def port(self) -> int:
@@ -47,12 +38,6 @@ class LoopbackService:
     def url(self) -> str:
         """``http://127.0.0.1:PORT``."""
         return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self: _S) -> _S:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
 
 _CHUNK = 64 * 1024

@@ -16,6 +16,7 @@ from typing import IO, TYPE_CHECKING, Literal
 import httpx
 import psutil
 
+from airflow_executor_logs.testing.lifecycle import Lifecycle
 from airflow_executor_logs.testing.sandbox.client import LogClient
 from airflow_executor_logs.testing.sandbox.home import HOST, SandboxError, free_port
 from airflow_executor_logs.utils.processes import (
@@ -30,12 +31,11 @@ from airflow_executor_logs.utils.processes import (
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-    from types import TracebackType
 
     from airflow_executor_logs.testing.sandbox.sandbox import AirflowSandbox
 
 
-class ApiServer(LogClient):
+class ApiServer(Lifecycle, LogClient):
     """
     A real ``airflow api-server`` running against an ``AirflowSandbox`` on 127.0.0.1.
 
@@ -97,22 +97,6 @@ class ApiServer(LogClient):
         return self.proc is not None and self.proc.poll() is None
 
     # -- lifecycle -------------------------------------------------------------------------------
-    def __enter__(self) -> ApiServer:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     def env(self) -> dict[str, str]:
         """Environment of the api-server process."""
         env = dict(self.sandbox.env)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import psutil
 
+from airflow_executor_logs.testing.lifecycle import Lifecycle
 from airflow_executor_logs.testing.sandbox.api_server import ApiServer
 from airflow_executor_logs.testing.sandbox.home import (
     DAG_ID,
@@ -35,10 +36,9 @@ from airflow_executor_logs.utils.processes import (
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
-    from types import TracebackType
 
 
-class AirflowSandbox:
+class AirflowSandbox(Lifecycle):
     """
     An isolated Airflow environment with a RUNNING KubernetesExecutor task instance (and optionally more).
 
@@ -129,20 +129,12 @@ class AirflowSandbox:
         return airflow_bin(sys.executable)
 
     # -- lifecycle -------------------------------------------------------------------------------
-    def __enter__(self) -> AirflowSandbox:
-        try:
-            self.create()
-        except BaseException:
-            self.cleanup()
-            raise
-        return self
+    def start(self) -> AirflowSandbox:
+        """:meth:`create` it (the :class:`Lifecycle` name)."""
+        return self.create()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def stop(self) -> None:
+        """:meth:`cleanup` (the :class:`Lifecycle` name)."""
         self.cleanup()
 
     def prepare(self) -> AirflowSandbox:
