@@ -29,8 +29,8 @@ class Metrics:
         """Count one ``metric`` for ``executor``; metrics never break a log read."""
         name = executor if isinstance(executor, str) or executor is None else executor.__name__
         try:
-            from airflow.stats import Stats
+            from airflow_executor_logs.version_compat import stats
 
-            Stats.incr(metric, tags={"executor": name or "unknown"})
+            stats().incr(metric, tags={"executor": name or "unknown"})
         except Exception:
             log.debug("Could not emit metric %s", metric, exc_info=True)

@@ -119,6 +119,15 @@ def hook_called_by(handler_class: type) -> str | None:
     return None
 
 
+def stats() -> Any:
+    """Airflow's ``Stats``: from the Task SDK where it lives (3.2+), else ``airflow.stats`` (3.0, 3.1)."""
+    try:
+        from airflow.sdk.observability.stats import Stats
+    except ImportError:  # importing it on 3.2+ warns: it is a deprecated shim there
+        from airflow.stats import Stats
+    return Stats
+
+
 def core_version() -> str:
     from airflow import __version__
 

@@ -17,9 +17,9 @@ from tests.support.task_instances import fake_ti
 
 @pytest.fixture
 def counted() -> Iterator[mock.MagicMock]:
-    from airflow.stats import Stats
+    from airflow_executor_logs.version_compat import stats
 
-    with conf_vars({("core", "executor"): fx.all_executors_setting()}), mock.patch.object(Stats, "incr") as incr:
+    with conf_vars({("core", "executor"): fx.all_executors_setting()}), mock.patch.object(stats(), "incr") as incr:
         yield incr
 
 
@@ -67,3 +67,19 @@ def test_no_override_counts_nothing(counted: mock.MagicMock) -> None:
 def test_a_broken_stats_backend_does_not_break_reads(counted: mock.MagicMock) -> None:
     counted.side_effect = RuntimeError("statsd is down")
     assert read_running_task_log(fake_ti("NativeReaderExecutor", task_id="x"), 1)[0] == ["class-level read of x"]
+
+
+def test_emitting_does_not_import_the_deprecated_stats_shim() -> None:
+    """Where the Task SDK has ``Stats`` (3.2+), ``airflow.stats`` is a shim that warns on import: not used."""
+    import subprocess
+    import sys
+
+    script = (
+        "import importlib.util, sys\n"
+        "from airflow_executor_logs import metrics\n"
+        "metrics.Metrics().incr(metrics.COALESCED_READS, 'KubernetesExecutor')\n"
+        "print(importlib.util.find_spec('airflow.sdk.observability') is not None, 'airflow.stats' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    has_sdk_stats, imported_shim = out.stdout.split()[-2:]
+    assert imported_shim == ("False" if has_sdk_stats == "True" else "True")

@@ -11,13 +11,13 @@ from tests.unit.kube_double import kube
 
 
 def test_pod_cache_hits_and_breaker_openings_go_through_stats() -> None:
-    from airflow.stats import Stats
+    from airflow_executor_logs.version_compat import stats
 
     k = kube(breaker_threshold=1)
     k.metrics = Metrics()  # type: ignore[assignment]
     ti = fake_ti("KubernetesExecutor")
     k.add_pod(ti, ["x"])
-    with mock.patch.object(Stats, "incr") as incr:
+    with mock.patch.object(stats(), "incr") as incr:
         k.read(ti)
         k.read(ti)  # the pod is remembered
         k.api.fail("log", TimeoutError("timed out"))
