@@ -47,7 +47,7 @@ for cell in "${COMPAT_CELLS[@]}"; do
   # test_kube_*.py test the loopback API itself, the same code on every cell: the primary cells run them.
   run_cell "$cell" compat tests/unit tests/integration/test_read_through_airflow.py tests/integration/test_db_connections.py \
     tests/integration/test_kubernetes_reader.py tests/integration/test_kubernetes_parity.py \
-    --ignore-glob 'tests/unit/test_kube_*.py' "$@"
+    tests/e2e/test_one_recycle_cycle.py --ignore-glob 'tests/unit/test_kube_*.py' "$@"
 done
 for cell in "${PARITY_CELLS[@]}"; do
   run_cell "$cell" parity -m parity "$@"
