@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 SECTION = "executor_logs"
 
@@ -32,32 +32,29 @@ REFRESH_SECONDS = 5.0
 
 @dataclass(frozen=True)
 class Settings:
-    """One snapshot of ``[executor_logs]`` (and ``[core] multi_team``, which decides team lookups)."""
+    """
+    One snapshot of ``[executor_logs]`` (and ``[core] multi_team``, which decides team lookups).
 
-    #: Wall-clock deadline, in seconds, of one class-level log read.
+    Each field is the option of that name (``multi_team`` in ``[core]``); what it means is declared once, in the
+    provider's config section (:mod:`airflow_executor_logs.provider`, shown by ``airflow config list``).
+    """
+
+    # A class-level read: its deadline, and the API client it reuses.
     read_timeout: float = DEFAULT_READ_TIMEOUT
-    #: Connect timeout, in seconds, of each call a reader makes.
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
-    #: Seconds a reader may reuse an API client before building a new one.
     client_ttl: float = DEFAULT_CLIENT_TTL
-    #: Whether executors without a class-level reader may be built for one read.
+    # The short-lived executor, for classes without a class-level reader.
     fallback_enabled: bool = DEFAULT_FALLBACK_ENABLED
-    #: Deadline, in seconds, of a read through a short-lived executor: build, read and teardown.
     fallback_timeout: float = DEFAULT_FALLBACK_TIMEOUT
-    #: Consecutive transport failures against one cluster that open its circuit breaker.
+    # Pressure: the breaker per cluster, the bulkhead per worker process, and the pod-name cache.
     breaker_threshold: int = DEFAULT_BREAKER_THRESHOLD
-    #: Seconds an open breaker refuses reads before letting one probe through.
     breaker_cooldown: float = DEFAULT_BREAKER_COOLDOWN
-    #: Class-level reads a worker process lets wait at once (the bulkhead).
     max_concurrent_reads: int = DEFAULT_MAX_CONCURRENT_READS
-    #: Seconds a read waits for a bulkhead slot before answering "busy".
     slot_wait: float = DEFAULT_SLOT_WAIT
-    #: Seconds a task's pod name is reused without listing pods.
     pod_cache_ttl: float = DEFAULT_POD_CACHE_TTL
-    #: Pod names remembered per process.
     pod_cache_size: int = DEFAULT_POD_CACHE_SIZE
-    #: ``[core] multi_team``: whether a task's team is looked up to find its executor.
-    multi_team: bool = False
+    # Not ours: Airflow's own ``[core] multi_team``.
+    multi_team: bool = field(default=False, metadata={"section": "core"})
 
     @classmethod
     def from_conf(cls) -> Settings:
@@ -65,15 +62,14 @@ class Settings:
         from airflow.configuration import conf
 
         values: dict[str, object] = {}
-        for field in fields(cls):
-            if field.name == "multi_team":
-                values[field.name] = conf.getboolean("core", "multi_team", fallback=False)
-            elif isinstance(field.default, bool):
-                values[field.name] = conf.getboolean(SECTION, field.name, fallback=field.default)
-            elif isinstance(field.default, int):
-                number = conf.getint(SECTION, field.name, fallback=field.default)
-                values[field.name] = number if number > 0 else field.default
+        for option in fields(cls):
+            section = option.metadata.get("section", SECTION)
+            if isinstance(option.default, bool):
+                values[option.name] = conf.getboolean(section, option.name, fallback=option.default)
+            elif isinstance(option.default, int):
+                number = conf.getint(section, option.name, fallback=option.default)
+                values[option.name] = number if number > 0 else option.default
             else:
-                value = conf.getfloat(SECTION, field.name, fallback=field.default)
-                values[field.name] = value if 0 < value < math.inf else field.default
+                value = conf.getfloat(section, option.name, fallback=option.default)
+                values[option.name] = value if 0 < value < math.inf else option.default
         return cls(**values)  # type: ignore[arg-type]

@@ -24,18 +24,11 @@ import psutil
 import pytest
 
 from airflow_executor_logs.cli import main
-from airflow_executor_logs.cli.doctor import (
-    INIT_NAMES,
-    KIND_AIRFLOW,
-    KIND_ORPHANED,
-    KIND_OTHER,
-    airflow_role,
-    format_age,
-    format_bytes,
-    reap,
-    scan,
-)
+from airflow_executor_logs.cli.doctor.classify import KIND_AIRFLOW, KIND_ORPHANED, KIND_OTHER, airflow_role, scan
+from airflow_executor_logs.cli.doctor.output import format_age, format_bytes
+from airflow_executor_logs.cli.doctor.reap import reap
 from airflow_executor_logs.utils.processes import (
+    INIT_NAMES,
     ManagerProcess,
     find_manager_processes,
     is_gone,

@@ -102,7 +102,8 @@ def test_an_unknown_core_is_reported_and_left_stock(caplog: pytest.LogCaptureFix
     assert "read the stock way" in errors[0]
     assert list(handler._read(fake_ti("ManagerExecutor"), 1)[0]) == ["stock read"]  # untouched
 
-    from airflow_executor_logs.cli.doctor import EXIT_INACTIVE, run
+    from airflow_executor_logs.cli.doctor import run
+    from airflow_executor_logs.cli.doctor.options import EXIT_INACTIVE
 
     out = _doctor_with_task_handler(handler, run)
     assert out[0] == EXIT_INACTIVE
@@ -126,7 +127,8 @@ def _doctor_with_task_handler(handler: Any, run: Any) -> tuple[int, str]:
 
 
 def test_the_doctor_says_which_handler_and_hook_are_active(tmp_path: Path, pipeline: ExecutorLogPipeline) -> None:
-    from airflow_executor_logs.cli.doctor import EXIT_OK, run
+    from airflow_executor_logs.cli.doctor import run
+    from airflow_executor_logs.cli.doctor.options import EXIT_OK
 
     code, text = _doctor_with_task_handler(_handler(ExecutorLogsFileTaskHandler, tmp_path, pipeline), run)
     assert code == EXIT_OK

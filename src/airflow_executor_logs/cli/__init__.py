@@ -14,6 +14,7 @@ from typing import Any
 
 from airflow_executor_logs import __version__
 from airflow_executor_logs.cli import doctor
+from airflow_executor_logs.cli.doctor import options as doctor_options
 
 __all__ = ["build_parser", "get_airflow_cli_commands", "main"]
 
@@ -27,8 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=_GROUP_HELP)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    doctor_parser = commands.add_parser("doctor", help=doctor.HELP, description=doctor.DESCRIPTION)
-    doctor.add_arguments(doctor_parser)
+    doctor_parser = commands.add_parser("doctor", help=doctor_options.HELP, description=doctor_options.DESCRIPTION)
+    doctor_options.add_arguments(doctor_parser)
     doctor_parser.set_defaults(func=doctor.run)
     return parser
 
@@ -40,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # argparse exits 2 on usage errors, 0 after --help / --version
         code = exit_.code
-        return code if isinstance(code, int) else (0 if code is None else doctor.EXIT_USAGE)
+        return code if isinstance(code, int) else (0 if code is None else doctor_options.EXIT_USAGE)
     return int(args.func(args))
 
 
@@ -50,9 +51,9 @@ def get_airflow_cli_commands() -> list[Any]:
 
     doctor_command = ActionCommand(
         name="doctor",
-        help=doctor.HELP,
-        description=doctor.DESCRIPTION,
+        help=doctor_options.HELP,
+        description=doctor_options.DESCRIPTION,
         func=lazy_load_command("airflow_executor_logs.cli.doctor.airflow_command"),
-        args=doctor.airflow_args(),
+        args=doctor_options.airflow_args(),
     )
     return [GroupCommand(name=AIRFLOW_GROUP, help=_GROUP_HELP, subcommands=(doctor_command,))]

@@ -10,7 +10,8 @@ classified by its parent:
   recognised by command line, including the titles gunicorn and Airflow give their processes;
 * ``other``: a live child of anything else; only listed with ``--all``, never touched.
 
-Modules: :mod:`.options` (help, options, exit codes), :mod:`.classify`, :mod:`.reap` and :mod:`.output`.
+Modules: :mod:`.options` (help, options, exit codes), :mod:`.classify`, :mod:`.reap`, :mod:`.output` and
+:mod:`.activation`; this package exports the command itself (:func:`run`, :func:`airflow_command`).
 """
 
 from __future__ import annotations
@@ -19,61 +20,13 @@ import argparse
 import sys
 from typing import NoReturn, TextIO
 
-from airflow_executor_logs.cli.doctor.activation import Activation
 from airflow_executor_logs.cli.doctor.activation import check as check_activation
-from airflow_executor_logs.cli.doctor.classify import (
-    KIND_AIRFLOW,
-    KIND_ORPHANED,
-    KIND_OTHER,
-    ManagerRecord,
-    airflow_role,
-    classify,
-    scan,
-)
-from airflow_executor_logs.cli.doctor.options import (
-    DEFAULT_GRACE,
-    DESCRIPTION,
-    EXIT_INACTIVE,
-    EXIT_OK,
-    EXIT_ORPHANS,
-    EXIT_USAGE,
-    HELP,
-    OPTIONS,
-    add_arguments,
-    airflow_args,
-)
-from airflow_executor_logs.cli.doctor.output import format_age, format_bytes, print_json, print_text, summarize
+from airflow_executor_logs.cli.doctor.classify import KIND_OTHER, scan
+from airflow_executor_logs.cli.doctor.options import DEFAULT_GRACE, EXIT_INACTIVE, EXIT_OK
+from airflow_executor_logs.cli.doctor.output import print_json, print_text, summarize
 from airflow_executor_logs.cli.doctor.reap import ReapResult, reap
-from airflow_executor_logs.utils.processes import INIT_NAMES
 
-__all__ = [
-    "DEFAULT_GRACE",
-    "DESCRIPTION",
-    "EXIT_INACTIVE",
-    "EXIT_OK",
-    "EXIT_ORPHANS",
-    "EXIT_USAGE",
-    "HELP",
-    "INIT_NAMES",
-    "KIND_AIRFLOW",
-    "KIND_ORPHANED",
-    "KIND_OTHER",
-    "OPTIONS",
-    "Activation",
-    "ManagerRecord",
-    "ReapResult",
-    "add_arguments",
-    "airflow_args",
-    "airflow_command",
-    "airflow_role",
-    "check_activation",
-    "classify",
-    "format_age",
-    "format_bytes",
-    "reap",
-    "run",
-    "scan",
-]
+__all__ = ["airflow_command", "run"]
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:

@@ -155,8 +155,8 @@ class KubernetesLogReader:
         self, api: Any, name: str, namespace: str, tail_lines: int, deadline: Deadline, context: ReadContext
     ) -> Any:
         return api.read_namespaced_pod_log(
-            name=name,
-            namespace=namespace,
+            name,
+            namespace,
             container=CONTAINER,
             follow=False,
             tail_lines=tail_lines,

@@ -13,19 +13,9 @@ from typing import TYPE_CHECKING, Any
 import psutil
 
 from airflow_executor_logs.testing.lifecycle import Lifecycle
+from airflow_executor_logs.testing.sandbox import home
 from airflow_executor_logs.testing.sandbox.api_server import ApiServer
-from airflow_executor_logs.testing.sandbox.home import (
-    DAG_ID,
-    QUEUED_BY_JOB_ID,
-    RUN_ID,
-    TASK_ID,
-    TI_HOSTNAME,
-    UNREACHABLE_KUBECONFIG,
-    SandboxError,
-    airflow_bin,
-    sandbox_env,
-    write_unreachable_kubeconfig,
-)
+from airflow_executor_logs.testing.sandbox.home import SandboxError
 from airflow_executor_logs.testing.sandbox.seeding import ExtraRun, run_logged, seed_running_task
 from airflow_executor_logs.utils.processes import (
     ManagerProcess,
@@ -50,7 +40,7 @@ class AirflowSandbox(Lifecycle):
     def __init__(
         self,
         *,
-        kubeconfig: str | os.PathLike[str] | None = UNREACHABLE_KUBECONFIG,
+        kubeconfig: str | os.PathLike[str] | None = home.UNREACHABLE_KUBECONFIG,
         namespace: str = "default",
         logging_config_class: str | None = None,
         extra_env: Mapping[str, str] | None = None,
@@ -79,12 +69,12 @@ class AirflowSandbox(Lifecycle):
         self.base_dir = base_dir
         self.keep = bool(os.environ.get("AIRFLOW_EXECUTOR_LOGS_KEEP_SANDBOX")) if keep is None else keep
         self.migrate_timeout = migrate_timeout
-        self.dag_id = DAG_ID
-        self.task_id = TASK_ID
-        self.run_id = RUN_ID
+        self.dag_id = home.DAG_ID
+        self.task_id = home.TASK_ID
+        self.run_id = home.RUN_ID
         self.try_number = 1
-        self.hostname = TI_HOSTNAME
-        self.queued_by_job_id = QUEUED_BY_JOB_ID
+        self.hostname = home.TI_HOSTNAME
+        self.queued_by_job_id = home.QUEUED_BY_JOB_ID
         self.executor = "KubernetesExecutor"
         self.extra_runs: tuple[ExtraRun, ...] = tuple(extra_runs)
         #: Task instance id per seeded run id (filled by ``create()``).
@@ -126,7 +116,7 @@ class AirflowSandbox(Lifecycle):
     @property
     def airflow_bin(self) -> str:
         """The ``airflow`` entry point of the current interpreter's environment."""
-        return airflow_bin(sys.executable)
+        return home.airflow_bin(sys.executable)
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> AirflowSandbox:
@@ -144,11 +134,11 @@ class AirflowSandbox(Lifecycle):
         for d in (self.airflow_home, Path(self.tmpdir), self.dags_folder, self.logs_dir):
             d.mkdir(parents=True, exist_ok=True)
         kubeconfig: Path | None = None
-        if self.kubeconfig == UNREACHABLE_KUBECONFIG:
-            kubeconfig = write_unreachable_kubeconfig(self.root / "kubeconfig.yaml", namespace=self.namespace)
+        if self.kubeconfig == home.UNREACHABLE_KUBECONFIG:
+            kubeconfig = home.write_unreachable_kubeconfig(self.root / "kubeconfig.yaml", namespace=self.namespace)
         elif self.kubeconfig is not None:
             kubeconfig = Path(self.kubeconfig)
-        self.env = sandbox_env(
+        self.env = home.sandbox_env(
             os.environ,
             root=self.root,
             kubeconfig=kubeconfig,
