@@ -49,7 +49,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Seconds per phase (setup, call, teardown) for each test directory and the slowest modules."""
+    """Seconds per phase (setup, call, teardown) for each kind of test (tests/unit, ...) and the slowest modules."""
     if not _PHASE_SECONDS:
         return
     phases = ("setup", "call", "teardown")
@@ -58,7 +58,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         by_module.setdefault(module, dict.fromkeys(phases, 0.0))[when] += seconds
     by_dir: dict[str, dict[str, float]] = {}
     for module, times in by_module.items():
-        totals = by_dir.setdefault(str(Path(module).parent), dict.fromkeys(phases, 0.0))
+        totals = by_dir.setdefault("/".join(Path(module).parts[:2]), dict.fromkeys(phases, 0.0))
         for when in phases:
             totals[when] += times[when]
     write = terminalreporter.write_line

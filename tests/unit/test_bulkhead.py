@@ -14,8 +14,8 @@ from airflow_executor_logs.config import Settings
 from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline
 from airflow_executor_logs.testing.kube_client import FakeClock
 from tests.support.airflow_state import conf_vars
+from tests.support.kube_double import CountingMetrics
 from tests.support.task_instances import fake_ti
-from tests.unit.kube_double import CountingMetrics
 
 BUSY = (
     "Executor logs unavailable: this API server worker is busy, 2 reads of running tasks' logs are already "

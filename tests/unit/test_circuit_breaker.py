@@ -9,8 +9,8 @@ import urllib3
 
 from airflow_executor_logs import metrics
 from airflow_executor_logs.testing.kube_client import api_exception
+from tests.support.kube_double import Kube, kube
 from tests.support.task_instances import fake_ti
-from tests.unit.kube_double import Kube, kube
 
 FIRST = "Attempting to fetch logs from pod worker-pod-1 through kube API"
 

@@ -10,8 +10,8 @@ from typing import Any
 from airflow_executor_logs import metrics
 from airflow_executor_logs.executors.deadline import Deadline
 from airflow_executor_logs.executors.reader_protocol import ReadContext, to_task_log
+from tests.support.kube_double import Kube, kube
 from tests.support.task_instances import fake_ti
-from tests.unit.kube_double import Kube, kube
 
 LINES = [f"line {n}" for n in range(50)]
 

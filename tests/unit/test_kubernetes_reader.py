@@ -6,8 +6,8 @@ import threading
 import time
 
 from airflow_executor_logs.testing.kube_client import api_exception
+from tests.support.kube_double import kube
 from tests.support.task_instances import fake_ti
-from tests.unit.kube_double import kube
 
 FIRST = "Attempting to fetch logs from pod worker-pod-1 through kube API"
 

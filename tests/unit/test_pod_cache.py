@@ -5,8 +5,8 @@ from __future__ import annotations
 from airflow_executor_logs import metrics
 from airflow_executor_logs.executors.kubernetes.pod_cache import PodCache
 from airflow_executor_logs.testing.kube_client import FakeClock, api_exception
+from tests.support.kube_double import kube
 from tests.support.task_instances import fake_ti
-from tests.unit.kube_double import kube
 
 LINES = ["one", "two"]
 

@@ -6,8 +6,8 @@ from unittest import mock
 
 from airflow_executor_logs import metrics
 from airflow_executor_logs.metrics import Metrics
+from tests.support.kube_double import kube
 from tests.support.task_instances import fake_ti
-from tests.unit.kube_double import kube
 
 
 def test_pod_cache_hits_and_breaker_openings_go_through_stats() -> None:
