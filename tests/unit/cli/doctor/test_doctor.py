@@ -1,175 +1,27 @@
-"""``airflow-executor-logs doctor`` against real Manager servers: orphaned, child of Airflow, child of us."""
+"""The doctor command (``run``, ``airflow_command``) against real Manager servers: orphaned, child of Airflow, ours."""
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
+import argparse
 import io
 import json
-import multiprocessing
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
-import textwrap
 import time
-from collections.abc import Iterator
 from importlib.metadata import entry_points
-from multiprocessing.managers import SyncManager
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 
-from airflow_executor_logs.cli import main
-from airflow_executor_logs.cli.doctor.classify import KIND_AIRFLOW, KIND_ORPHANED, KIND_OTHER, airflow_role, scan
-from airflow_executor_logs.cli.doctor.output import format_age, format_bytes
-from airflow_executor_logs.cli.doctor.reap import reap
-from airflow_executor_logs.utils.processes import (
-    INIT_NAMES,
-    ManagerProcess,
-    find_manager_processes,
-    is_gone,
-    stop_process_tree,
-    stop_processes,
-    wait_gone,
-)
-
-WORKER_TITLE = "[ready] airflow api-server worker"
-
-# Started with TMPDIR set to the test's directory, so the Manager's pymp-* socket lands there.
-# argv: pid file, process title ("" for none), "orphan" (exit without shutting the Manager down)
-# or "live" (stay alive as the Manager's parent), and "ignore-term" to have the Manager ignore SIGTERM.
-_HELPER = textwrap.dedent(
-    """
-    import multiprocessing, os, signal, sys, time
-
-    pid_file, title, mode, term = sys.argv[1:5]
-    if term == "ignore-term":
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # inherited by the forked Manager
-    if title:
-        import setproctitle
-
-        setproctitle.setproctitle(title)
-    manager = multiprocessing.get_context("fork").Manager()
-    with open(pid_file + ".tmp", "w") as f:
-        f.write(str(manager._process.pid))
-    os.replace(pid_file + ".tmp", pid_file)
-    if mode == "orphan":
-        os._exit(0)  # no shutdown, no finalizers: the Manager outlives its parent
-    time.sleep(600)
-    """
-)
-
-
-@dataclasses.dataclass
-class Lab:
-    """A private TMPDIR, helper processes in it, and their cleanup by pid."""
-
-    tmpdir: Path
-    helpers: list[subprocess.Popen[bytes]] = dataclasses.field(default_factory=list)
-    managers: list[psutil.Process] = dataclasses.field(default_factory=list)
-
-    def _start_helper(
-        self, title: str, mode: str, ignore_term: bool = False
-    ) -> tuple[subprocess.Popen[bytes], psutil.Process]:
-        pid_file = self.tmpdir / f"manager-{len(self.helpers)}.pid"
-        env = {**os.environ, "TMPDIR": str(self.tmpdir)}
-        with open(self.tmpdir / f"helper-{len(self.helpers)}.log", "wb") as log:
-            helper = subprocess.Popen(
-                [sys.executable, "-c", _HELPER, str(pid_file), title, mode, "ignore-term" if ignore_term else "-"],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        self.helpers.append(helper)
-        deadline = time.monotonic() + 60
-        while not pid_file.exists():
-            if helper.poll() is not None and not pid_file.exists():
-                pytest.fail(f"helper exited with {helper.returncode} before starting a Manager")
-            if time.monotonic() > deadline:
-                pytest.fail("helper did not start a Manager within 60 s")
-            time.sleep(0.02)
-        manager = psutil.Process(int(pid_file.read_text()))
-        self.managers.append(manager)
-        _wait_listening(self.tmpdir, manager.pid)
-        return helper, manager
-
-    def orphan(self, title: str = "", ignore_term: bool = False) -> psutil.Process:
-        """A real Manager server whose parent exited without shutting it down."""
-        helper, manager = self._start_helper(title, "orphan", ignore_term)
-        assert helper.wait(timeout=30) == 0
-        ppid = manager.ppid()
-        if ppid != 1 and psutil.Process(ppid).name() not in INIT_NAMES:
-            pytest.skip(f"the orphan was adopted by subreaper {ppid}, which the doctor cannot tell from a parent")
-        return manager
-
-    def live(self, title: str = "") -> tuple[psutil.Process, psutil.Process]:
-        """A Manager server and its (running) parent."""
-        helper, manager = self._start_helper(title, "live")
-        return psutil.Process(helper.pid), manager
-
-    def doctor(self, *args: str) -> tuple[int, str]:
-        out = io.StringIO()
-        with contextlib.redirect_stdout(out):
-            code = main(["doctor", "--tmpdir", str(self.tmpdir), *args])
-        return code, out.getvalue()
-
-    def cleanup(self) -> None:
-        """Kill every Manager started here (tracked, or listening under our TMPDIR), then the helpers."""
-        leftovers = [*self.managers]
-        for found in find_manager_processes(str(self.tmpdir)):
-            with contextlib.suppress(psutil.Error):
-                leftovers.append(psutil.Process(found.pid))
-        stop_processes(leftovers, grace=0.0)  # by psutil handle: never a pid that now names another process
-        for helper in self.helpers:
-            stop_process_tree(helper, grace=2.0)  # a no-op once the helper was reaped
-        shutil.rmtree(self.tmpdir, ignore_errors=True)
-
-
-def _wait_listening(tmpdir: Path, pid: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while pid not in {found.pid for found in find_manager_processes(str(tmpdir))}:
-        if time.monotonic() > deadline:
-            pytest.fail(f"Manager {pid} never listened under {tmpdir}")
-        time.sleep(0.05)
-
-
-@pytest.fixture
-def lab() -> Iterator[Lab]:
-    # Short path: unix socket paths are limited to 107 bytes.
-    lab = Lab(Path(tempfile.mkdtemp(prefix="ael-doc-", dir="/tmp")))
-    try:
-        yield lab
-    finally:
-        lab.cleanup()
-
-
-@contextlib.contextmanager
-def manager_of_ours(tmpdir: Path) -> Iterator[psutil.Process]:
-    """A Manager server that is a child of this (non-Airflow) test process, with its socket in ``tmpdir``."""
-    socket_dir = tmpdir / "pymp-ours"
-    socket_dir.mkdir()
-    manager = SyncManager(address=str(socket_dir / "listener-ours"), ctx=multiprocessing.get_context("fork"))
-    manager.start()
-    process = psutil.Process(manager._process.pid)  # type: ignore[attr-defined]
-    try:
-        _wait_listening(tmpdir, process.pid)
-        yield process
-    finally:
-        with contextlib.suppress(Exception):
-            manager.shutdown()
-        stop_processes([manager._process], grace=0.0)  # type: ignore[attr-defined]  # joins it
-
-
-def _record(document: dict[str, Any], pid: int) -> dict[str, Any]:
-    matches = [record for record in document["managers"] if record["pid"] == pid]
-    assert len(matches) == 1, document
-    return matches[0]
-
+from airflow_executor_logs.cli import doctor
+from airflow_executor_logs.cli.doctor.activation import Activation
+from airflow_executor_logs.cli.doctor.classify import KIND_AIRFLOW, KIND_ORPHANED, KIND_OTHER, ManagerRecord
+from airflow_executor_logs.cli.doctor.options import DEFAULT_GRACE, EXIT_INACTIVE, EXIT_OK, EXIT_ORPHANS
+from airflow_executor_logs.cli.doctor.reap import REAPED, ReapResult
+from airflow_executor_logs.utils.processes import is_gone, wait_gone
+from tests.unit.cli.doctor.lab import WORKER_TITLE, Lab, manager_of_ours, record_of
 
 # --------------------------------------------------------------------------------------------
 # Real processes
@@ -198,7 +50,7 @@ def test_orphan_in_json_says_what_it_was_forked_from(lab: Lab) -> None:
 
     assert code == 1
     document = json.loads(out)
-    record = _record(document, orphan.pid)
+    record = record_of(document, orphan.pid)
     assert record["kind"] == KIND_ORPHANED
     assert record["orphaned"] is True
     assert record["forked_from"] == "airflow api-server worker"
@@ -244,7 +96,7 @@ def test_reap_json_reports_freed_bytes(lab: Lab) -> None:
     document = json.loads(out)
     freed = 0
     for orphan in orphans:
-        record = _record(document, orphan.pid)
+        record = record_of(document, orphan.pid)
         assert record["reap"] == {"outcome": "reaped", "detail": "SIGTERM", "freed_bytes": record["memory_bytes"]}
         assert record["memory_bytes"] > 0
         freed += record["memory_bytes"]
@@ -263,12 +115,12 @@ def test_managers_with_live_parents_are_never_reaped(lab: Lab) -> None:
 
         assert code == 0
         document = json.loads(out)
-        assert _record(document, orphan.pid)["reap"]["outcome"] == "reaped"
-        airflow_child = _record(document, workers_manager.pid)
+        assert record_of(document, orphan.pid)["reap"]["outcome"] == "reaped"
+        airflow_child = record_of(document, workers_manager.pid)
         assert airflow_child["kind"] == KIND_AIRFLOW
         assert airflow_child["origin"] == f"child of airflow api-server worker {worker.pid}"
         assert airflow_child["reap"] is None
-        our_child = _record(document, ours.pid)
+        our_child = record_of(document, ours.pid)
         assert our_child["kind"] == KIND_OTHER
         assert our_child["origin"].startswith(f"child of non-Airflow process {os.getpid()} ")
         assert our_child["reap"] is None
@@ -284,37 +136,6 @@ def test_managers_with_live_parents_are_never_reaped(lab: Lab) -> None:
         assert "2 Manager server(s)" not in out
         assert "1 Manager server(s), 0 orphaned (0 B); 1 of non-Airflow processes not shown (--all)." in out
     assert not is_gone(workers_manager)
-
-
-def test_reap_checks_identity_again_before_signalling(lab: Lab) -> None:
-    orphan = lab.orphan()
-    (record,) = scan(str(lab.tmpdir))
-    assert record.pid == orphan.pid
-    assert isinstance(record, ManagerProcess)  # one record: the doctor's adds only its verdict
-    assert record.orphan_reason is not None
-
-    impostor = dataclasses.replace(record, create_time=record.create_time - 3600)
-    (result,) = reap([impostor], grace=0.5)
-    assert (result.outcome, result.detail) == ("skipped", "pid reused by another process")
-
-    moved = dataclasses.replace(record, socket_path=record.socket_path + "-elsewhere")
-    (result,) = reap([moved], grace=0.5)
-    assert (result.outcome, result.detail) == ("skipped", "no longer a Manager server")
-
-    assert reap([dataclasses.replace(record, kind=KIND_OTHER)], grace=0.5) == []
-    assert reap([dataclasses.replace(record, kind=KIND_AIRFLOW)], grace=0.5) == []
-    assert not is_gone(orphan)
-
-
-def test_reap_uses_sigkill_when_sigterm_is_ignored(lab: Lab) -> None:
-    orphan = lab.orphan(ignore_term=True)
-    (record,) = scan(str(lab.tmpdir))
-
-    (result,) = reap([record], grace=0.5)
-
-    assert (result.outcome, result.detail) == ("reaped", "SIGKILL")
-    assert result.freed == record.memory
-    assert is_gone(orphan)
 
 
 def test_no_orphans_exits_0(lab: Lab) -> None:
@@ -339,7 +160,7 @@ def test_module_entry_point_in_a_subprocess(lab: Lab) -> None:
     )
 
     assert result.returncode == 1, result.stderr
-    assert _record(json.loads(result.stdout), orphan.pid)["kind"] == KIND_ORPHANED
+    assert record_of(json.loads(result.stdout), orphan.pid)["kind"] == KIND_ORPHANED
 
 
 def _core_adds_provider_cli() -> bool:
@@ -369,71 +190,95 @@ def test_airflow_subcommand(lab: Lab) -> None:
     )
 
     assert result.returncode == 1, result.stderr
-    assert _record(json.loads(result.stdout), orphan.pid)["kind"] == KIND_ORPHANED
+    assert record_of(json.loads(result.stdout), orphan.pid)["kind"] == KIND_ORPHANED
 
 
 # --------------------------------------------------------------------------------------------
-# Pure functions
+# run() on given records and activation
 # --------------------------------------------------------------------------------------------
 
-
-@pytest.mark.parametrize(
-    ("argv", "expected"),
-    [
-        (["doctor", "--grace", "-1"], 2),
-        (["doctor", "--grace", "soon"], 2),
-        (["doctor", "--bogus"], 2),
-        (["nope"], 2),
-        ([], 2),
-        (["doctor", "--help"], 0),
-    ],
-)
-def test_usage(argv: list[str], expected: int) -> None:
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        assert main(argv) == expected
+ACTIVE = Activation("3.2.1", "x.Handler", True, "_get_executor_get_task_log")
 
 
-@pytest.mark.parametrize(
-    ("cmdline", "parent", "expected"),
-    [
-        (["[ready] airflow api-server worker"], None, "airflow api-server worker"),
-        (["gunicorn: worker [airflow-webserver]"], None, "airflow api-server worker"),
-        (["gunicorn: master [gunicorn]"], None, "airflow api-server"),
-        (["airflow api_server -- host:0.0.0.0 port:8080"], None, "airflow api-server"),
-        (["/venv/bin/python", "/venv/bin/airflow", "api-server", "-p", "8080"], None, "airflow api-server"),
-        (["python3", "-m", "airflow", "scheduler"], None, "airflow scheduler"),
-        (["/usr/local/bin/airflow"], None, "airflow"),
-        (
-            [
-                "python",
-                "-c",
-                "from multiprocessing.spawn import spawn_main; spawn_main(tracker_fd=5)",
-                "--multiprocessing-fork",
-            ],
-            ["airflow api_server -- host:0.0.0.0 port:8080"],
-            "airflow api-server worker",
-        ),
-        (["python", "-c", "from multiprocessing.spawn import spawn_main"], ["bash"], None),
-        (["uvicorn", "airflow.api_fastapi.main:app"], None, "airflow api-server"),
-        (["ls", "/opt/airflow"], None, None),
-        (["/usr/bin/python3", "-m", "pytest"], None, None),
-        ([], None, None),
-    ],
-)
-def test_airflow_role(cmdline: list[str], parent: list[str] | None, expected: str | None) -> None:
-    assert airflow_role(cmdline, parent) == expected
+def _given(kind: str, pid: int) -> ManagerRecord:
+    return ManagerRecord(
+        pid=pid,
+        ppid=1 if kind == KIND_ORPHANED else 50,
+        create_time=time.time(),
+        rss=2048,
+        uss=1024,
+        cmdline=(),
+        socket_path=f"/tmp/pymp-{pid}/listener-{pid}",
+        orphan_reason="ppid 1" if kind == KIND_ORPHANED else None,
+        kind=kind,
+        origin=kind,
+    )
 
 
-def test_human_units() -> None:
-    assert format_bytes(None) == "-"
-    assert format_bytes(512) == "512 B"
-    assert format_bytes(1536) == "1.5 KiB"
-    assert format_bytes(110 * 1024 * 1024 + 200 * 1024) == "110.2 MiB"
-    assert format_bytes(3 * 1024**3) == "3.0 GiB"
-    assert [format_age(s) for s in (0, 42, 312, 3 * 3600 + 240, 2 * 86400 + 3 * 3600)] == [
-        "0s",
-        "42s",
-        "5m12s",
-        "3h04m",
-        "2d03h",
+@pytest.fixture
+def given(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """What ``run`` finds (``records``), the activation it reports, and the records it is asked to reap."""
+    state: dict[str, Any] = {
+        "records": [_given(KIND_ORPHANED, 1), _given(KIND_AIRFLOW, 2), _given(KIND_OTHER, 3)],
+        "activation": ACTIVE,
+        "reaped": [],
+    }
+
+    def fake_reap(records: list[ManagerRecord], grace: float) -> list[ReapResult]:
+        state["reaped"].append(([record.pid for record in records], grace))
+        return [ReapResult(record.pid, REAPED, "SIGTERM", record.memory) for record in records if record.orphaned]
+
+    monkeypatch.setattr(doctor, "scan", lambda tmpdir: state["records"])
+    monkeypatch.setattr(doctor, "check_activation", lambda: state["activation"])
+    monkeypatch.setattr(doctor, "reap", fake_reap)
+    return state
+
+
+def _run(**args: Any) -> tuple[int, str]:
+    out = io.StringIO()
+    return doctor.run(argparse.Namespace(**args), out), out.getvalue()
+
+
+def test_run_hides_managers_of_other_processes_unless_all(given: dict[str, Any]) -> None:
+    code, out = _run(json=True)
+    document = json.loads(out)
+    assert ([record["pid"] for record in document["managers"]], document["summary"]["hidden"]) == ([1, 2], 1)
+    assert document["activation"] == ACTIVE.as_dict()
+    assert code == EXIT_ORPHANS
+    code, out = _run(json=True, all=True)
+    assert [record["pid"] for record in json.loads(out)["managers"]] == [1, 2, 3]
+
+
+def test_run_reaps_only_when_asked_with_the_grace_given(given: dict[str, Any]) -> None:
+    assert _run()[0] == EXIT_ORPHANS
+    assert given["reaped"] == []
+    code, out = _run(reap=True, grace=1.5)
+    assert given["reaped"] == [([1, 2], 1.5)]  # the shown records; reap() itself keeps to the orphans
+    assert code == EXIT_OK
+    assert out.splitlines()[-2:] == [
+        "Reaped 1 of 1 orphan(s), freed 1.0 KiB.",
+        ACTIVE.describe(),
+    ]
+    _run(reap=True)
+    assert given["reaped"][-1][1] == DEFAULT_GRACE
+
+
+def test_run_exit_codes(given: dict[str, Any]) -> None:
+    given["activation"] = Activation("9.0.0", "x.Handler", True, None)
+    assert _run()[0] == EXIT_ORPHANS  # orphans left say more than an inactive package
+    given["records"] = [_given(KIND_AIRFLOW, 2)]
+    assert _run()[0] == EXIT_INACTIVE
+    given["activation"] = Activation(None, None, False, None, "Airflow cannot be imported")
+    assert _run()[0] == EXIT_OK  # cannot tell: not reported as inactive
+    given["activation"] = ACTIVE
+    assert _run()[0] == EXIT_OK
+
+
+def test_airflow_command_exits_with_the_code(given: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        doctor.airflow_command(argparse.Namespace(json=False))
+    assert exited.value.code == EXIT_ORPHANS
+    assert capsys.readouterr().out.splitlines()[-2:] == [
+        "Run with --reap to terminate the orphans.",
+        ACTIVE.describe(),
     ]
