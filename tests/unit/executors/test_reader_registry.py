@@ -112,13 +112,6 @@ def test_a_factory_builds_one_reader_per_registry() -> None:
     assert len(built) == 2
 
 
-def test_a_registration_needs_a_reader_or_a_factory_and_a_class_path() -> None:
-    with pytest.raises(ValueError, match="exactly one of reader= or factory="):
-        ReaderRegistration("a.B")
-    with pytest.raises(ValueError, match=r"expected 'module\.ClassName'"):
-        ReaderRegistration("B", reader=_legacy_reader("x"))
-
-
 def test_a_reader_with_the_wrong_signature_is_refused() -> None:
     with pytest.raises(TypeError, match=r"reader\(executor, ti, try_number, context\)"):
         _registry().register(ReaderRegistration("a.B", reader=lambda ti: ([], [])))

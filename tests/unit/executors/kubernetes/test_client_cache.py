@@ -1,0 +1,117 @@
+"""One Kubernetes client per team, reused until its TTL or until a 401 drops it; built with retries capped."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from airflow_executor_logs.executors.kubernetes.client_cache import KubeClientCache, build_client
+from airflow_executor_logs.testing.kube_client import FakeClock
+
+
+class Built:
+    """A stand-in client that says which team it was built for, and when."""
+
+    def __init__(self, team_name: str | None, number: int) -> None:
+        self.team_name, self.number = team_name, number
+
+    def __repr__(self) -> str:
+        return f"Built({self.team_name!r}, {self.number})"
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def built() -> list[Built]:
+    return []
+
+
+@pytest.fixture
+def cache(clock: FakeClock, built: list[Built]) -> KubeClientCache:
+    def factory(team_name: str | None) -> Built:
+        client = Built(team_name, len(built))
+        built.append(client)
+        return client
+
+    return KubeClientCache(factory=factory, clock=clock)
+
+
+def test_a_client_is_reused_until_its_ttl_then_rebuilt(cache: KubeClientCache, clock: FakeClock) -> None:
+    first = cache.get(None, ttl=60.0)
+    clock.advance(59.9)
+    assert cache.get(None, ttl=60.0) is first
+    clock.advance(0.1)  # exactly the TTL: too old
+    second = cache.get(None, ttl=60.0)
+    assert (first.number, second.number, cache.builds) == (0, 1, 2)
+    clock.advance(59.9)  # the TTL counts from the rebuild
+    assert cache.get(None, ttl=60.0) is second
+
+
+def test_a_shorter_ttl_applies_to_a_client_already_cached(cache: KubeClientCache, clock: FakeClock) -> None:
+    first = cache.get(None, ttl=600.0)
+    clock.advance(10.0)
+    assert cache.get(None, ttl=10.0) is not first  # the setting changed: the client is already too old
+    assert cache.builds == 2
+
+
+def test_each_team_has_its_own_client(cache: KubeClientCache, built: list[Built]) -> None:
+    default, team_a = cache.get(None, 60.0), cache.get("team_a", 60.0)
+    assert (cache.get(None, 60.0), cache.get("team_a", 60.0)) == (default, team_a)
+    assert [(client.team_name, client.number) for client in built] == [(None, 0), ("team_a", 1)]
+
+
+def test_invalidate_drops_only_the_client_it_names(cache: KubeClientCache, clock: FakeClock) -> None:
+    stale = cache.get(None, 60.0)
+    cache.invalidate(None, stale)
+    fresh = cache.get(None, 60.0)
+    assert fresh is not stale
+    cache.invalidate(None, stale)  # a second read that saw the same 401 late: the fresh client stays
+    assert cache.get(None, 60.0) is fresh
+    cache.invalidate("team_a", fresh)  # another team's key: nothing to drop
+    assert cache.get(None, 60.0) is fresh
+    assert cache.builds == 2
+
+
+def _real_client() -> Any:
+    from kubernetes.client import ApiClient, Configuration, CoreV1Api
+
+    return CoreV1Api(ApiClient(Configuration()))
+
+
+def test_build_client_asks_the_team_aware_provider_and_caps_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.providers.cncf.kubernetes import kube_client
+
+    teams: list[str | None] = []
+
+    def team_aware(team_name: str | None = None) -> Any:
+        teams.append(team_name)
+        return _real_client()
+
+    monkeypatch.setattr(kube_client, "_get_executor_kube_client", team_aware, raising=False)
+    monkeypatch.setattr(kube_client, "get_kube_client", lambda: pytest.fail("the team-unaware client was built"))
+    api = build_client("team_a")
+    assert teams == ["team_a"]
+    retries = api.api_client.rest_client.pool_manager.connection_pool_kw["retries"]
+    assert (retries.total, retries.connect, retries.read, retries.status, retries.other, retries.redirect) == (
+        1,
+        1,
+        0,
+        0,
+        0,
+        0,
+    )
+    assert retries.backoff_factor == 0
+
+
+def test_build_client_without_teams_uses_the_providers_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.providers.cncf.kubernetes import kube_client
+
+    monkeypatch.delattr(kube_client, "_get_executor_kube_client", raising=False)  # providers before teams
+    client = _real_client()
+    monkeypatch.setattr(kube_client, "get_kube_client", lambda: client)
+    assert build_client(None) is client
+    assert client.api_client.rest_client.pool_manager.connection_pool_kw["retries"].total == 1
