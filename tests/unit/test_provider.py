@@ -72,22 +72,6 @@ def test_defaults_match_config_module() -> None:
     }
 
 
-def test_defaults_match_config_fallbacks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """With nothing configured at all, the settings snapshot holds the declared defaults."""
-    from airflow.configuration import conf
-
-    def fallback_only(section: str, key: str, fallback: Any = None, **kwargs: Any) -> Any:
-        assert section in (config.SECTION, "core")
-        return fallback
-
-    monkeypatch.setattr(conf, "getfloat", fallback_only)
-    monkeypatch.setattr(conf, "getboolean", fallback_only)
-    monkeypatch.setattr(conf, "getint", fallback_only)
-    declared = {name: _parse(option) for name, option in _options().items()}
-    settings = config.Settings.from_conf()
-    assert declared == {name: getattr(settings, name) for name in declared}
-
-
 def test_cli_commands_parse_with_airflows_parser() -> None:
     from airflow.cli.cli_config import GroupCommand
     from airflow.cli.cli_parser import _add_command
@@ -104,8 +88,29 @@ def test_cli_commands_parse_with_airflows_parser() -> None:
     assert args.func.__name__ == "airflow_command"
 
 
+def _section_values(listing: str, section: str) -> dict[str, str]:
+    """``option = value`` lines of ``[section]`` in ``airflow config list`` output (log lines around it ignored)."""
+    values: dict[str, str] = {}
+    lines = iter(listing.splitlines())
+    for line in lines:
+        if line.strip() == f"[{section}]":
+            break
+    else:
+        raise AssertionError(f"no [{section}] in:\n{listing}")
+    for line in lines:
+        if not line.strip() or line.startswith("["):
+            break
+        name, separator, value = line.partition(" = ")
+        assert separator, f"not an option: {line!r}"
+        assert not name.startswith("#"), f"no value shown: {line!r}"
+        values[name] = value
+    return values
+
+
 @pytest.mark.slow
 def test_airflow_cli_sees_provider_and_defaults(tmp_path: Path) -> None:
+    from airflow.cli import cli_config
+
     if ENTRY_POINT not in {entry_point.value for entry_point in entry_points(group="apache_airflow_provider")}:
         pytest.skip("the apache_airflow_provider entry point is not installed")
     env = {name: value for name, value in os.environ.items() if not name.startswith("AIRFLOW__EXECUTOR_LOGS__")}
@@ -119,8 +124,10 @@ def test_airflow_cli_sees_provider_and_defaults(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr
         return result.stdout
 
-    values = {name: run("config", "get-value", config.SECTION, name).strip().splitlines()[-1] for name in _options()}
-    assert values == {name: option["default"] for name, option in _options().items()}
+    # One `config list` of the section (3.2+ shows values only with --show-values), not a get-value per option.
+    show_values = ["--show-values"] if hasattr(cli_config, "ARG_CONFIG_SHOW_VALUES") else []
+    listed = _section_values(run("config", "list", "--section", config.SECTION, *show_values), config.SECTION)
+    assert listed == {name: option["default"] for name, option in _options().items()}
 
     providers = json.loads(run("providers", "list", "-o", "json"))
     assert {"package_name": PACKAGE_NAME, "version": __version__} in [
