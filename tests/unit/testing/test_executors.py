@@ -1,4 +1,4 @@
-"""The executor doubles (``testing.executors``) and their journal (``testing.executor_journal``)."""
+"""The executor doubles (``testing.executors``): what each does, and what it writes to the journal."""
 
 from __future__ import annotations
 
@@ -9,14 +9,7 @@ from typing import Any
 import pytest
 
 from airflow_executor_logs.testing import executors as fx
-from airflow_executor_logs.testing.executor_journal import (
-    JOURNAL_ENV,
-    BuildInterval,
-    JournalEntry,
-    build_intervals,
-    overlapping_builds,
-    read_build_journal,
-)
+from airflow_executor_logs.testing.executor_journal import JOURNAL_ENV, build_intervals, read_build_journal
 from tests.support.task_instances import fake_ti
 
 
@@ -72,26 +65,3 @@ def test_forking_log_executor_ends_like_provider_10_18(journal: Path) -> None:
     assert manager.exitcode is not None  # shut down and joined
     assert fx.ended(fx.ForkingLogExecutor) == 2
     assert fx.FALLBACK_LINE.format(task_id="t", try_number=2) == "line for t try 2"
-
-
-def test_overlapping_builds_are_per_process_and_class() -> None:
-    def entry(event: str, pid: int, at: float, thread: int = 1, executor: str = "E") -> JournalEntry:
-        return JournalEntry(event, executor, pid, thread, at)
-
-    entries = [
-        entry("build", 1, 0.0),
-        entry("build", 1, 0.5, thread=2),  # a second thread of process 1 starts while the first builds
-        entry("built", 1, 1.0),
-        entry("built", 1, 1.5, thread=2),
-        entry("build", 2, 0.2),  # another process: never overlaps process 1
-        entry("built", 2, 0.9),
-        entry("build", 1, 2.0, executor="F"),  # never finished
-    ]
-    intervals = build_intervals(entries)
-    assert intervals == [
-        BuildInterval(1, 1, "E", 0.0, 1.0),
-        BuildInterval(1, 2, "E", 0.5, 1.5),
-        BuildInterval(1, 1, "F", 2.0, None),
-        BuildInterval(2, 1, "E", 0.2, 0.9),
-    ]
-    assert overlapping_builds(intervals) == [(intervals[0], intervals[1])]

@@ -1,4 +1,4 @@
-"""Faults injected into the loopback Kubernetes API (``testing.kube_api.faults``), seen by the real client."""
+"""Faults (``testing.kube_api.faults``): the values, and each kind acted out by the loopback API for the real client."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import urllib3
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from airflow_executor_logs.testing import FakeKubeAPI, Fault
+from airflow_executor_logs.testing import FakeKubeAPI, Fault, RecordedRequest
+from airflow_executor_logs.testing.kube_api.faults import status_body
 from tests.support.kube_http import api_client, make_client, status_of, v1
 
 __all__ = ["api_client", "v1"]  # fixtures
@@ -126,9 +127,68 @@ def test_fault_hang_is_released_by_stop(tmp_path: Path) -> None:
         api.stop()
 
 
-def test_inject_validates_route(fake_kube_api: FakeKubeAPI) -> None:
-    with pytest.raises(ValueError, match="route"):
-        fake_kube_api.inject("logs", Fault.hang())
-    with pytest.raises(ValueError, match="times"):
-        fake_kube_api.inject("log", Fault.hang(), times=0)
-    assert Fault.from_dict(Fault.status(500, "x").to_dict()) == Fault.status(500, "x")
+# -- the values: faults, recorded requests, Status bodies --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fault", "as_dict"),
+    [
+        (Fault.delay(1), {"kind": "delay", "seconds": 1.0, "code": 0, "message": "", "after_bytes": 0}),
+        (Fault.drip(0.5), {"kind": "drip", "seconds": 0.5, "code": 0, "message": "", "after_bytes": 0}),
+        (Fault.hang(), {"kind": "hang", "seconds": 0.0, "code": 0, "message": "", "after_bytes": 0}),
+        (Fault.status(500, "x"), {"kind": "status", "seconds": 0.0, "code": 500, "message": "x", "after_bytes": 0}),
+        (
+            Fault.malformed_json(),
+            {"kind": "malformed_json", "seconds": 0.0, "code": 0, "message": "", "after_bytes": 0},
+        ),
+        (
+            Fault.reset_mid_stream(7),
+            {"kind": "reset_mid_stream", "seconds": 0.0, "code": 0, "message": "", "after_bytes": 7},
+        ),
+    ],
+)
+def test_each_fault_round_trips_through_its_dict(fault: Fault, as_dict: dict[str, object]) -> None:
+    assert fault.to_dict() == as_dict
+    assert Fault.from_dict(as_dict) == fault
+
+
+def test_from_dict_takes_defaults_and_refuses_unknown_kinds() -> None:
+    assert Fault.from_dict({"kind": "status", "code": 503}) == Fault.status(503, "ServiceUnavailable")
+    assert Fault.from_dict({"kind": "reset_mid_stream"}) == Fault.reset_mid_stream(0)
+    with pytest.raises(ValueError, match="unknown fault kind 'explode'"):
+        Fault.from_dict({"kind": "explode"})
+    with pytest.raises(ValueError, match="unknown fault kind None"):
+        Fault.from_dict({})
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [(404, "NotFound"), (429, "TooManyRequests"), (418, "I'maTeapot"), (502, "BadGateway"), (299, "Unknown")],
+)
+def test_a_status_fault_without_message_says_the_kubernetes_reason(code: int, reason: str) -> None:
+    assert Fault.status(code).message == reason
+    assert status_body(code, "m")["reason"] == reason
+
+
+def test_status_body_is_a_kubernetes_failure_status() -> None:
+    assert status_body(409, "exists", reason="AlreadyExists") == {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": "exists",
+        "reason": "AlreadyExists",
+        "code": 409,
+    }
+
+
+def test_a_recorded_request_is_unanswered_until_its_status_is_set() -> None:
+    request = RecordedRequest("GET", "/api/v1/pods", {"a": "b"}, "list", 1.5)
+    assert request.to_dict() == {
+        "method": "GET",
+        "path": "/api/v1/pods",
+        "query": {"a": "b"},
+        "route": "list",
+        "timestamp": 1.5,
+        "status": 0,
+    }

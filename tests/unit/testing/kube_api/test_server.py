@@ -1,23 +1,57 @@
-"""The loopback Kubernetes API over HTTP (``testing.kube_api.api`` and ``.server``): pods, logs, auth, bookkeeping.
+"""The loopback Kubernetes API over HTTP (``testing.kube_api.server``): routes, pods, logs, auth, bookkeeping.
 
-Driven by the real ``kubernetes`` client.
+Driven by the real ``kubernetes`` client, or by plain ``http.client`` where the client would refuse the request.
 """
 
 from __future__ import annotations
 
+import http.client
+import json
 import threading
 import time
 from pathlib import Path
 
 import pytest
-import yaml
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from airflow_executor_logs.testing import FakeKubeAPI
+from airflow_executor_logs.testing.kube_api.server import _resolve
 from tests.support.kube_http import api_client, make_client, raw_get, status_of, v1
 
 __all__ = ["api_client", "v1"]  # fixtures
+
+
+def _request(api: FakeKubeAPI, method: str, path: str) -> tuple[int, bytes]:
+    """``method path`` with the API's token over plain ``http.client``: status and body."""
+    conn = http.client.HTTPConnection("127.0.0.1", api.port, timeout=5)
+    try:
+        conn.request(method, path, headers={"Authorization": f"Bearer {api.token}"})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+# -- routes ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "route", "params"),
+    [
+        ("/api/v1/pods", "list", {}),
+        ("/api/v1/namespaces/ns/pods", "list", {"namespace": "ns"}),
+        ("/api/v1/namespaces/ns/pods/p", "get", {"namespace": "ns", "name": "p"}),
+        ("/api/v1/namespaces/ns/pods/p/log", "log", {"namespace": "ns", "name": "p"}),
+        ("/api/v1/namespaces/n%2Fs/pods/p%20q/log", "log", {"namespace": "n/s", "name": "p q"}),
+        ("/api/v1/namespaces/ns/pods/p/exec", "other", {}),
+        ("/api/v1/pods/", "other", {}),
+        ("/apis/apps/v1/deployments", "other", {}),
+    ],
+)
+def test_paths_resolve_to_routes(path: str, route: str, params: dict[str, str]) -> None:
+    assert _resolve(path) == (route, params)
+
 
 # -- pods --------------------------------------------------------------------------------------------------
 
@@ -134,6 +168,35 @@ def test_large_log_is_sent_in_64k_chunks(fake_kube_api: FakeKubeAPI, v1: client.
     assert len(chunks) == -(-len(expected) // (64 * 1024))
 
 
+def test_log_query_limits_and_their_validation(fake_kube_api: FakeKubeAPI) -> None:
+    fake_kube_api.add_pod("p", logs=["one", "two", "three"])
+    log = "/api/v1/namespaces/default/pods/p/log"
+    assert _request(fake_kube_api, "GET", f"{log}?limitBytes=6") == (200, b"one\ntw")
+    assert _request(fake_kube_api, "GET", f"{log}?tailLines=2&limitBytes=100") == (200, b"two\nthree\n")
+    assert _request(fake_kube_api, "GET", f"{log}?tailLines=") == (200, b"one\ntwo\nthree\n")  # blank: no limit
+    refused = {
+        "tailLines=x": "tailLines and limitBytes must be integers",
+        "limitBytes=1.5": "tailLines and limitBytes must be integers",
+        "tailLines=-1": "tailLines must be >= 0 and limitBytes must be >= 1",
+        "limitBytes=0": "tailLines must be >= 0 and limitBytes must be >= 1",
+    }
+    for query, message in refused.items():
+        status, body = _request(fake_kube_api, "GET", f"{log}?{query}")
+        assert (status, json.loads(body)["message"]) == (400, message), query
+
+
+def test_only_get_is_served_and_head_has_no_body(fake_kube_api: FakeKubeAPI) -> None:
+    fake_kube_api.add_pod("p", logs=["x"])
+    status, body = _request(fake_kube_api, "DELETE", "/api/v1/namespaces/default/pods/p")
+    assert (status, json.loads(body)["reason"]) == (405, "MethodNotAllowed")
+    assert _request(fake_kube_api, "HEAD", "/api/v1/namespaces/default/pods/p/log") == (405, b"")
+    assert fake_kube_api._pod_logs("default", "p") == {"base": ["x"]}
+    assert [(r.method, r.route, r.status) for r in fake_kube_api.requests] == [
+        ("DELETE", "get", 405),
+        ("HEAD", "log", 405),
+    ]
+
+
 # -- auth --------------------------------------------------------------------------------------------------
 
 
@@ -161,14 +224,6 @@ def test_auth_and_token_rotation(fake_kube_api: FakeKubeAPI, v1: client.CoreV1Ap
     assert "rotated-token" not in recorded
     assert "Bearer" not in recorded
     assert [r.status for r in fake_kube_api.requests] == [401, 401, 401, 200]
-
-
-def test_kubeconfig_extra_user_fields(fake_kube_api: FakeKubeAPI, tmp_path: Path) -> None:
-    path = fake_kube_api.write_kubeconfig(tmp_path / "sub" / "config", {"client-certificate-data": "Zm9v"})
-    loaded = yaml.safe_load(path.read_text())
-    assert loaded["current-context"] == "fake-kube-api"
-    assert loaded["clusters"][0]["cluster"]["server"] == fake_kube_api.url
-    assert loaded["users"][0]["user"] == {"token": fake_kube_api.token, "client-certificate-data": "Zm9v"}
 
 
 # -- connections and bookkeeping ---------------------------------------------------------------------------
