@@ -1,4 +1,4 @@
-"""Counters through Airflow's Stats: class-level reads, fallback reads, timeouts, failures."""
+"""Counters through Airflow's Stats, tagged with the executor class: reads, fallbacks, timeouts, failures, pressure."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ import pytest
 from airflow_executor_logs import metrics
 from airflow_executor_logs.config import Settings
 from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline
+from airflow_executor_logs.metrics import Metrics
 from airflow_executor_logs.testing import executors as fx
 from tests.support.airflow_state import conf_vars
+from tests.support.kube_double import kube
 from tests.support.task_instances import fake_ti
 
 
@@ -83,3 +85,30 @@ def test_emitting_does_not_import_the_deprecated_stats_shim() -> None:
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
     has_sdk_stats, imported_shim = out.stdout.split()[-2:]
     assert imported_shim == ("False" if has_sdk_stats == "True" else "True")
+
+
+@pytest.mark.parametrize(
+    ("executor", "tag"),
+    [(fx.CountingExecutor, "CountingExecutor"), ("KubernetesExecutor", "KubernetesExecutor"), (None, "unknown")],
+)
+def test_the_executor_tag(counted: mock.MagicMock, executor: type | str | None, tag: str) -> None:
+    Metrics().incr(metrics.CLASS_READS, executor)
+    counted.assert_called_once_with(metrics.CLASS_READS, tags={"executor": tag})
+
+
+def test_pod_cache_hits_and_breaker_openings_go_through_stats(counted: mock.MagicMock) -> None:
+    k = kube(breaker_threshold=1)
+    k.metrics = Metrics()  # type: ignore[assignment]
+    ti = fake_ti("KubernetesExecutor")
+    k.add_pod(ti, ["x"])
+    k.read(ti)
+    k.read(ti)  # the pod is remembered
+    k.api.fail("log", TimeoutError("timed out"))
+    k.read(ti)  # opens the breaker
+    k.read(ti)  # refused
+    assert _counts(counted) == [
+        (metrics.POD_CACHE_HITS, "KubernetesExecutor"),
+        (metrics.BREAKER_OPENINGS, "KubernetesExecutor"),
+        (metrics.TIMEOUTS, "KubernetesExecutor"),
+        (metrics.BREAKER_REFUSALS, "KubernetesExecutor"),
+    ]
