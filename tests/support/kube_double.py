@@ -63,3 +63,14 @@ def kube(**settings: Any) -> Kube:
     api = KubeClientDouble(clock)
     reader = KubernetesLogReader(clients=KubeClientCache(factory=lambda team: api, clock=clock), clock=clock)
     return Kube(clock, api, reader, Settings(**settings), CountingMetrics())
+
+
+def refused() -> BaseException:
+    """What the client raises when nothing listens at the API's address."""
+    import urllib3
+
+    reason = urllib3.exceptions.NewConnectionError(
+        None,  # type: ignore[arg-type]
+        "Failed to establish a new connection: [Errno 111] Connection refused",
+    )
+    return urllib3.exceptions.MaxRetryError(None, "/api/v1/namespaces/default/pods", reason=reason)  # type: ignore[arg-type]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import threading
 from collections.abc import Iterator
@@ -11,6 +12,8 @@ import pytest
 
 from airflow_executor_logs import metrics
 from airflow_executor_logs.config import Settings
+from airflow_executor_logs.executors.bulkhead import Bulkhead
+from airflow_executor_logs.executors.deadline import Deadline
 from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline
 from airflow_executor_logs.testing.kube_client import FakeClock
 from tests.support.airflow_state import conf_vars
@@ -139,3 +142,90 @@ def test_a_waiting_read_gets_a_slot_freed_within_its_wait() -> None:
     held[0].close()
     waiting.join(10)
     assert answers[0][0] == ["m"]
+
+
+# ------------------------------------------------------------------ Bulkhead and Slot themselves
+
+
+def _deadline(clock: FakeClock, seconds: float = 5.0) -> Deadline:
+    return Deadline(seconds, clock)
+
+
+def test_slots_up_to_the_limit_then_none_and_release_is_idempotent(clock: FakeClock) -> None:
+    bulkhead = Bulkhead(clock)
+    first, second = (bulkhead.acquire(2, 0.0, _deadline(clock)) for _ in range(2))
+    assert first is not None
+    assert second is not None
+    assert bulkhead.acquire(2, 0.0, _deadline(clock)) is None
+    first.release()
+    first.release()  # a second release frees nothing more
+    assert bulkhead.in_use == 1
+    assert bulkhead.acquire(2, 0.0, _deadline(clock)) is not None
+    assert bulkhead.acquire(2, 0.0, _deadline(clock)) is None
+
+
+def test_a_slot_past_its_deadline_no_longer_counts(clock: FakeClock) -> None:
+    bulkhead = Bulkhead(clock)
+    bulkhead.acquire(1, 0.0, _deadline(clock, 2.0))
+    assert bulkhead.acquire(1, 0.0, _deadline(clock, 2.0)) is None
+    clock.advance(2.0)
+    assert bulkhead.in_use == 0
+    assert bulkhead.acquire(1, 0.0, _deadline(clock)) is not None
+
+
+def test_held_streams_free_the_slot_when_the_last_one_ends(clock: FakeClock) -> None:
+    bulkhead = Bulkhead(clock)
+    slot = bulkhead.acquire(1, 0.0, _deadline(clock))
+    assert slot is not None
+    first, second = slot.hold_until_read([iter(["a"]), iter(["b", "c"])])
+    assert list(first) == ["a"]
+    assert bulkhead.in_use == 1
+    assert next(second) == "b"
+    assert bulkhead.in_use == 1
+    assert list(second) == ["c"]
+    assert bulkhead.in_use == 0
+
+
+def test_no_streams_free_the_slot_at_once(clock: FakeClock) -> None:
+    bulkhead = Bulkhead(clock)
+    slot = bulkhead.acquire(1, 0.0, _deadline(clock))
+    assert slot is not None
+    assert slot.hold_until_read([]) == []
+    assert bulkhead.in_use == 0
+
+
+def test_a_stream_that_raises_frees_the_slot_and_closing_closes_the_source(clock: FakeClock) -> None:
+    closed: list[str] = []
+
+    def source() -> Iterator[str]:
+        try:
+            yield "a"
+            raise OSError("connection reset")
+        finally:
+            closed.append("source")
+
+    bulkhead = Bulkhead(clock)
+    slot = bulkhead.acquire(1, 0.0, _deadline(clock))
+    assert slot is not None
+    (stream,) = slot.hold_until_read([source()])
+    assert next(stream) == "a"
+    with pytest.raises(OSError, match="connection reset"):
+        next(stream)
+    assert (closed, bulkhead.in_use) == (["source"], 0)
+
+    slot = bulkhead.acquire(1, 0.0, _deadline(clock))
+    assert slot is not None
+    (stream,) = slot.hold_until_read([source()])
+    assert next(stream) == "a"
+    stream.close()  # type: ignore[attr-defined]
+    assert (closed, bulkhead.in_use) == (["source", "source"], 0)
+
+
+def test_a_stream_dropped_unread_frees_the_slot(clock: FakeClock) -> None:
+    bulkhead = Bulkhead(clock)
+    slot = bulkhead.acquire(1, 0.0, _deadline(clock))
+    assert slot is not None
+    streams = slot.hold_until_read([iter(["a"])])
+    del streams
+    gc.collect()
+    assert bulkhead.in_use == 0

@@ -5,21 +5,104 @@ from __future__ import annotations
 import threading
 
 import pytest
-import urllib3
 
 from airflow_executor_logs import metrics
-from airflow_executor_logs.testing.kube_client import api_exception
-from tests.support.kube_double import Kube, kube
+from airflow_executor_logs.executors.circuit_breaker import BreakerPermit, CircuitBreakers
+from airflow_executor_logs.testing.kube_client import FakeClock
+from tests.support.kube_double import Kube, kube, refused
 from tests.support.task_instances import fake_ti
 
 FIRST = "Attempting to fetch logs from pod worker-pod-1 through kube API"
 
 
-def refused() -> BaseException:
-    reason = urllib3.exceptions.NewConnectionError(
-        None, "Failed to establish a new connection: [Errno 111] Connection refused"
-    )  # type: ignore[arg-type]
-    return urllib3.exceptions.MaxRetryError(None, "/api/v1/namespaces/default/pods", reason=reason)  # type: ignore[arg-type]
+# ------------------------------------------------------------------ CircuitBreakers on a fake clock
+
+KEY = ("team", "cluster")
+
+
+def _admit(breakers: CircuitBreakers, threshold: int = 2, cooldown: float = 10.0) -> BreakerPermit:
+    permit = breakers.admit(KEY, threshold=threshold, cooldown=cooldown)
+    assert isinstance(permit, BreakerPermit), permit
+    return permit
+
+
+def test_the_circuit_opens_at_the_threshold_and_refuses_with_why_and_when() -> None:
+    clock = FakeClock()
+    breakers = CircuitBreakers(clock)
+    assert _admit(breakers).failed("refused") is False
+    assert breakers.state(KEY) == "closed"
+    assert _admit(breakers).failed("reset by peer") is True
+    assert breakers.state(KEY) == "open"
+    clock.advance(3.4)
+    assert breakers.admit(KEY, threshold=2, cooldown=10.0) == (
+        "the Kubernetes API failed 2 times in a row, last 3 s ago (reset by peer); "
+        "next attempt in 7 s ([executor_logs] breaker_cooldown)"
+    )
+
+
+def test_after_the_cooldown_one_probe_goes_and_the_others_are_told_so() -> None:
+    clock = FakeClock()
+    breakers = CircuitBreakers(clock)
+    _admit(breakers, threshold=1).failed("refused")
+    clock.advance(9.9)
+    assert isinstance(breakers.admit(KEY, threshold=1, cooldown=10.0), str)
+    clock.advance(0.1)
+    probe = _admit(breakers, threshold=1)
+    assert probe.probe is True
+    assert breakers.state(KEY) == "half-open"
+    assert breakers.admit(KEY, threshold=1, cooldown=10.0) == (
+        "the Kubernetes API failed 1 times in a row, last 10 s ago (refused); a probe read is checking it now"
+    )
+    probe.succeeded()
+    assert breakers.state(KEY) == "closed"
+    assert _admit(breakers, threshold=1).probe is False
+
+
+def test_a_failed_probe_opens_the_circuit_for_another_cooldown_whatever_the_threshold() -> None:
+    clock = FakeClock()
+    breakers = CircuitBreakers(clock)
+    _admit(breakers, threshold=1).failed("refused")
+    clock.advance(10.0)
+    assert _admit(breakers, threshold=5).failed("refused again") is True
+    assert breakers.state(KEY) == "open"
+    clock.advance(9.0)
+    assert breakers.admit(KEY, threshold=5, cooldown=10.0) == (
+        "the Kubernetes API failed 2 times in a row, last 9 s ago (refused again); "
+        "next attempt in 1 s ([executor_logs] breaker_cooldown)"
+    )
+
+
+def test_a_probe_that_never_reached_the_api_frees_the_probe_slot() -> None:
+    clock = FakeClock()
+    breakers = CircuitBreakers(clock)
+    _admit(breakers, threshold=1).failed("refused")
+    clock.advance(10.0)
+    _admit(breakers, threshold=1).done()
+    assert breakers.state(KEY) == "open"
+    assert _admit(breakers, threshold=1).probe is True
+
+
+def test_a_permit_is_settled_by_its_first_outcome_only() -> None:
+    breakers = CircuitBreakers(FakeClock())
+    permit = _admit(breakers, threshold=1)
+    permit.succeeded()
+    assert permit.failed("late") is False
+    permit.done()
+    assert breakers.state(KEY) == "closed"
+    failing = _admit(breakers, threshold=1)
+    assert failing.failed("refused") is True
+    failing.succeeded()  # the late answer of a read already counted as failed
+    assert breakers.state(KEY) == "open"
+
+
+def test_keys_have_their_own_circuits() -> None:
+    breakers = CircuitBreakers(FakeClock())
+    _admit(breakers, threshold=1).failed("refused")
+    assert (breakers.state(KEY), breakers.state(("other", "cluster"))) == ("open", "closed")
+    assert isinstance(breakers.admit(("other", "cluster"), threshold=1, cooldown=10.0), BreakerPermit)
+
+
+# ------------------------------------------------------------------ through the Kubernetes reader
 
 
 @pytest.fixture
@@ -91,24 +174,6 @@ def test_a_failed_probe_opens_it_again(k: Kube) -> None:
     assert k.reader.breakers.state(_cluster(k)) == "open"
     assert k.read(ti)[0][1].endswith("next attempt in 10 s ([executor_logs] breaker_cooldown)")
     assert k.metrics.count(metrics.BREAKER_OPENINGS) == 2
-
-
-def test_timeouts_count(k: Kube) -> None:
-    ti = fake_ti("KubernetesExecutor")
-    k.api.slow("list", 6.0, times=3)  # past the 5 s read deadline
-    for _ in range(3):
-        assert "timed out after 5 s" in k.read(ti)[0][-1]
-    assert k.reader.breakers.state(_cluster(k)) == "open"
-    assert "(timed out)" in k.read(ti)[0][1]
-
-
-@pytest.mark.parametrize("status", [403, 404, 500])
-def test_answers_with_an_error_status_do_not_count(k: Kube, status: int) -> None:
-    ti = fake_ti("KubernetesExecutor")
-    k.api.fail("list", api_exception(status, "no"), times=5)
-    for _ in range(5):
-        assert k.read(ti)[0][-1].startswith(f"Reading from k8s pod logs failed: ({status})")
-    assert k.reader.breakers.state(_cluster(k)) == "closed"
 
 
 def test_a_success_resets_the_count(k: Kube) -> None:

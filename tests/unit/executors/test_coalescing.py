@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import pytest
+
 from airflow_executor_logs import metrics
-from airflow_executor_logs.executors.deadline import Deadline
+from airflow_executor_logs.executors.coalescing import READ_AHEAD, Coalescer
+from airflow_executor_logs.executors.deadline import Deadline, ReadDeadlineExceeded
 from airflow_executor_logs.executors.reader_protocol import ReadContext, to_task_log
 from tests.support.kube_double import Kube, kube
 from tests.support.task_instances import fake_ti
@@ -157,3 +160,150 @@ def test_a_forked_child_reads_with_a_pool_of_its_own() -> None:
         os.close(read_fd)
         os.waitpid(pid, 0)
     assert answer == b"ok"
+
+
+# ------------------------------------------------------------------ Coalescer and SharedFetch themselves
+
+
+class Source:
+    """An opener of batches that records how often it was opened and whether it was closed."""
+
+    def __init__(self, batches: list[list[str]], gate: threading.Event | None = None) -> None:
+        self.batches, self.gate = batches, gate
+        self.opened = 0
+        self.closed = threading.Event()
+
+    def open(self, deadline: Deadline) -> Iterator[list[str]]:
+        self.opened += 1
+        if self.gate is not None:
+            assert self.gate.wait(10)
+        return self._batches()
+
+    def _batches(self) -> Iterator[list[str]]:
+        try:
+            yield from self.batches
+        finally:
+            self.closed.set()
+
+
+def test_a_second_waiter_joins_the_fetch_and_reads_the_same_lines_from_the_first() -> None:
+    coalescer: Coalescer[str] = Coalescer()
+    source = Source([["a", "b"], ["c"]], gate=threading.Event())
+    first, joined = coalescer.start("key", source.open, Deadline(10))
+    second = coalescer.join("key", Deadline(10))
+    assert (joined, second is not None, coalescer.in_flight()) == (False, True, 1)
+    assert second is not None
+    source.gate.set()  # type: ignore[union-attr]
+    for waiter in (first, second):
+        waiter.opened()
+        assert list(waiter.lines()) == ["a", "b", "c"]
+    assert source.opened == 1
+    _until(lambda: coalescer.in_flight() == 0)
+    assert coalescer.join("key", Deadline(10)) is None  # a finished fetch takes no one
+
+
+def test_start_joins_a_fetch_in_flight() -> None:
+    coalescer: Coalescer[str] = Coalescer()
+    source = Source([["a"]], gate=threading.Event())
+    first, _ = coalescer.start("key", source.open, Deadline(10))
+    second, joined = coalescer.start("key", source.open, Deadline(10))
+    assert joined is True
+    source.gate.set()  # type: ignore[union-attr]
+    assert [list(waiter.lines()) for waiter in (first, second)] == [["a"], ["a"]]
+    assert source.opened == 1
+
+
+def test_what_opening_raised_is_raised_to_every_waiter() -> None:
+    coalescer: Coalescer[str] = Coalescer()
+    gate = threading.Event()
+
+    def fails(deadline: Deadline) -> Iterator[list[str]]:
+        assert gate.wait(10)
+        raise PermissionError("forbidden")
+
+    first, _ = coalescer.start("key", fails, Deadline(10))
+    second = coalescer.join("key", Deadline(10))
+    assert second is not None
+    gate.set()
+    for waiter in (first, second):
+        with pytest.raises(PermissionError, match="forbidden"):
+            waiter.opened()
+
+
+def test_an_error_while_reading_ends_every_waiters_lines_with_it() -> None:
+    coalescer: Coalescer[str] = Coalescer()
+
+    def breaks(deadline: Deadline) -> Iterator[list[str]]:
+        yield ["a"]
+        raise OSError("connection reset")
+
+    waiter, _ = coalescer.start("key", breaks, Deadline(10))
+    waiter.opened()
+    lines = waiter.lines()
+    assert next(lines) == "a"
+    with pytest.raises(OSError, match="connection reset"):
+        next(lines)
+
+
+def test_a_waiter_is_cut_at_its_own_deadline_while_the_source_opens() -> None:
+    coalescer: Coalescer[str] = Coalescer()
+    source = Source([["a"]], gate=threading.Event())
+    hasty, _ = coalescer.start("key", source.open, Deadline(0.05))
+    patient = coalescer.join("key", Deadline(10))
+    assert patient is not None
+    with pytest.raises(ReadDeadlineExceeded):
+        hasty.opened()
+    source.gate.set()  # type: ignore[union-attr]
+    patient.opened()
+    assert list(patient.lines()) == ["a"]
+
+
+def test_the_source_is_closed_when_every_waiter_has_left() -> None:
+    coalescer: Coalescer[str] = Coalescer()
+    source = Source([[f"line {n}"] for n in range(10_000)])
+    waiter, _ = coalescer.start("key", source.open, Deadline(10))
+    waiter.opened()
+    lines = waiter.lines()
+    assert next(lines) == "line 0"
+    lines.close()
+    assert source.closed.wait(10)
+    _until(lambda: coalescer.in_flight() == 0)
+
+
+def test_the_fetch_reads_only_a_bounded_read_ahead_of_its_waiters() -> None:
+    pulled: list[int] = []
+
+    def endless(deadline: Deadline) -> Iterator[list[int]]:
+        n = 0
+        while True:
+            pulled.append(n)
+            yield [n]
+            n += 1
+
+    coalescer: Coalescer[int] = Coalescer()
+    waiter, _ = coalescer.start("key", endless, Deadline(10))
+    waiter.opened()
+    _until(lambda: len(pulled) >= READ_AHEAD)
+    threading.Event().wait(0.05)  # time to read on, if it would
+    assert len(pulled) == READ_AHEAD
+    lines = waiter.lines()
+    assert [next(lines) for _ in range(READ_AHEAD + 10)] == list(range(READ_AHEAD + 10))
+    lines.close()
+
+
+def test_a_fetch_that_dropped_its_first_lines_takes_no_new_waiter() -> None:
+    coalescer: Coalescer[int] = Coalescer()
+    gate = threading.Event()
+
+    def source(deadline: Deadline) -> Iterator[list[int]]:
+        yield list(range(READ_AHEAD))
+        assert gate.wait(10)
+        yield [READ_AHEAD]
+
+    waiter, _ = coalescer.start("key", source, Deadline(10))
+    waiter.opened()
+    lines = waiter.lines()
+    assert [next(lines) for _ in range(READ_AHEAD)] == list(range(READ_AHEAD))
+    assert coalescer.join("key", Deadline(10)) is None  # it would need lines the fetch dropped
+    gate.set()
+    assert list(lines) == [READ_AHEAD]
