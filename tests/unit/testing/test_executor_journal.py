@@ -71,10 +71,16 @@ def test_one_after_another_never_overlaps_and_a_build_that_never_ended_overlaps_
     assert overlapping_builds([*later, never_ended]) == [(never_ended, later[0]), (never_ended, later[1])]
 
 
-def test_a_long_build_overlaps_builds_after_a_short_one_inside_it() -> None:
+def test_a_build_is_compared_with_the_one_seen_so_far_that_ends_last() -> None:
     long, short, late = (
         BuildInterval(1, 1, "E", 0.0, 10.0),
         BuildInterval(1, 2, "E", 1.0, 2.0),
         BuildInterval(1, 3, "E", 5.0, 6.0),
     )
     assert overlapping_builds([late, short, long]) == [(long, short), (long, late)]
+    first, longer, inside = (
+        BuildInterval(1, 1, "E", 0.0, 2.0),
+        BuildInterval(1, 2, "E", 1.0, 10.0),
+        BuildInterval(1, 3, "E", 5.0, 6.0),
+    )
+    assert overlapping_builds([first, longer, inside]) == [(first, longer), (longer, inside)]

@@ -189,11 +189,22 @@ def test_only_get_is_served_and_head_has_no_body(fake_kube_api: FakeKubeAPI) -> 
     fake_kube_api.add_pod("p", logs=["x"])
     status, body = _request(fake_kube_api, "DELETE", "/api/v1/namespaces/default/pods/p")
     assert (status, json.loads(body)["reason"]) == (405, "MethodNotAllowed")
-    assert _request(fake_kube_api, "HEAD", "/api/v1/namespaces/default/pods/p/log") == (405, b"")
+    conn = http.client.HTTPConnection("127.0.0.1", fake_kube_api.port, timeout=5)
+    try:  # a body after HEAD's headers would be read as the next response on this connection
+        headers = {"Authorization": f"Bearer {fake_kube_api.token}"}
+        conn.request("HEAD", "/api/v1/namespaces/default/pods/p/log", headers=headers)
+        head = conn.getresponse()
+        assert (head.status, head.read()) == (405, b"")
+        conn.request("GET", "/api/v1/namespaces/default/pods/p/log", headers=headers)
+        after = conn.getresponse()
+        assert (after.status, after.read()) == (200, b"x\n")
+    finally:
+        conn.close()
     assert fake_kube_api._pod_logs("default", "p") == {"base": ["x"]}
     assert [(r.method, r.route, r.status) for r in fake_kube_api.requests] == [
         ("DELETE", "get", 405),
         ("HEAD", "log", 405),
+        ("GET", "log", 200),
     ]
 
 
