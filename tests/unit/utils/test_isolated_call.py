@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import subprocess
 import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
 
+import psutil
 import pytest
 
 from airflow_executor_logs.utils.isolated_call import IsolatedCallFailed, IsolatedCallTimedOut, call_in_child
+from airflow_executor_logs.utils.processes import is_gone, stop_processes
 from tests.support.processes import child_pids, new_children
 
 
@@ -64,3 +70,45 @@ def test_a_structlog_lock_held_by_another_thread_at_fork_does_not_block_the_chil
     finally:
         release.set()
         writer.join(5)
+
+
+def _start_sleeper() -> int:
+    """Start ``sleep 60`` under the calling process; its pid."""
+    return subprocess.Popen(["sleep", "60"]).pid
+
+
+def _start_double_forked_sleeper() -> int:
+    """Start ``sleep 60`` whose parent (a shell) exits at once, as a daemon does; its pid."""
+    script = "sleep 60 >/dev/null 2>&1 & echo $!"
+    return int(subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True).stdout)
+
+
+def _stopped_if_left(pid: int) -> bool:
+    """Whether ``pid`` was gone; if not, it is stopped now (so a failing test leaves nothing behind)."""
+    if is_gone(pid):
+        return True
+    with contextlib.suppress(psutil.Error):
+        stop_processes([psutil.Process(pid)], grace=0.0)
+    return False
+
+
+@pytest.mark.parametrize("start", [_start_sleeper, _start_double_forked_sleeper])
+def test_processes_started_by_the_function_are_stopped_when_it_returns(start: Callable[[], int]) -> None:
+    before = child_pids()
+    pid = call_in_child(start, deadline=10)
+    assert _stopped_if_left(pid)
+    assert not new_children(before)
+
+
+def test_processes_started_by_the_function_are_stopped_at_the_deadline(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+
+    def start_and_hang() -> None:
+        pid_file.write_text(str(_start_double_forked_sleeper()))
+        time.sleep(60)
+
+    before = child_pids()
+    with pytest.raises(IsolatedCallTimedOut):
+        call_in_child(start_and_hang, deadline=1.0)
+    assert _stopped_if_left(int(pid_file.read_text()))
+    assert not new_children(before)

@@ -1,14 +1,25 @@
-"""``release_db_connection``: only a clean, top-level transaction of the task instance's session is ended."""
+"""The task-handler mixin: its hooks read through the pipeline after giving the session's connection back.
+
+``release_db_connection``: only a clean, top-level transaction of the task instance's session is ended.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Column, Integer, String, create_engine
 from sqlalchemy.orm import Session, declarative_base
 
-from airflow_executor_logs.utils.log.executor_log_reader import release_db_connection
+from airflow_executor_logs.executors.log_pipeline import process_pipeline
+from airflow_executor_logs.utils.log import executor_log_reader
+from airflow_executor_logs.utils.log.executor_log_reader import (
+    ExecutorLogsFileTaskHandler,
+    ExecutorLogStandIn,
+    release_db_connection,
+)
 
 Base = declarative_base()
 
@@ -59,3 +70,54 @@ def test_a_savepoint_is_left_open(session: Session) -> None:
 def test_objects_without_a_session_are_ignored() -> None:
     release_db_connection(Row(id=2, name="detached"))
     release_db_connection(object())
+
+
+class RecordingPipeline:
+    """Stands in for an ExecutorLogPipeline: answers both reads and remembers them."""
+
+    def __init__(self) -> None:
+        self.reads: list[tuple[str, Any, int]] = []
+
+    def read(self, ti: Any, try_number: int) -> tuple[list[str], list[str]]:
+        self.reads.append(("read", ti, try_number))
+        return ["message"], ["line"]
+
+    def read_streaming(self, ti: Any, try_number: int) -> tuple[list[str], list[Any]]:
+        self.reads.append(("read_streaming", ti, try_number))
+        return ["message"], [iter(["line"])]
+
+
+@pytest.fixture
+def handler(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ExecutorLogsFileTaskHandler]:
+    released: list[Any] = []
+    monkeypatch.setattr(executor_log_reader, "release_db_connection", released.append)
+    handler = ExecutorLogsFileTaskHandler(base_log_folder=str(tmp_path))
+    handler.executor_log_pipeline = RecordingPipeline()  # type: ignore[assignment]
+    handler.released = released  # type: ignore[attr-defined]
+    return handler
+
+
+def test_without_a_pipeline_of_its_own_the_handler_reads_through_the_process_pipeline(tmp_path: Path) -> None:
+    handler = ExecutorLogsFileTaskHandler(base_log_folder=str(tmp_path))
+    assert handler.pipeline is process_pipeline()
+
+
+def test_the_hook_up_to_33_releases_the_connection_and_reads_through_the_pipeline(
+    handler: ExecutorLogsFileTaskHandler,
+) -> None:
+    ti = object()
+    read = handler._get_executor_get_task_log(ti)
+    assert handler.released == [ti]  # type: ignore[attr-defined]
+    assert read(ti, 2) == (["message"], ["line"])
+    assert handler.pipeline.reads == [("read", ti, 2)]  # type: ignore[attr-defined]
+
+
+def test_the_hook_of_34_releases_the_connection_and_gives_a_stand_in(handler: ExecutorLogsFileTaskHandler) -> None:
+    ti = object()
+    stand_in = handler._get_executor(ti)
+    assert handler.released == [ti]  # type: ignore[attr-defined]
+    assert isinstance(stand_in, ExecutorLogStandIn)
+    assert stand_in.get_task_log(ti, 1) == (["message"], ["line"])
+    messages, streams = stand_in.get_streaming_task_log(ti, 3)
+    assert (messages, [list(stream) for stream in streams]) == (["message"], [["line"]])
+    assert handler.pipeline.reads == [("read", ti, 1), ("read_streaming", ti, 3)]  # type: ignore[attr-defined]
