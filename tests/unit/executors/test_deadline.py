@@ -13,12 +13,14 @@ import pytest
 from airflow_executor_logs.config import Settings
 from airflow_executor_logs.executors.deadline import Deadline, ReadDeadlineExceeded, ReaderGuard
 from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline
+from airflow_executor_logs.executors.reader_protocol import Notice
 from airflow_executor_logs.testing import executors as fx
 from tests.support.airflow_state import conf_vars
 from tests.support.task_instances import fake_ti
 
-READ_TIMEOUT = 1.0
-BOUND = READ_TIMEOUT * 1.10
+#: Short, so that hung reads cost little; the slack over it is the 0.1 s it always was.
+READ_TIMEOUT = 0.25
+BOUND = READ_TIMEOUT + 0.1
 MAX_BLOCKED = 4
 
 
@@ -66,19 +68,20 @@ def _timed(read: Any) -> tuple[float, Any]:
 
 def test_a_reader_that_hangs_before_answering_is_cut(pipeline: ExecutorLogPipeline) -> None:
     elapsed, (messages, logs) = _timed(lambda: pipeline.read(fake_ti("CountingExecutor"), 1))
-    assert elapsed <= BOUND, elapsed
+    assert READ_TIMEOUT <= elapsed <= BOUND, elapsed
     assert messages == []  # no source message: core still reads the worker's served logs
     assert [json.loads(line)["event"] for line in logs] == [
-        "Executor logs unavailable: sleeps_past_the_deadline did not answer within 1 s ([executor_logs] read_timeout)"
+        "Executor logs unavailable: sleeps_past_the_deadline did not answer within 0.25 s "
+        "([executor_logs] read_timeout)"
     ]
 
 
 def test_a_stream_that_hangs_halfway_keeps_the_lines_read(pipeline: ExecutorLogPipeline) -> None:
     elapsed, (messages, logs) = _timed(lambda: pipeline.read(fake_ti("ManagerExecutor"), 1))
-    assert elapsed <= BOUND, elapsed
+    assert READ_TIMEOUT <= elapsed <= BOUND, elapsed
     assert messages == [
         "streaming",
-        "blocks_halfway did not finish within 1 s (read_timeout); showing the 3 lines read before the deadline",
+        "blocks_halfway did not finish within 0.25 s (read_timeout); showing the 3 lines read before the deadline",
     ]
     assert logs == ["first\nsecond\nthird"]
 
@@ -88,9 +91,14 @@ def test_the_streaming_form_is_cut_while_core_iterates(pipeline: ExecutorLogPipe
     assert messages == ["streaming"]
     elapsed, lines = _timed(lambda: list(streams[0]))
     assert elapsed <= BOUND, elapsed
-    assert lines[:3] == ["first", "second", "third"]
-    assert '"showing the 3 lines read before the deadline' in lines[3] or "showing the 3 lines" in lines[3]
-    assert len(lines) == 4
+    assert lines == [
+        "first",
+        "second",
+        "third",
+        Notice(
+            "blocks_halfway did not finish within 0.25 s (read_timeout); showing the 3 lines read before the deadline"
+        ),
+    ]
 
 
 def _reader_threads() -> list[threading.Thread]:
@@ -103,7 +111,7 @@ def test_twenty_hung_reads_leave_a_bounded_number_of_threads(pipeline: ExecutorL
     answers = []
     for _ in range(20):
         elapsed, answer = _timed(lambda: pipeline.read(fake_ti(executor), 1))
-        assert elapsed <= BOUND, elapsed
+        assert elapsed <= BOUND, elapsed  # the refused ones at once
         answers.append(answer)
     assert len(_reader_threads()) - before <= MAX_BLOCKED
     assert pipeline.guard.blocked(_reader_name(executor)) == MAX_BLOCKED

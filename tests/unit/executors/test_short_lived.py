@@ -29,7 +29,10 @@ from tests.support.airflow_state import conf_vars
 from tests.support.processes import child_pids, describe, new_children, zombies
 from tests.support.task_instances import fake_ti
 
-DEADLINE = 1.5
+#: The deadline of reads that hang: short, since each of them waits it out (a read that does not hang takes
+#: about 0.15 s). Reads that must not hang get :data:`READ_DEADLINE`.
+DEADLINE = 0.6
+READ_DEADLINE = 10.0
 
 
 @pytest.fixture(autouse=True)
@@ -44,6 +47,12 @@ def marker() -> Iterator[str]:
 
 @pytest.fixture
 def pipeline() -> ExecutorLogPipeline:
+    return ExecutorLogPipeline(settings=Settings(fallback_timeout=READ_DEADLINE))
+
+
+@pytest.fixture
+def hasty() -> ExecutorLogPipeline:
+    """A pipeline for reads that hang: they wait :data:`DEADLINE` out."""
     return ExecutorLogPipeline(settings=Settings(fallback_timeout=DEADLINE))
 
 
@@ -86,13 +95,87 @@ def test_the_context_manager_builds_ends_and_shuts_the_manager_down() -> None:
     assert not new_children(before)
 
 
-def test_the_context_manager_closes_on_an_exception() -> None:
+@pytest.mark.parametrize("error", [KeyError("boom"), KeyboardInterrupt(), SystemExit(3)], ids=type)
+def test_the_context_manager_closes_on_an_exception(error: BaseException) -> None:
     before = child_pids()
     ended = fx.ended(fx.ManagerExecutor)
-    with pytest.raises(KeyError), short_lived_executor(_resolve(fx.ManagerExecutor)):
-        raise KeyError("boom")
+    held: list[Any] = []
+
+    def read_that_raises() -> None:
+        with short_lived_executor(_resolve(fx.ManagerExecutor)) as executor:
+            held.append(executor._manager._process)  # type: ignore[attr-defined]
+            raise error
+
+    with pytest.raises(type(error)):
+        read_that_raises()
     assert fx.ended(fx.ManagerExecutor) == ended + 1
+    assert not held[0].is_alive()
     assert not new_children(before)
+
+
+def test_the_context_manager_closes_on_a_return_from_the_block() -> None:
+    def first_line() -> str:
+        with short_lived_executor(_resolve(fx.ManagerExecutor)) as executor:
+            held.append(executor._manager._process)  # type: ignore[attr-defined]
+            return executor.get_task_log(fake_ti(), 1)[1][0]
+        raise AssertionError("unreachable")
+
+    before = child_pids()
+    ended = fx.ended(fx.ManagerExecutor)
+    held: list[Any] = []
+    assert first_line() == "line for task try 1"
+    assert fx.ended(fx.ManagerExecutor) == ended + 1
+    assert not held[0].is_alive()
+    assert not new_children(before)
+
+
+def test_the_context_manager_closes_when_its_generator_is_closed() -> None:
+    """A read abandoned mid-block (its generator closed) still ends the executor."""
+
+    def lines() -> Iterator[str]:
+        with short_lived_executor(_resolve(fx.ManagerExecutor)) as executor:
+            held.append(executor._manager._process)  # type: ignore[attr-defined]
+            yield "first"
+            yield "never read"
+
+    before = child_pids()
+    ended = fx.ended(fx.ManagerExecutor)
+    held: list[Any] = []
+    stream = lines()
+    assert next(stream) == "first"
+    stream.close()
+    assert fx.ended(fx.ManagerExecutor) == ended + 1
+    assert not held[0].is_alive()
+    assert not new_children(before)
+
+
+def test_the_context_manager_stops_managers_and_processes_held_in_containers() -> None:
+    import multiprocessing
+
+    before = child_pids()
+    with short_lived_executor(_resolve(fx.CountingExecutor)) as executor:
+        context = multiprocessing.get_context("fork")
+        manager = context.Manager()
+        worker = context.Process(target=time.sleep, args=(3600,), daemon=True)
+        worker.start()
+        executor.helpers = [manager]  # type: ignore[attr-defined]
+        executor.workers = {"w": worker}  # type: ignore[attr-defined]
+        manager_process = manager._process  # type: ignore[attr-defined]
+    assert not manager_process.is_alive()
+    assert not worker.is_alive()
+    assert worker.exitcode == -15  # terminated, not left to run its hour
+    assert not new_children(before)
+
+
+def test_a_build_that_raises_propagates_and_ends_nothing() -> None:
+    ended = fx.ended(fx.GetLogRaisesExecutor)
+    with (
+        mock.patch("airflow.executors.executor_loader.ExecutorLoader.load_executor", side_effect=ImportError("no")),
+        pytest.raises(ImportError, match="no"),
+        short_lived_executor(_resolve(fx.GetLogRaisesExecutor)),
+    ):
+        pytest.fail("the block ran without an executor")
+    assert fx.ended(fx.GetLogRaisesExecutor) == ended
 
 
 def test_the_context_manager_stops_processes_held_on_the_instance() -> None:
@@ -123,7 +206,7 @@ def test_call_returns_the_answer_and_leaves_nothing(marker: str) -> None:
 def test_call_at_the_deadline_raises_and_leaves_nothing(marker: str) -> None:
     before = child_pids()
     started = time.monotonic()
-    with pytest.raises(ExecutorDeadlineExceeded, match=r"GetLogHangsExecutor did not return logs within 1\.5 s"):
+    with pytest.raises(ExecutorDeadlineExceeded, match=r"GetLogHangsExecutor did not return logs within 0\.6 s"):
         call_with_short_lived_executor(
             _resolve(fx.GetLogHangsExecutor), lambda executor: executor.get_task_log(fake_ti(), 1), deadline=DEADLINE
         )
@@ -179,19 +262,19 @@ def test_processes_kept_nowhere_are_stopped(pipeline: ExecutorLogPipeline, marke
 
 
 @pytest.mark.parametrize("cls", [fx.GetLogHangsExecutor, fx.EndHangsExecutor, fx.InitHangsExecutor])
-def test_deadline_stops_every_process_of_a_blocked_call(pipeline: ExecutorLogPipeline, marker: str, cls: type) -> None:
+def test_deadline_stops_every_process_of_a_blocked_call(hasty: ExecutorLogPipeline, marker: str, cls: type) -> None:
     before = child_pids()
     started = time.monotonic()
-    _messages, logs = _read(pipeline, cls)
+    _messages, logs = _read(hasty, cls)
     assert time.monotonic() - started < DEADLINE + 1.0
     assert f"{cls.__name__} did not return logs within {DEADLINE:g} s" in logs[0]
     _assert_nothing_left(before, marker)
 
 
-def test_a_hung_construction_does_not_block_later_reads(pipeline: ExecutorLogPipeline, marker: str) -> None:
+def test_a_hung_construction_does_not_block_later_reads(hasty: ExecutorLogPipeline, marker: str) -> None:
     before = child_pids()
-    _read(pipeline, fx.InitHangsExecutor)
-    assert _read(pipeline, fx.ManagerExecutor)[0] == ["read by ManagerExecutor"]
+    assert f"InitHangsExecutor did not return logs within {DEADLINE:g} s" in _read(hasty, fx.InitHangsExecutor)[1][0]
+    assert _read(hasty, fx.ManagerExecutor) == (["read by ManagerExecutor"], ["line for task try 2"])
     _assert_nothing_left(before, marker)
 
 
