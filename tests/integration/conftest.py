@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from airflow_executor_logs.testing import FakeKubeAPI
+from airflow_executor_logs.testing import FakeKubeAPI, serve_task_pod
 from airflow_executor_logs.testing.sandbox import (
     DAG_ID,
     RUN_ID,
@@ -48,15 +48,11 @@ class SeededCluster:
 @pytest.fixture(scope="session")
 def seeded_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeededCluster]:
     """Migrate this session's sqlite DB, seed the RUNNING task, and serve its pod on a fake API."""
-    from tests.support.kube import add_task_pod
-
     work = tmp_path_factory.mktemp("seed")
-    env = dict(os.environ)
-    src = str(Path(__file__).resolve().parents[2] / "src")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH", "")]))
-    seed_running_task(env, work, dags_folder=Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"]), log_path=work / "seed.log")
+    dags_folder = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+    seed_running_task(dict(os.environ), work, dags_folder=dags_folder, log_path=work / "seed.log")
     with FakeKubeAPI() as kube:
         cluster = SeededCluster(kube=kube, kubeconfig=kube.write_kubeconfig(work / "kubeconfig"))
         ti = cluster.running_ti()
-        add_task_pod(kube, ti, ti.try_number, POD_LINES)
+        serve_task_pod(kube, ti, ti.try_number, POD_LINES)
         yield cluster
