@@ -191,12 +191,6 @@ def test_settings_come_from_conf_and_are_reread_after_a_while() -> None:
             assert pipeline.settings.read_timeout == 9.0  # ...until it is refreshed
 
 
-def test_a_non_positive_setting_means_its_default() -> None:
-    with conf_vars({("executor_logs", "read_timeout"): "0", ("executor_logs", "fallback_timeout"): "-3"}):
-        settings = Settings.from_conf()
-    assert (settings.read_timeout, settings.fallback_timeout) == (Settings().read_timeout, Settings().fallback_timeout)
-
-
 @pytest.mark.parametrize("value", ["5s", "inf"])
 def test_a_bad_setting_falls_back_to_its_default_and_never_breaks_a_read(value: str) -> None:
     with conf_vars({("executor_logs", "read_timeout"): value}):
