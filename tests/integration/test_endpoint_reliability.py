@@ -17,12 +17,12 @@ from typing import Any
 
 import pytest
 
-from airflow_executor_logs.testing import FakeKubeAPI, Fault
+from airflow_executor_logs.testing import FakeKubeAPI, Fault, serve_task_pod, task_pod_labels
 from airflow_executor_logs.testing import executors as fx
 from tests.integration.conftest import POD_LINES, SeededCluster
 from tests.integration.endpoint import LogEndpoint, add_running_copy, log_endpoint, task_instance_changed
 from tests.support.airflow_state import conf_vars
-from tests.support.kube import add_task_pod, airflow_pointed_at, pod_labels
+from tests.support.kube import airflow_pointed_at
 from tests.support.processes import child_pids, describe, new_children, zombies
 from tests.support.task_instances import fake_ti
 
@@ -225,7 +225,7 @@ def test_selector_characters_in_run_id_never_match_other_pods(
     add_running_copy(cluster.dag_id, cluster.run_id, cluster.task_id, run_id)
     ti = fake_ti(dag_id=cluster.dag_id, task_id=cluster.task_id, run_id="decoy", queued_by_job_id=4242)
     # A pod that an injected selector term would match: same task, run "decoy", any worker.
-    decoy_labels = {**pod_labels(ti, 1), "run_id": "decoy", "x": "y", "a": "b"}
+    decoy_labels = {**task_pod_labels(ti, 1), "run_id": "decoy", "x": "y", "a": "b"}
     cluster.kube.add_pod("decoy-pod", labels=decoy_labels, logs={"base": ["DECOY LINE must never be served"]})
     try:
         response = endpoint.get(run_id)
@@ -240,7 +240,7 @@ def test_hostile_run_id_still_finds_its_own_pod(cluster: SeededCluster, endpoint
     run_id = "own,pod=yes !ü"
     add_running_copy(cluster.dag_id, cluster.run_id, cluster.task_id, run_id)
     ti = fake_ti(dag_id=cluster.dag_id, task_id=cluster.task_id, run_id=run_id, queued_by_job_id=4242)
-    add_task_pod(cluster.kube, ti, 1, ["the hostile run's own line"], name="hostile-own-pod")
+    serve_task_pod(cluster.kube, ti, 1, ["the hostile run's own line"], name="hostile-own-pod")
     try:
         response = endpoint.get(run_id)
     finally:
@@ -254,7 +254,9 @@ def test_selector_characters_in_dag_id_never_match_other_pods(dag_id: str, clust
     from airflow_executor_logs.executors.log_pipeline import read_running_task_log
 
     decoy = fake_ti(dag_id="dag", task_id=cluster.task_id, queued_by_job_id=4242)
-    cluster.kube.add_pod("decoy-dag-pod", labels={**pod_labels(decoy, 1), "dag_id": "dag"}, logs={"base": ["DECOY"]})
+    cluster.kube.add_pod(
+        "decoy-dag-pod", labels={**task_pod_labels(decoy, 1), "dag_id": "dag"}, logs={"base": ["DECOY"]}
+    )
     try:
         messages, logs = read_running_task_log(fake_ti("KubernetesExecutor", dag_id=dag_id, queued_by_job_id=4242), 1)
     finally:
@@ -283,7 +285,7 @@ def test_no_secret_is_echoed(
     caplog.set_level(logging.DEBUG)
     with FakeKubeAPI(token=TOKEN) as api:
         ti = cluster.running_ti()
-        add_task_pod(api, ti, 1, ["secret test line"])
+        serve_task_pod(api, ti, 1, ["secret test line"])
         kubeconfig = api.write_kubeconfig(
             tmp_path / "kubeconfig",
             {

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline
-from airflow_executor_logs.testing import FakeKubeAPI
+from airflow_executor_logs.testing import FakeKubeAPI, serve_task_pod
 from tests.support.airflow_state import conf_vars
-from tests.support.kube import add_task_pod, airflow_pointed_at
+from tests.support.kube import airflow_pointed_at
 from tests.support.task_instances import fake_ti
 
 pytestmark = pytest.mark.parity
@@ -74,7 +74,7 @@ def _same(compare: Compare, ti: Any, try_number: int) -> tuple[list[str], list[s
 
 def test_plain_running_task(fake_kube_api: FakeKubeAPI, compare: Compare) -> None:
     ti = fake_ti("KubernetesExecutor")
-    add_task_pod(fake_kube_api, ti, 1, LINES)
+    serve_task_pod(fake_kube_api, ti, 1, LINES)
     messages, logs = _same(compare, ti, 1)
     assert messages[-1] == "Found logs through kube API"
     assert "line 19" in logs[0]
@@ -82,15 +82,15 @@ def test_plain_running_task(fake_kube_api: FakeKubeAPI, compare: Compare) -> Non
 
 def test_mapped_task(fake_kube_api: FakeKubeAPI, compare: Compare) -> None:
     ti = fake_ti("KubernetesExecutor", map_index=3)
-    add_task_pod(fake_kube_api, ti, 1, ["mapped three"])
-    add_task_pod(fake_kube_api, fake_ti(map_index=4), 1, ["mapped four"], name="other-map-index")
+    serve_task_pod(fake_kube_api, ti, 1, ["mapped three"])
+    serve_task_pod(fake_kube_api, fake_ti(map_index=4), 1, ["mapped four"], name="other-map-index")
     assert "mapped three" in _same(compare, ti, 1)[1][0]
 
 
 def test_later_try(fake_kube_api: FakeKubeAPI, compare: Compare) -> None:
     ti = fake_ti("KubernetesExecutor", try_number=3)
-    add_task_pod(fake_kube_api, ti, 2, ["try two"])
-    add_task_pod(fake_kube_api, ti, 3, ["try three"])
+    serve_task_pod(fake_kube_api, ti, 2, ["try two"])
+    serve_task_pod(fake_kube_api, ti, 3, ["try three"])
     assert "try three" in _same(compare, ti, 3)[1][0]
     assert "try two" in _same(compare, ti, 2)[1][0]
 
@@ -100,13 +100,13 @@ def test_pod_override_namespace(fake_kube_api: FakeKubeAPI, compare: Compare) ->
 
     override = k8s.V1Pod(metadata=k8s.V1ObjectMeta(namespace="team-ns"))
     ti = fake_ti("KubernetesExecutor", executor_config={"pod_override": override})
-    add_task_pod(fake_kube_api, ti, 1, ["in team-ns"], namespace="team-ns")
+    serve_task_pod(fake_kube_api, ti, 1, ["in team-ns"], namespace="team-ns")
     assert "in team-ns" in _same(compare, ti, 1)[1][0]
 
 
 def test_multi_namespace_mode(fake_kube_api: FakeKubeAPI, compare: Compare) -> None:
     ti = fake_ti("KubernetesExecutor")
-    add_task_pod(fake_kube_api, ti, 1, ["default ns"])
+    serve_task_pod(fake_kube_api, ti, 1, ["default ns"])
     with conf_vars(
         {
             ("kubernetes_executor", "multi_namespace_mode"): "True",
@@ -118,7 +118,7 @@ def test_multi_namespace_mode(fake_kube_api: FakeKubeAPI, compare: Compare) -> N
 
 def test_escape_codes_are_removed(fake_kube_api: FakeKubeAPI, compare: Compare) -> None:
     ti = fake_ti("KubernetesExecutor")
-    add_task_pod(fake_kube_api, ti, 1, ["\x1b[31mred\x1b[0m text", "plain"])
+    serve_task_pod(fake_kube_api, ti, 1, ["\x1b[31mred\x1b[0m text", "plain"])
     logs = _same(compare, ti, 1)[1]
     assert "red text" in logs[0]
     assert "\x1b" not in logs[0]
@@ -126,7 +126,7 @@ def test_escape_codes_are_removed(fake_kube_api: FakeKubeAPI, compare: Compare) 
 
 def test_more_lines_than_the_tail(fake_kube_api: FakeKubeAPI, compare: Compare) -> None:
     ti = fake_ti("KubernetesExecutor")
-    add_task_pod(fake_kube_api, ti, 1, [f"numbered {n:04d}" for n in range(1000)])
+    serve_task_pod(fake_kube_api, ti, 1, [f"numbered {n:04d}" for n in range(1000)])
     logs = _same(compare, ti, 1)[1]
     assert "numbered 0999" in logs[0]
     assert "numbered 0899" not in logs[0]
@@ -140,19 +140,19 @@ def test_no_pod(compare: Compare) -> None:
 
 def test_two_pods(fake_kube_api: FakeKubeAPI, compare: Compare) -> None:
     ti = fake_ti("KubernetesExecutor")
-    add_task_pod(fake_kube_api, ti, 1, ["one"], name="pod-a")
-    add_task_pod(fake_kube_api, ti, 1, ["two"], name="pod-b")
+    serve_task_pod(fake_kube_api, ti, 1, ["one"], name="pod-a")
+    serve_task_pod(fake_kube_api, ti, 1, ["two"], name="pod-b")
     messages, _ = _same(compare, ti, 1)
     assert "Found multiple pods for ti" in messages[-1]
 
 
 def test_no_hostname(fake_kube_api: FakeKubeAPI, compare: Compare) -> None:
     ti = fake_ti("KubernetesExecutor", hostname=None)
-    add_task_pod(fake_kube_api, ti, 1, LINES)
+    serve_task_pod(fake_kube_api, ti, 1, LINES)
     _same(compare, ti, 1)
 
 
 def test_empty_log(fake_kube_api: FakeKubeAPI, compare: Compare) -> None:
     ti = fake_ti("KubernetesExecutor")
-    add_task_pod(fake_kube_api, ti, 1, [])
+    serve_task_pod(fake_kube_api, ti, 1, [])
     assert _same(compare, ti, 1)[1] == [""]

@@ -12,9 +12,9 @@ from airflow_executor_logs.executors.coalescing import READ_AHEAD
 from airflow_executor_logs.executors.kubernetes.client_cache import KubeClientCache
 from airflow_executor_logs.executors.kubernetes.reader import KubernetesLogReader
 from airflow_executor_logs.executors.log_pipeline import process_pipeline, read_running_task_log
-from airflow_executor_logs.testing import FakeKubeAPI, Fault
+from airflow_executor_logs.testing import FakeKubeAPI, Fault, serve_task_pod
 from tests.support.airflow_state import conf_vars
-from tests.support.kube import add_task_pod, airflow_pointed_at
+from tests.support.kube import airflow_pointed_at
 from tests.support.task_instances import fake_ti
 
 DEADLINE = 2.0
@@ -49,7 +49,7 @@ def _timed_read(ti: object, try_number: int = 1) -> tuple[float, list[str], list
 
 def test_reads_the_pod_log(kube: FakeKubeAPI) -> None:
     ti = fake_ti("KubernetesExecutor")
-    add_task_pod(kube, ti, 1, ["hello", "world"])
+    serve_task_pod(kube, ti, 1, ["hello", "world"])
     messages, logs = read_running_task_log(ti, 1)
     assert messages[-1] == "Found logs through kube API"
     assert "hello" in logs[0]
@@ -71,7 +71,7 @@ def test_reads_the_pod_log(kube: FakeKubeAPI) -> None:
 )
 def test_returns_within_the_deadline_with_a_message(kube: FakeKubeAPI, route: str, fault: Fault) -> None:
     ti = fake_ti("KubernetesExecutor")
-    add_task_pod(kube, ti, 1, [f"line {n}" for n in range(100)])
+    serve_task_pod(kube, ti, 1, [f"line {n}" for n in range(100)])
     kube.inject(route, fault)
     elapsed, messages, logs = _timed_read(ti)
     assert elapsed <= BOUND, f"took {elapsed:.2f} s against a {DEADLINE} s deadline"
@@ -101,7 +101,7 @@ def test_no_retry_storm_against_a_failing_api(kube: FakeKubeAPI) -> None:
 
 def test_client_is_reused_across_reads(kube: FakeKubeAPI) -> None:
     ti = fake_ti("KubernetesExecutor")
-    add_task_pod(kube, ti, 1, ["x"] * 10)
+    serve_task_pod(kube, ti, 1, ["x"] * 10)
     client_cache = _clients()
     builds = client_cache.builds
     for _ in range(100):
@@ -115,7 +115,7 @@ def test_client_is_rebuilt_after_its_ttl(kube: FakeKubeAPI) -> None:
     from tests.support.airflow_state import conf_vars
 
     ti = fake_ti("KubernetesExecutor")
-    add_task_pod(kube, ti, 1, ["x"])
+    serve_task_pod(kube, ti, 1, ["x"])
     with conf_vars({("executor_logs", "client_ttl"): "0.2"}):
         read_running_task_log(ti, 1)
         client_cache = _clients()
@@ -129,7 +129,7 @@ def test_client_is_rebuilt_after_its_ttl(kube: FakeKubeAPI) -> None:
 
 def test_401_rebuilds_the_client_exactly_once(kube: FakeKubeAPI, fake_kubeconfig: Path) -> None:
     ti = fake_ti("KubernetesExecutor")
-    add_task_pod(kube, ti, 1, ["after rotation"])
+    serve_task_pod(kube, ti, 1, ["after rotation"])
     read_running_task_log(ti, 1)
     client_cache = _clients()
     builds = client_cache.builds
@@ -171,7 +171,7 @@ def _streamed(ti: object, try_number: int = 1) -> tuple[list[str], list[object]]
 
 def test_the_streamed_read_is_lazy(kube: FakeKubeAPI) -> None:
     ti = fake_ti("KubernetesExecutor")
-    add_task_pod(kube, ti, 1, [f"line {n}" for n in range(10)])
+    serve_task_pod(kube, ti, 1, [f"line {n}" for n in range(10)])
     messages, streams = _streamed(ti)
     assert messages[-1] == "Found logs through kube API"
     assert len(streams) == 1
@@ -181,7 +181,7 @@ def test_the_streamed_read_is_lazy(kube: FakeKubeAPI) -> None:
 
 def test_a_streamed_read_stopped_early_closes_its_connection(kube: FakeKubeAPI) -> None:
     ti = fake_ti("KubernetesExecutor")
-    add_task_pod(kube, ti, 1, [f"line {n} " + "x" * 100 for n in range(10_000)])
+    serve_task_pod(kube, ti, 1, [f"line {n} " + "x" * 100 for n in range(10_000)])
     with conf_vars({("kubernetes_executor", "running_pod_log_lines"): "10000"}):
         _, streams = _streamed(ti)
         stream = streams[0]
@@ -196,7 +196,7 @@ def test_a_streamed_read_stopped_early_closes_its_connection(kube: FakeKubeAPI) 
         if not read_whole:
             _wait_for(lambda: kube.open_connections == 0)
 
-        add_task_pod(kube, ti, 2, ["next read"])
+        serve_task_pod(kube, ti, 2, ["next read"])
         messages, logs = read_running_task_log(ti, 2)
     assert messages[-1] == "Found logs through kube API"
     assert logs == ["next read\n"] or "next read" in logs[0]
@@ -205,7 +205,7 @@ def test_a_streamed_read_stopped_early_closes_its_connection(kube: FakeKubeAPI) 
 
 def test_a_fully_read_stream_returns_its_connection_to_the_pool(kube: FakeKubeAPI) -> None:
     ti = fake_ti("KubernetesExecutor")
-    add_task_pod(kube, ti, 1, ["a", "b"])
+    serve_task_pod(kube, ti, 1, ["a", "b"])
     for _ in range(5):
         _, streams = _streamed(ti)
         assert len(list(streams[0])) == 2  # type: ignore[call-overload]
@@ -237,7 +237,7 @@ def test_concurrent_reads_of_one_task_share_kubernetes_requests(kube: FakeKubeAP
     import threading
 
     ti = fake_ti("KubernetesExecutor")
-    add_task_pod(kube, ti, 1, [f"line {n}" for n in range(50)])
+    serve_task_pod(kube, ti, 1, [f"line {n}" for n in range(50)])
     kube.inject("*", Fault.delay(0.2))
     answers: list[tuple[list[str], list[str]]] = []
     start = threading.Barrier(10)
@@ -275,7 +275,7 @@ def test_the_breaker_answers_at_once_against_a_refusing_api(tmp_path: Path) -> N
 
 def test_the_breaker_opens_against_a_hung_api_and_then_answers_at_once(kube: FakeKubeAPI) -> None:
     ti = fake_ti("KubernetesExecutor")
-    add_task_pod(kube, ti, 1, ["x"])
+    serve_task_pod(kube, ti, 1, ["x"])
     kube.inject("*", Fault.hang())
     with conf_vars({("executor_logs", "breaker_threshold"): "2"}):
         for _ in range(2):

@@ -1,4 +1,4 @@
-"""Pods for task instances on the loopback Kubernetes API, and Airflow pointed at it."""
+"""Airflow pointed at the loopback Kubernetes API (pods are served with the kit's ``serve_task_pod``)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,8 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from airflow_executor_logs.testing import FakeKubeAPI, serve_task_pod, task_pod_labels
+from airflow_executor_logs.testing import FakeKubeAPI
 from tests.support.airflow_state import conf_vars
-
-# The kit's pod helper under the names these tests have always used.
-add_task_pod = serve_task_pod
-pod_labels = task_pod_labels
 
 
 @contextlib.contextmanager

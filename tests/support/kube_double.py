@@ -11,8 +11,8 @@ from airflow_executor_logs.executors.kubernetes.client_cache import KubeClientCa
 from airflow_executor_logs.executors.kubernetes.reader import KubernetesLogReader
 from airflow_executor_logs.executors.reader_protocol import ReadContext, to_task_log
 from airflow_executor_logs.executors.resolution import ResolvedExecutor
+from airflow_executor_logs.testing import task_pod_labels
 from airflow_executor_logs.testing.kube_client import FakeClock, KubeClientDouble
-from tests.support.kube import pod_labels
 
 
 @dataclass
@@ -55,7 +55,7 @@ class Kube:
         return to_task_log(self.reader(self.executor(), ti, try_number, self.context()))
 
     def add_pod(self, ti: Any, lines: list[str], *, name: str = "task-pod", try_number: int = 1) -> None:
-        self.api.add_pod(name, pod_labels(ti, try_number), lines)
+        self.api.add_pod(name, task_pod_labels(ti, try_number), lines)
 
 
 def kube(**settings: Any) -> Kube:
