@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import psutil
 
-from airflow_executor_logs.utils.processes import stop_process_tree, stop_processes
+from airflow_executor_logs.utils.processes import is_gone, stop_process_tree, stop_processes
 
 
 def child_pids() -> set[int]:
@@ -40,6 +40,37 @@ def new_children(before: set[int], settle: float = 3.0) -> set[int]:
         if not extra or time.monotonic() >= give_up:
             return extra
         time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def children_stopped_on_exit() -> Iterator[set[int]]:
+    """Yield this process's descendants now; on the way out, stop by PID any it gained (a failed test's leftovers)."""
+    before = child_pids()
+    try:
+        yield before
+    finally:
+        leftovers = []
+        for pid in child_pids() - before:
+            with contextlib.suppress(psutil.Error):
+                leftovers.append(psutil.Process(pid))
+        stop_processes(leftovers, grace=1.0)
+
+
+def stopped_if_left(pid: int) -> bool:
+    """Whether ``pid`` was gone; if not, it is stopped now (so a failing test leaves nothing behind)."""
+    if is_gone(pid):
+        return True
+    with contextlib.suppress(psutil.Error):
+        stop_processes([psutil.Process(pid)], grace=0.0)
+    return False
+
+
+def wait_status(proc: psutil.Process, status: str, timeout: float = 10.0) -> None:
+    """Wait until ``proc`` is in ``status`` (e.g. ``psutil.STATUS_ZOMBIE``), or fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while proc.status() != status:
+        assert time.monotonic() < deadline, f"{proc.pid} is {proc.status()}, not {status}"
+        time.sleep(0.02)
 
 
 def describe(pids: set[int]) -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
+import inspect
 import json
 import subprocess
 import sys
@@ -26,13 +26,12 @@ def test_importing_the_package_imports_neither_airflow_nor_the_pipeline() -> Non
     assert json.loads(result.stdout) == {"before": [], "pipeline_after_use": True}
 
 
-def test_each_public_name_is_its_defining_modules_own() -> None:
-    mismatched = [
-        name
-        for name, module in airflow_executor_logs._EXPORTS.items()
-        if getattr(airflow_executor_logs, name) is not getattr(importlib.import_module(module), name)
-    ]
-    assert mismatched == []
+def test_each_public_class_and_function_is_the_one_its_module_defines() -> None:
+    """Not a re-export of a re-export: the object's own ``__module__`` is the module the name is mapped to."""
+    public = {name: getattr(airflow_executor_logs, name) for name in airflow_executor_logs._EXPORTS}
+    defined = {name: obj.__module__ for name, obj in public.items() if inspect.isclass(obj) or inspect.isfunction(obj)}
+    assert defined == {name: airflow_executor_logs._EXPORTS[name] for name in defined}
+    assert len(defined) >= len(public) - 4  # the rest: two constants and two type aliases
 
 
 def test_all_and_dir_list_the_version_and_every_public_name() -> None:

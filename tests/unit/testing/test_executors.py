@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,15 @@ import pytest
 
 from airflow_executor_logs.testing import executors as fx
 from airflow_executor_logs.testing.executor_journal import JOURNAL_ENV, build_intervals, read_build_journal
+from tests.support.processes import children_stopped_on_exit
 from tests.support.task_instances import fake_ti
+
+
+@pytest.fixture(autouse=True)
+def _no_child_outlives_a_failed_test() -> Iterator[None]:
+    """The doubles fork Managers: whatever a test's assertions say, what it left is stopped by PID after it."""
+    with children_stopped_on_exit():
+        yield
 
 
 @pytest.fixture

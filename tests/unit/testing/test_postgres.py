@@ -6,6 +6,7 @@ import psutil
 import pytest
 
 from airflow_executor_logs.testing.postgres import PostgresCluster, PostgresUnavailable, missing_reason
+from airflow_executor_logs.utils.processes import is_gone
 
 pytestmark = pytest.mark.skipif(missing_reason() is not None, reason=str(missing_reason()))
 
@@ -24,7 +25,7 @@ def test_serves_its_database_on_loopback_then_leaves_nothing() -> None:
         assert root is not None
         assert root.is_dir()
         assert listen == "127.0.0.1"
-    assert not psutil.pid_exists(postmaster) or psutil.Process(postmaster).status() == psutil.STATUS_ZOMBIE
+    assert is_gone(postmaster)
     assert not root.exists()
 
 

@@ -31,15 +31,15 @@ def test_every_listed_name_resolves() -> None:
     assert unresolved == []
 
 
-def test_the_sandbox_names_are_the_sandbox_packages_own() -> None:
-    from airflow_executor_logs.testing import sandbox
-
-    assert (kit.AirflowSandbox, kit.ApiServer, kit.LogResponse, kit.SandboxError) == (
-        sandbox.AirflowSandbox,
-        sandbox.ApiServer,
-        sandbox.LogResponse,
-        sandbox.SandboxError,
-    )
+def test_the_sandbox_names_are_classes_the_sandbox_package_defines() -> None:
+    names = ("AirflowSandbox", "ApiServer", "LogResponse", "SandboxError")
+    modules = {name: getattr(kit, name).__module__ for name in names}
+    assert modules == {
+        "AirflowSandbox": "airflow_executor_logs.testing.sandbox.sandbox",
+        "ApiServer": "airflow_executor_logs.testing.sandbox.api_server",
+        "LogResponse": "airflow_executor_logs.testing.sandbox.client",
+        "SandboxError": "airflow_executor_logs.testing.sandbox.home",
+    }
 
 
 def test_an_unknown_name_is_an_attribute_error_that_names_it() -> None:

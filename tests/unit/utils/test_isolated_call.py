@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 import subprocess
 import threading
@@ -10,12 +9,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import psutil
 import pytest
 
 from airflow_executor_logs.utils.isolated_call import IsolatedCallFailed, IsolatedCallTimedOut, call_in_child
-from airflow_executor_logs.utils.processes import is_gone, stop_processes
-from tests.support.processes import child_pids, new_children
+from tests.support.processes import child_pids, new_children, stopped_if_left
 
 
 def test_the_answer_is_pickled_back() -> None:
@@ -83,20 +80,11 @@ def _start_double_forked_sleeper() -> int:
     return int(subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True).stdout)
 
 
-def _stopped_if_left(pid: int) -> bool:
-    """Whether ``pid`` was gone; if not, it is stopped now (so a failing test leaves nothing behind)."""
-    if is_gone(pid):
-        return True
-    with contextlib.suppress(psutil.Error):
-        stop_processes([psutil.Process(pid)], grace=0.0)
-    return False
-
-
 @pytest.mark.parametrize("start", [_start_sleeper, _start_double_forked_sleeper])
 def test_processes_started_by_the_function_are_stopped_when_it_returns(start: Callable[[], int]) -> None:
     before = child_pids()
     pid = call_in_child(start, deadline=10)
-    assert _stopped_if_left(pid)
+    assert stopped_if_left(pid)
     assert not new_children(before)
 
 
@@ -110,5 +98,5 @@ def test_processes_started_by_the_function_are_stopped_at_the_deadline(tmp_path:
     before = child_pids()
     with pytest.raises(IsolatedCallTimedOut):
         call_in_child(start_and_hang, deadline=1.0)
-    assert _stopped_if_left(int(pid_file.read_text()))
+    assert stopped_if_left(int(pid_file.read_text()))
     assert not new_children(before)

@@ -20,8 +20,8 @@ from airflow_executor_logs.cli.doctor.classify import (
 )
 from airflow_executor_logs.utils.processes import ManagerProcess
 from tests.support.processes import python_child
+from tests.unit.cli.doctor.lab import WORKER_TITLE
 
-WORKER_TITLE = "[ready] airflow api-server worker"
 TITLED = "import setproctitle, time; setproctitle.setproctitle({title!r}); print('ready', flush=True); time.sleep(60)"
 
 

@@ -22,6 +22,7 @@ from airflow_executor_logs.executors.kubernetes.transport import (
 from airflow_executor_logs.executors.reader_protocol import ReadContext
 from airflow_executor_logs.metrics import Metrics
 from airflow_executor_logs.testing.kube_client import FakeClock, api_exception
+from tests.support.kube_double import refused
 
 
 class RecordingSocket(socket.socket):
@@ -149,13 +150,6 @@ def test_timeouts_are_the_connect_setting_and_what_is_left_of_the_deadline() -> 
         timeouts(deadline, context)
 
 
-def _refused() -> BaseException:
-    reason = urllib3.exceptions.NewConnectionError(
-        None, "Failed to establish a new connection: [Errno 111] Connection refused"
-    )  # type: ignore[arg-type]
-    return urllib3.exceptions.MaxRetryError(None, "/api/v1/pods", reason=reason)  # type: ignore[arg-type]
-
-
 def _read_timed_out() -> BaseException:
     reason = urllib3.exceptions.ReadTimeoutError(None, "/api/v1/pods", "Read timed out. (read timeout=2)")  # type: ignore[arg-type]
     return urllib3.exceptions.MaxRetryError(None, "/api/v1/pods", reason=reason)  # type: ignore[arg-type]
@@ -181,7 +175,7 @@ def _cycle() -> BaseException:
         (ReadDeadlineExceeded(5), True, True),
         (_read_timed_out(), True, True),  # through MaxRetryError.reason
         (_caused_by(TimeoutError()), True, True),  # through __cause__
-        (_refused(), False, True),
+        (refused(), False, True),
         (ConnectionResetError(), False, True),
         (urllib3.exceptions.ProtocolError("Connection aborted."), False, True),
         (_caused_by(ConnectionRefusedError()), False, True),

@@ -10,10 +10,10 @@ import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
 
 from airflow_executor_logs.testing.sandbox import DAG_ID, RUN_ID, TASK_ID, AirflowSandbox, SandboxError, task_log_path
+from airflow_executor_logs.utils.processes import is_gone
 
 #: Serves the health check on the port it is given (``api-server -H HOST -p PORT ...``); its child ignores its exit.
 STAND_IN = """\
@@ -51,10 +51,6 @@ def _stand_in(sandbox: AirflowSandbox, monkeypatch: pytest.MonkeyPatch, body: st
     script.write_text(f"#!{sys.executable}\n{textwrap.dedent(body)}")
     script.chmod(0o755)
     monkeypatch.setattr(AirflowSandbox, "airflow_bin", property(lambda self: str(script)))
-
-
-def _gone(pid: int) -> bool:
-    return not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
 
 def test_the_server_command_and_its_environment(sandbox: AirflowSandbox) -> None:
@@ -133,6 +129,6 @@ def test_start_waits_for_health_and_stop_ends_the_whole_tree(
         assert sandbox._servers == [server]
         assert "serving" in server.log_text()
         server.stop(grace=0.2)  # the child outlives its parent's SIGTERM: killed after the grace
-        assert [pid for pid in tree if not _gone(pid)] == []
+        assert [pid for pid in tree if not is_gone(pid)] == []
         assert (server.running, sandbox._servers) == (False, [])
     server.stop()  # again on the way out: idempotent

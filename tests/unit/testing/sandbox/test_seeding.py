@@ -7,7 +7,6 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import psutil
 import pytest
 
 from airflow_executor_logs.testing.sandbox import seeding
@@ -22,6 +21,7 @@ from airflow_executor_logs.testing.sandbox.home import (
     template,
 )
 from airflow_executor_logs.testing.sandbox.seeding import parse_seed_output, run_logged, seed_params, seed_running_task
+from tests.support.processes import stopped_if_left
 
 
 def test_seed_params_list_the_main_run_first_and_refuse_duplicates() -> None:
@@ -67,7 +67,7 @@ def test_run_logged_stops_a_command_that_times_out(tmp_path: Path) -> None:
     with pytest.raises(SandboxError, match=r"timed out after 0\.5s"):
         run_logged(cmd, env={}, cwd=tmp_path, log_path=tmp_path / "log", timeout=0.5)
     pid = int(pid_file.read_text())
-    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert stopped_if_left(pid)
 
 
 def test_seed_running_task_writes_the_dag_migrates_reserializes_then_seeds(

@@ -20,7 +20,7 @@ from airflow_executor_logs.utils.processes import (
     process_tree,
     same_process,
 )
-from tests.support.processes import python_child
+from tests.support.processes import python_child, wait_status
 
 SLEEPS = "import time; print('ready', flush=True); time.sleep(60)"
 WAITS_FOR_STDIN = "import sys; print('ready', flush=True); sys.stdin.read()"
@@ -32,13 +32,6 @@ WITH_SLEEPING_CHILD = (
     "print('ready', flush=True)\n"
     "time.sleep(60)\n"
 )
-
-
-def _wait_status(proc: psutil.Process, status: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while proc.status() != status:
-        assert time.monotonic() < deadline, f"{proc.pid} is {proc.status()}, not {status}"
-        time.sleep(0.02)
 
 
 def test_a_bare_pid_that_is_gone() -> None:
@@ -64,7 +57,7 @@ def test_orphan_reason() -> None:
 def test_a_zombie_parent_has_exited() -> None:
     proc = subprocess.Popen(["true"])  # not waited for yet: a zombie child of ours
     try:
-        _wait_status(psutil.Process(proc.pid), psutil.STATUS_ZOMBIE)
+        wait_status(psutil.Process(proc.pid), psutil.STATUS_ZOMBIE)
         assert orphan_reason(proc.pid, time.time()) == f"parent {proc.pid} exited"
     finally:
         proc.wait(timeout=10)

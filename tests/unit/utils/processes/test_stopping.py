@@ -28,7 +28,7 @@ from airflow_executor_logs.utils.processes import (
     stop_processes,
     wait_gone,
 )
-from tests.support.processes import python_child
+from tests.support.processes import python_child, wait_status
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
@@ -58,13 +58,6 @@ WITH_GRANDCHILD = textwrap.dedent(
 def _with_grandchild(grandchild_code: str, mode: str = "stay") -> str:
     """``python -c`` code of a child that runs ``grandchild_code`` ("true" for /bin/true) as its child."""
     return f"import sys; sys.argv[1:] = [{grandchild_code!r}, {mode!r}]\n" + WITH_GRANDCHILD
-
-
-def _wait_status(proc: psutil.Process, status: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while proc.status() != status:
-        assert time.monotonic() < deadline, f"{proc.pid} is {proc.status()}, not {status}"
-        time.sleep(0.02)
 
 
 def _is_our_unreaped_child(pid: int) -> bool:
@@ -105,7 +98,7 @@ def test_our_zombie_counts_as_gone_and_is_reaped() -> None:
     proc = subprocess.Popen(["true"])  # not waited for: it stays a zombie child of ours
     try:
         handle = psutil.Process(proc.pid)
-        _wait_status(handle, psutil.STATUS_ZOMBIE)
+        wait_status(handle, psutil.STATUS_ZOMBIE)
         os.kill(proc.pid, 0)  # kill -0 still succeeds on a zombie
 
         assert is_gone(handle)
@@ -122,7 +115,7 @@ def test_our_zombie_counts_as_gone_and_is_reaped() -> None:
 def test_a_zombie_that_is_not_our_child_counts_as_gone() -> None:
     with python_child(_with_grandchild("true")) as child:
         zombie = child.adopt(int(child.printed[0]))  # a zombie child of our child, which never reaps it
-        _wait_status(zombie, psutil.STATUS_ZOMBIE)
+        wait_status(zombie, psutil.STATUS_ZOMBIE)
         os.kill(zombie.pid, 0)
 
         assert is_gone(zombie)
