@@ -23,7 +23,7 @@ _EXPORTS = {
     "StreamingTaskLog": _PROTOCOL,
     "TaskLog": _PROTOCOL,
     "to_task_log": _PROTOCOL,
-    "Deadline": "airflow_executor_logs.executors.deadline",
+    "Deadline": "airflow_executor_logs.executors.resilience.deadline",
     "Settings": "airflow_executor_logs.config",
     "ExecutorResolutionError": "airflow_executor_logs.executors.resolution",
     "ResolvedExecutor": "airflow_executor_logs.executors.resolution",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+from typing import TYPE_CHECKING, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -22,15 +24,69 @@ POD_CACHE_HITS = "executor_logs.pod_cache_hits"
 COALESCED_READS = "executor_logs.coalesced_reads"
 
 
+__all__ = [
+    "BREAKER_OPENINGS",
+    "BREAKER_REFUSALS",
+    "BULKHEAD_REFUSALS",
+    "CLASS_READS",
+    "COALESCED_READS",
+    "FAILURES",
+    "FALLBACK_READS",
+    "POD_CACHE_HITS",
+    "TIMEOUTS",
+    "Metrics",
+    "MetricsSink",
+    "RecordingMetrics",
+    "executor_tag",
+]
+
+
+class MetricsSink(Protocol):
+    """Where the read path counts what happened: :class:`Metrics` in production, :class:`RecordingMetrics` in tests."""
+
+    def incr(self, metric: str, executor: type | str | None) -> None:
+        """Count one ``metric`` for ``executor``; must never raise."""
+
+
+def executor_tag(executor: type | str | None) -> str:
+    """The ``executor`` tag of a metric: the class name, the configured name, or ``unknown``."""
+    name = executor if isinstance(executor, str) or executor is None else executor.__name__
+    return name or "unknown"
+
+
 class Metrics:
-    """Emits through Airflow's ``Stats``; subclass it (or pass any object with ``incr``) in tests."""
+    """The real sink: emits through Airflow's ``Stats``, tagged with the executor."""
 
     def incr(self, metric: str, executor: type | str | None) -> None:
         """Count one ``metric`` for ``executor``; metrics never break a log read."""
-        name = executor if isinstance(executor, str) or executor is None else executor.__name__
         try:
             from airflow_executor_logs.version_compat import stats
 
-            stats().incr(metric, tags={"executor": name or "unknown"})
+            stats().incr(metric, tags={"executor": executor_tag(executor)})
         except Exception:
             log.debug("Could not emit metric %s", metric, exc_info=True)
+
+
+class RecordingMetrics:
+    """The double: remembers each count as ``(metric, executor tag)``, in order. Thread-safe."""
+
+    def __init__(self) -> None:
+        self.counted: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+
+    def incr(self, metric: str, executor: type | str | None) -> None:
+        with self._lock:
+            self.counted.append((metric, executor_tag(executor)))
+
+    def names(self) -> list[str]:
+        """The metrics counted, in order."""
+        with self._lock:
+            return [metric for metric, _ in self.counted]
+
+    def count(self, metric: str) -> int:
+        return self.names().count(metric)
+
+
+if TYPE_CHECKING:  # mypy checks that both sides satisfy the contract
+    _real: MetricsSink = Metrics()
+    _double: MetricsSink = RecordingMetrics()

@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from airflow_executor_logs.config import Settings
-from airflow_executor_logs.executors.deadline import Deadline
-from airflow_executor_logs.executors.kubernetes.client_cache import KubeClientCache
+from airflow_executor_logs.executors.kubernetes.client import KubeClientCache
 from airflow_executor_logs.executors.kubernetes.reader import KubernetesLogReader
 from airflow_executor_logs.executors.reader_protocol import ReadContext, to_task_log
+from airflow_executor_logs.executors.resilience.deadline import Deadline
 from airflow_executor_logs.executors.resolution import ResolvedExecutor
+from airflow_executor_logs.metrics import RecordingMetrics
 from airflow_executor_logs.testing import task_pod_labels
 from airflow_executor_logs.testing.kube_client import FakeClock, KubeClientDouble
-
-
-@dataclass
-class CountingMetrics:
-    """A metrics sink that remembers what was counted."""
-
-    counted: list[str] = field(default_factory=list)
-
-    def incr(self, metric: str, executor: Any) -> None:
-        self.counted.append(metric)
-
-    def count(self, metric: str) -> int:
-        return self.counted.count(metric)
 
 
 @dataclass
@@ -36,7 +24,7 @@ class Kube:
     api: KubeClientDouble
     reader: KubernetesLogReader
     settings: Settings
-    metrics: CountingMetrics
+    metrics: RecordingMetrics
 
     def executor(self) -> ResolvedExecutor:
         from airflow.providers.cncf.kubernetes.executors.kubernetes_executor import KubernetesExecutor
@@ -47,7 +35,7 @@ class Kube:
         return ReadContext(
             deadline=Deadline(self.settings.read_timeout, self.clock),
             settings=self.settings,
-            metrics=self.metrics,  # type: ignore[arg-type]
+            metrics=self.metrics,
         )
 
     def read(self, ti: Any, try_number: int = 1) -> tuple[list[str], list[str]]:
@@ -62,7 +50,7 @@ def kube(**settings: Any) -> Kube:
     clock = FakeClock()
     api = KubeClientDouble(clock)
     reader = KubernetesLogReader(clients=KubeClientCache(factory=lambda team: api, clock=clock), clock=clock)
-    return Kube(clock, api, reader, Settings(**settings), CountingMetrics())
+    return Kube(clock, api, reader, Settings(**settings), RecordingMetrics())
 
 
 def refused() -> BaseException:

@@ -3,9 +3,10 @@ The read path of a RUNNING task's executor logs, and all of its state, on one ob
 
 :class:`ExecutorLogPipeline` resolves the task's executor class, then answers with the class-level
 reader, with nothing (the class does not override ``get_task_log``), or with a short-lived executor.
-Problems become lines in the log, never exceptions: an exception here would turn the log request
-into a 500. Task handlers share one pipeline per process (:func:`process_pipeline`); a test builds
-its own.
+Every answer has one shape (messages and line streams, :mod:`.reader_protocol`) and passes once
+through the answer policy (:mod:`.answers`). Problems become lines in the log, never exceptions: an
+exception here would turn the log request into a 500. Task handlers share one pipeline per process
+(:func:`process_pipeline`); a test builds its own.
 """
 
 from __future__ import annotations
@@ -18,24 +19,32 @@ from typing import Any
 
 from airflow_executor_logs import metrics as metric_names
 from airflow_executor_logs.config import REFRESH_SECONDS, SECTION, Settings
-from airflow_executor_logs.executors.bulkhead import Bulkhead
-from airflow_executor_logs.executors.deadline import Deadline, ReadDeadlineExceeded, ReaderBlocked, ReaderGuard
+from airflow_executor_logs.executors.answers import Answer, AnswerPolicy, PassThrough, ReadKey
 from airflow_executor_logs.executors.reader_protocol import (
+    Outcome,
     ReadContext,
     ReaderRegistration,
+    ReadReport,
     StreamingTaskLog,
     TaskLog,
+    TextStream,
+    TextStreams,
+    as_streaming,
     notice,
     to_task_log,
 )
 from airflow_executor_logs.executors.reader_registry import FoundReader, ReaderRegistry, class_path
+from airflow_executor_logs.executors.resilience.bulkhead import Bulkhead
+from airflow_executor_logs.executors.resilience.deadline import Deadline, ReadDeadlineExceeded, timed_out
+from airflow_executor_logs.executors.resilience.guard import ReaderBlocked, ReaderGuard
 from airflow_executor_logs.executors.resolution import ExecutorResolutionError, ExecutorResolver, ResolvedExecutor
 from airflow_executor_logs.executors.short_lived import ExecutorDeadlineExceeded, call_with_short_lived_executor
-from airflow_executor_logs.metrics import Metrics
+from airflow_executor_logs.metrics import Metrics, MetricsSink
 
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "BUILTIN_READERS",
     "ExecutorLogPipeline",
     "process_pipeline",
     "read_running_task_log",
@@ -43,15 +52,20 @@ __all__ = [
     "use_process_pipeline",
 ]
 
+#: Readers this package ships, as ``module:attribute`` of a registration, imported on first use. Their
+#: one channel: they are not entry points, so the first read does not scan every installed package.
+BUILTIN_READERS = ("airflow_executor_logs.executors.kubernetes.reader:REGISTRATION",)
+
 
 class ExecutorLogPipeline:
     """
     Reads RUNNING tasks' executor logs; owns the resolved classes, the readers (with their clients,
     caches and breakers), the settings snapshot, the metrics sink, the bulkhead, the blocked-reader
-    bound and the once-per-class warnings.
+    bound, the answer policy and the once-per-class warnings.
 
     :param settings: fixed settings; by default a snapshot of ``conf`` refreshed every few seconds.
     :param registry: the readers; by default the shipped ones, entry points and code registrations.
+    :param policy: what happens around each answer; by default none (:class:`~.answers.PassThrough`).
     :param max_blocked_readers: threads each reader may leave blocked past their deadline.
     """
 
@@ -60,14 +74,16 @@ class ExecutorLogPipeline:
         *,
         settings: Settings | None = None,
         registry: ReaderRegistry | None = None,
-        metrics: Metrics | None = None,
+        metrics: MetricsSink | None = None,
         resolver: ExecutorResolver | None = None,
+        policy: AnswerPolicy | None = None,
         max_blocked_readers: int = 4,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.registry = registry or ReaderRegistry()
-        self.metrics = metrics or Metrics()
+        self.registry = registry or ReaderRegistry(builtins=BUILTIN_READERS)
+        self.metrics: MetricsSink = metrics or Metrics()
         self.resolver = resolver or ExecutorResolver()
+        self.policy: AnswerPolicy = policy or PassThrough()
         self.guard = ReaderGuard(max_blocked=max_blocked_readers)
         self.bulkhead = Bulkhead()
         self._fixed_settings = settings
@@ -102,14 +118,11 @@ class ExecutorLogPipeline:
         self.registry.register(registration)
         return registration
 
-    # ------------------------------------------------------------------ the two answers
+    # ------------------------------------------------------------------ the two forms core asks for
 
     def read(self, ti: Any, try_number: int) -> TaskLog:
         """Drop-in for ``executor.get_task_log(ti, try_number)`` that builds no long-lived executor."""
-        answer = self._answer(ti, try_number)
-        if isinstance(answer, _ListAnswer):
-            return answer.task_log
-        return to_task_log(answer)
+        return to_task_log(self.answer(ti, try_number).task_log())
 
     def read_streaming(self, ti: Any, try_number: int) -> StreamingTaskLog:
         """
@@ -118,40 +131,40 @@ class ExecutorLogPipeline:
         An answer that exists only in the list form (a reader of that form, or a short-lived executor)
         is streamed line by line, so that core never reads twice.
         """
-        answer = self._answer(ti, try_number)
-        if isinstance(answer, _ListAnswer):
-            messages, logs = answer.task_log
-            return messages, [iter(chunk.splitlines()) for chunk in logs]
-        return answer
+        return self.answer(ti, try_number).task_log()
 
     # ------------------------------------------------------------------ the read path
 
-    def _answer(self, ti: Any, try_number: int) -> StreamingTaskLog | _ListAnswer:
+    def answer(self, ti: Any, try_number: int) -> Answer:
+        """The answer for try ``try_number`` of ``ti``, with how its read went."""
         settings = self.settings
         try:
             executor = self.resolver.resolve(ti, multi_team=settings.multi_team)
         except ExecutorResolutionError as err:
             self.metrics.incr(metric_names.FAILURES, getattr(ti, "executor", None))
-            return _ListAnswer(([], [notice(f"Executor logs unavailable: {err}", "error")]))
+            return _problem(Outcome.FAILED, f"Executor logs unavailable: {err}")
+        key = ReadKey.of(class_path(executor.executor_cls), ti, try_number)
+        return self.policy.answer(key, lambda: self._read(executor, ti, try_number, settings))
 
+    def _read(self, executor: ResolvedExecutor, ti: Any, try_number: int, settings: Settings) -> Answer:
         try:
             reader = self.registry.find(executor.executor_cls)
         except Exception as err:  # a reader factory that raises, for one
             log.exception("Finding the log reader of %s failed", executor.executor_cls.__name__)
             self.metrics.incr(metric_names.FAILURES, executor.executor_cls)
-            return _ListAnswer(([], [notice(_failure(executor.executor_cls, err), "error")]))
+            return _problem(Outcome.FAILED, _failure(executor.executor_cls, err))
         if reader is not None:
             self.metrics.incr(metric_names.CLASS_READS, executor.executor_cls)
             deadline = Deadline(settings.read_timeout, self._clock)
             context = ReadContext(deadline=deadline, settings=settings, metrics=self.metrics)
             return self._call_reader_in_slot(reader, executor, ti, try_number, context)
         if not executor.overrides_get_task_log():
-            return _ListAnswer(([], []))
-        return _ListAnswer(self._read_with_short_lived_executor(executor, ti, try_number, settings))
+            return Answer([], TextStreams())
+        return self._read_with_short_lived_executor(executor, ti, try_number, settings)
 
     def _call_reader_in_slot(
         self, reader: FoundReader, executor: ResolvedExecutor, ti: Any, try_number: int, context: ReadContext
-    ) -> StreamingTaskLog | _ListAnswer:
+    ) -> Answer:
         """Call the reader in a bulkhead slot, held until its answer is read, closed or past its deadline."""
         settings, deadline = context.settings, context.deadline
         slot = self.bulkhead.acquire(settings.max_concurrent_reads, min(settings.slot_wait, deadline.left()), deadline)
@@ -161,74 +174,66 @@ class ExecutorLogPipeline:
                 f"Executor logs unavailable: this API server worker is busy, {settings.max_concurrent_reads} reads "
                 f"of running tasks' logs are already waiting ([{SECTION}] max_concurrent_reads); try again shortly"
             )
-            return _ListAnswer(([], [notice(message, "warning")]))
+            return _problem(Outcome.REFUSED, message, "warning")
         try:
-            answer = self._call_reader(reader, executor, ti, try_number, context)
+            messages, streams = self._call_reader(reader, executor, ti, try_number, context)
         except BaseException:
             slot.release()
             raise
-        if isinstance(answer, _ListAnswer):
-            slot.release()
-            return answer
-        messages, streams = answer
-        return messages, slot.hold_until_read(list(streams))
+        return Answer(messages, slot.hold_until_read(streams), context.report)
 
     def _call_reader(
         self, reader: FoundReader, executor: ResolvedExecutor, ti: Any, try_number: int, context: ReadContext
-    ) -> StreamingTaskLog | _ListAnswer:
-        executor_cls = executor.executor_cls
+    ) -> StreamingTaskLog:
+        executor_cls, report = executor.executor_cls, context.report
         try:
             if reader.keeps_deadline:
-                answer = reader.read(executor, ti, try_number, context)
-                return answer if reader.streaming else _ListAnswer(answer)
+                return reader.read(executor, ti, try_number, context)
             guarded = self.guard.call(
                 reader.name, lambda: reader.read(executor, ti, try_number, context), context.deadline
             )
-            answer = guarded.answer()
-            if not reader.streaming:
-                guarded.finish()
-                return _ListAnswer(answer)
-            messages, streams = answer
-            return list(messages), guarded.adopt_streams(list(streams))
+            messages, streams = guarded.answer()
+            return list(messages), guarded.adopt_streams(streams, report)
         except ReadDeadlineExceeded:
             self.metrics.incr(metric_names.TIMEOUTS, executor_cls)
-            message = f"Executor logs unavailable: {reader.name} did not answer within {context.deadline.seconds:g} s"
+            message = timed_out(f"Executor logs unavailable: {reader.name}", context.deadline.seconds)
             # No source message: core then still reads the worker's served logs.
-            return _ListAnswer(([], [notice(f"{message} ([{SECTION}] read_timeout)", "error")]))
+            return _problem_task_log(report, Outcome.TIMEOUT, message)
         except ReaderBlocked as err:
             self.metrics.incr(metric_names.FAILURES, executor_cls)
-            return _ListAnswer(([], [notice(f"Executor logs unavailable: {reader.name}: {err}", "error")]))
+            return _problem_task_log(report, Outcome.FAILED, f"Executor logs unavailable: {reader.name}: {err}")
         except Exception as err:
             log.exception("Class-level log reader for %s failed", executor_cls.__name__)
             self.metrics.incr(metric_names.FAILURES, executor_cls)
-            return _ListAnswer(([], [notice(_failure(executor_cls, err), "error")]))
+            return _problem_task_log(report, Outcome.FAILED, _failure(executor_cls, err))
 
     def _read_with_short_lived_executor(
         self, executor: ResolvedExecutor, ti: Any, try_number: int, settings: Settings
-    ) -> TaskLog:
+    ) -> Answer:
         executor_cls = executor.executor_cls
         if not settings.fallback_enabled:
-            return [], [
-                notice(
-                    f"Executor logs unavailable: {executor_cls.__name__} has no class-level log reader and "
-                    f"[{SECTION}] fallback_enabled is off."
-                )
-            ]
+            message = (
+                f"Executor logs unavailable: {executor_cls.__name__} has no class-level log reader and "
+                f"[{SECTION}] fallback_enabled is off."
+            )
+            return _problem(Outcome.REFUSED, message, "warning")
         self._warn_once(executor_cls)
         self.metrics.incr(metric_names.FALLBACK_READS, executor_cls)
         try:
-            return call_with_short_lived_executor(
+            task_log = call_with_short_lived_executor(
                 executor,
                 lambda instance: _plain_task_log(instance.get_task_log(ti, try_number)),
                 deadline=settings.fallback_timeout,
             )
         except ExecutorDeadlineExceeded as err:
             self.metrics.incr(metric_names.TIMEOUTS, executor_cls)
-            return [], [notice(f"Executor logs unavailable: {err}", "error")]
+            return _problem(Outcome.TIMEOUT, f"Executor logs unavailable: {err}")
         except Exception as err:
             log.warning("Short-lived %s failed to read task logs: %s", executor_cls.__name__, err)
             self.metrics.incr(metric_names.FAILURES, executor_cls)
-            return [], [notice(_failure(executor_cls, err), "error")]
+            return _problem(Outcome.FAILED, _failure(executor_cls, err))
+        messages, streams = as_streaming(task_log)
+        return Answer(messages, streams)
 
     def _warn_once(self, executor_cls: type) -> None:
         with self._lock:
@@ -243,13 +248,16 @@ class ExecutorLogPipeline:
         )
 
 
-class _ListAnswer:
-    """An answer that exists only in ``get_task_log``'s list form."""
+def _problem_task_log(report: ReadReport, outcome: Outcome, message: str, level: str = "error") -> StreamingTaskLog:
+    """A problem the pipeline met, reported, as a log line (no source message: core still reads served logs)."""
+    report.problem(outcome, message)
+    return [], TextStreams([TextStream(notice(message, level))])
 
-    __slots__ = ("task_log",)
 
-    def __init__(self, task_log: TaskLog) -> None:
-        self.task_log = task_log
+def _problem(outcome: Outcome, message: str, level: str = "error") -> Answer:
+    report = ReadReport()
+    messages, streams = _problem_task_log(report, outcome, message, level)
+    return Answer(messages, streams, report)
 
 
 def _plain_task_log(answer: Any) -> TaskLog:

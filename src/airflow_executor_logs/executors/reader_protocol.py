@@ -4,32 +4,40 @@ The class-level log reader contract: what a reader receives and what it returns.
 A reader answers for an executor *class*, so that no executor has to be built to read a RUNNING
 task's logs. It is called with the resolved executor and a :class:`ReadContext`, and returns the
 shape of ``get_streaming_task_log``: messages, plus lazy line iterators that core consumes as it
-serves the log. The list shape of ``get_task_log`` is derived from it in one place,
-:func:`to_task_log`.
+serves the log. That is the one shape of an answer through the pipeline: the list shape of
+``get_task_log`` is turned into it once (:func:`as_streaming`) and derived from it once
+(:func:`to_task_log`). A reader says how its read went on ``context.report``.
 """
 
 from __future__ import annotations
 
+import enum
 import json
+import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
 
 if TYPE_CHECKING:
     from airflow_executor_logs.config import Settings
-    from airflow_executor_logs.executors.deadline import Deadline
+    from airflow_executor_logs.executors.resilience.deadline import Deadline
     from airflow_executor_logs.executors.resolution import ResolvedExecutor
-    from airflow_executor_logs.metrics import Metrics
+    from airflow_executor_logs.metrics import MetricsSink
 
 __all__ = [
     "ExecutorLogReader",
     "LegacyClassLogReader",
     "LogStream",
     "Notice",
+    "Outcome",
     "ReadContext",
+    "ReadReport",
     "ReaderRegistration",
     "StreamingTaskLog",
     "TaskLog",
+    "TextStream",
+    "TextStreams",
+    "as_streaming",
     "notice",
     "to_task_log",
 ]
@@ -46,13 +54,42 @@ LegacyClassLogReader: TypeAlias = Callable[[type, Any, int], TaskLog]
 NOTICE_LOGGER = "airflow_executor_logs"
 
 
+class Outcome(enum.Enum):
+    """How a read went."""
+
+    #: The executor's API answered (an error status from it included, such as a pod not found).
+    SUCCESS = "success"
+    #: The read's deadline passed before it finished.
+    TIMEOUT = "timeout"
+    #: Not attempted: a circuit breaker was open, or the worker was busy.
+    REFUSED = "refused"
+    #: Anything else went wrong: a transport error, a reader that raised, an unknown executor.
+    FAILED = "failed"
+
+
+class ReadReport:
+    """How one read went, as its reader tells it: a success until a problem is reported; the first problem stays."""
+
+    def __init__(self) -> None:
+        self.outcome = Outcome.SUCCESS
+        self.detail = ""
+        self._lock = threading.Lock()
+
+    def problem(self, outcome: Outcome, detail: str) -> None:
+        """Report a problem (also while streaming); later ones do not replace the first."""
+        with self._lock:
+            if self.outcome is Outcome.SUCCESS:
+                self.outcome, self.detail = outcome, detail
+
+
 @dataclass(frozen=True)
 class ReadContext:
-    """What the pipeline gives every read besides the task: its deadline, the settings and the metrics."""
+    """What the pipeline gives every read besides the task: its deadline, the settings, the metrics, the report."""
 
     deadline: Deadline
     settings: Settings
-    metrics: Metrics
+    metrics: MetricsSink
+    report: ReadReport = field(default_factory=ReadReport)
 
 
 @runtime_checkable
@@ -91,15 +128,47 @@ def notice(message: str, level: str = "warning") -> str:
     return json.dumps({"event": message, "level": level, "logger": NOTICE_LOGGER})
 
 
+class TextStream(Iterator[str]):
+    """A log already read whole (a chunk of an answer in the list form), streamed line by line."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._lines = iter(text.splitlines())
+
+    def __iter__(self) -> TextStream:
+        return self
+
+    def __next__(self) -> str:
+        return next(self._lines)
+
+
+class TextStreams(list[LogStream]):
+    """
+    The streams of an answer that came in the list form: one :class:`TextStream` per chunk.
+
+    They are in memory, so they can neither block nor outlive a deadline (the guard and the bulkhead
+    pass them through), and :func:`to_task_log` gives the chunks back exactly as they came, none included.
+    """
+
+
+def as_streaming(answer: TaskLog) -> StreamingTaskLog:
+    """A ``get_task_log`` answer in the one shape of the pipeline."""
+    messages, logs = answer
+    return list(messages), TextStreams(TextStream(chunk) for chunk in logs)
+
+
 def to_task_log(answer: StreamingTaskLog) -> TaskLog:
     """
     The ``get_task_log`` answer for a streaming answer, as the Kubernetes provider derives it.
 
     Each stream is read to its end and joined with newlines; :class:`Notice` lines become messages;
-    no stream at all gives ``[""]``.
+    no stream at all gives ``[""]``. An answer that came in the list form (:class:`TextStreams`) is
+    given back as it came.
     """
     messages, streams = answer
     messages = list(messages)
+    if isinstance(streams, TextStreams):
+        return messages, [stream.text for stream in streams if isinstance(stream, TextStream)]
     logs: list[str] = []
     for stream in streams:
         lines: list[str] = []

@@ -4,8 +4,9 @@ Which reader answers for an executor class: its own classmethod, or a registered
 An executor class reads logs without an instance in one of two ways:
 
 * natively, with a classmethod :data:`CLASS_READER_ATTRIBUTE` answering like ``get_task_log``;
-* through a :class:`ReaderRegistration`: added in code with :meth:`ReaderRegistry.register`, shipped
-  with this package (:data:`BUILTIN_READERS`), or shipped by another package under the
+* through a :class:`ReaderRegistration`: added in code with :meth:`ReaderRegistry.register`, given
+  as ``builtins`` (``module:attribute`` of a registration: the pipeline gives the ones this package
+  ships), or shipped by another package under the
   :data:`ENTRY_POINT_GROUP` entry-point group.
 """
 
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
-from airflow_executor_logs.executors.reader_protocol import ReaderRegistration
+from airflow_executor_logs.executors.reader_protocol import ReaderRegistration, StreamingTaskLog, as_streaming
 
 if TYPE_CHECKING:
     from airflow_executor_logs.executors.reader_protocol import ReadContext
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "BUILTIN_READERS",
     "CLASS_READER_ATTRIBUTE",
     "ENTRY_POINT_GROUP",
     "FoundReader",
@@ -41,21 +41,20 @@ __all__ = [
 CLASS_READER_ATTRIBUTE = "class_get_task_log"
 #: Entry-point group under which other packages ship :class:`ReaderRegistration` objects.
 ENTRY_POINT_GROUP = "airflow_executor_logs.readers"
-#: Readers this package ships, as ``module:attribute`` of a registration. Their one channel: they are
-#: not entry points, so the first read does not scan every installed package.
-BUILTIN_READERS = ("airflow_executor_logs.executors.kubernetes.reader:REGISTRATION",)
-
-ReadCall = Callable[["ResolvedExecutor", Any, int, "ReadContext"], Any]
+ReadCall = Callable[["ResolvedExecutor", Any, int, "ReadContext"], StreamingTaskLog]
 
 
 @dataclass(frozen=True)
 class FoundReader:
-    """The reader for one executor class, ready to call as ``read(executor, ti, try_number, context)``."""
+    """
+    The reader for one executor class, ready to call as ``read(executor, ti, try_number, context)``.
+
+    It answers in the one shape, ``(messages, streams)``: a reader of the list form is adapted here,
+    once (:func:`~.reader_protocol.as_streaming`).
+    """
 
     name: str
     read: ReadCall
-    #: Answers ``(messages, streams)``; otherwise ``get_task_log``'s ``(messages, chunks)``.
-    streaming: bool
     keeps_deadline: bool = False
 
 
@@ -67,9 +66,7 @@ def class_path(cls: type) -> str:
 class ReaderRegistry:
     """Map from executor class path to its reader. Thread-safe; shipped readers load on first use."""
 
-    def __init__(
-        self, entry_point_group: str | None = ENTRY_POINT_GROUP, builtins: Iterable[str] = BUILTIN_READERS
-    ) -> None:
+    def __init__(self, entry_point_group: str | None = ENTRY_POINT_GROUP, builtins: Iterable[str] = ()) -> None:
         self._entry_point_group = entry_point_group
         self._builtins = tuple(builtins)
         self._registrations: dict[str, ReaderRegistration] = {}
@@ -204,12 +201,12 @@ def _prepare(registration: ReaderRegistration) -> FoundReader:
     reader: Any = registration.factory() if registration.factory is not None else registration.reader
     name = getattr(reader, "__name__", None) or type(reader).__name__
     if _takes(reader, 4):
-        return FoundReader(name, reader, streaming=True, keeps_deadline=registration.keeps_deadline)
+        return FoundReader(name, reader, keeps_deadline=registration.keeps_deadline)
 
-    def read_legacy(executor: ResolvedExecutor, ti: Any, try_number: int, context: ReadContext) -> Any:
-        return reader(executor.executor_cls, ti, try_number)
+    def read_legacy(executor: ResolvedExecutor, ti: Any, try_number: int, context: ReadContext) -> StreamingTaskLog:
+        return as_streaming(reader(executor.executor_cls, ti, try_number))
 
-    return FoundReader(name, read_legacy, streaming=False, keeps_deadline=registration.keeps_deadline)
+    return FoundReader(name, read_legacy, keeps_deadline=registration.keeps_deadline)
 
 
 def _native_reader(executor_cls: type) -> FoundReader | None:
@@ -228,11 +225,10 @@ def _native_reader(executor_cls: type) -> FoundReader | None:
         return None  # get_task_log is overridden nearer to the class than the classmethod
     method = getattr(executor_cls, CLASS_READER_ATTRIBUTE)
 
-    def read_natively(executor: ResolvedExecutor, ti: Any, try_number: int, context: ReadContext) -> Any:
-        messages, logs = method(ti, try_number)
-        return messages, logs
+    def read_natively(executor: ResolvedExecutor, ti: Any, try_number: int, context: ReadContext) -> StreamingTaskLog:
+        return as_streaming(method(ti, try_number))
 
-    return FoundReader(f"{executor_cls.__qualname__}.{CLASS_READER_ATTRIBUTE}", read_natively, streaming=False)
+    return FoundReader(f"{executor_cls.__qualname__}.{CLASS_READER_ATTRIBUTE}", read_natively)
 
 
 def _defining_class(cls: type, attribute: str) -> type | None:

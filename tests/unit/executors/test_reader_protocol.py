@@ -83,3 +83,23 @@ def test_a_registration_needs_a_reader_or_a_factory_and_a_class_path() -> None:
 def test_a_registration_is_deliberate_about_subclasses_and_deadlines() -> None:
     registration = ReaderRegistration("a.B", factory=object)
     assert (registration.include_subclasses, registration.keeps_deadline, registration.reader) == (False, False, None)
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [[], [""], ["one\ntwo\n"], ["a\r\nb", "c"], ["no newline at the end"]],
+    ids=["none", "empty", "trailing newline", "crlf and two chunks", "plain"],
+)
+def test_an_answer_in_the_list_form_comes_back_exactly(chunks: list[str]) -> None:
+    from airflow_executor_logs.executors.reader_protocol import TextStreams, as_streaming
+
+    messages, streams = as_streaming((["m"], chunks))
+    assert isinstance(streams, TextStreams)
+    assert to_task_log((messages, streams)) == (["m"], chunks)
+
+
+def test_an_answer_in_the_list_form_streams_its_lines() -> None:
+    from airflow_executor_logs.executors.reader_protocol import as_streaming
+
+    _, streams = as_streaming(([], ["one\ntwo\n", "three"]))
+    assert [list(stream) for stream in streams] == [["one", "two"], ["three"]]

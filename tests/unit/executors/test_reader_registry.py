@@ -11,9 +11,10 @@ import pytest
 
 from airflow_executor_logs.config import Settings
 from airflow_executor_logs.executors import reader_registry
-from airflow_executor_logs.executors.deadline import Deadline
-from airflow_executor_logs.executors.reader_protocol import ReadContext, ReaderRegistration
+from airflow_executor_logs.executors.log_pipeline import BUILTIN_READERS
+from airflow_executor_logs.executors.reader_protocol import ReadContext, ReaderRegistration, TextStreams, to_task_log
 from airflow_executor_logs.executors.reader_registry import FoundReader, ReaderRegistry, class_path
+from airflow_executor_logs.executors.resilience.deadline import Deadline
 from airflow_executor_logs.executors.resolution import ResolvedExecutor
 from airflow_executor_logs.metrics import Metrics
 from airflow_executor_logs.testing import executors as fx
@@ -41,8 +42,9 @@ def _registry(group: str | None = None) -> ReaderRegistry:
 def test_native_classmethod_is_used() -> None:
     found = _registry().find(fx.NativeReaderExecutor)
     assert found is not None
-    assert not found.streaming
-    assert _call(found, fx.NativeReaderExecutor, 3) == (["class-level read of task"], ["native line try 3"])
+    answer = _call(found, fx.NativeReaderExecutor, 3)
+    assert isinstance(answer[1], TextStreams)  # the list form, adapted here once
+    assert to_task_log(answer) == (["class-level read of task"], ["native line try 3"])
 
 
 def test_native_reader_is_inherited_by_a_subclass_that_changes_nothing() -> None:
@@ -71,8 +73,9 @@ def test_a_reader_of_the_old_signature_is_adapted() -> None:
     registry.register(ReaderRegistration(class_path(fx.CountingExecutor), _legacy_reader("old")))
     found = registry.find(fx.CountingExecutor)
     assert found is not None
-    assert not found.streaming
-    assert _call(found, fx.CountingExecutor) == (["old:CountingExecutor"], ["task/1"])
+    answer = _call(found, fx.CountingExecutor)
+    assert isinstance(answer[1], TextStreams)
+    assert to_task_log(answer) == (["old:CountingExecutor"], ["task/1"])
 
 
 def test_a_reader_of_the_protocol_streams() -> None:
@@ -86,7 +89,6 @@ def test_a_reader_of_the_protocol_streams() -> None:
     registry.register(ReaderRegistration(class_path(fx.CountingExecutor), read))
     found = registry.find(fx.CountingExecutor)
     assert found is not None
-    assert found.streaming
     messages, streams = _call(found, fx.CountingExecutor, 2)
     assert (messages, [list(stream) for stream in streams]) == (["streamed"], [["a", "b"]])
     assert seen == [(fx.CountingExecutor, "task", 2, Settings().read_timeout)]
@@ -206,12 +208,11 @@ def test_the_kubernetes_reader_ships_as_a_builtin_not_an_entry_point() -> None:
 
     points = reader_registry.entry_points(group=reader_registry.ENTRY_POINT_GROUP)
     assert not [ep for ep in points if ep.value.startswith("airflow_executor_logs.")]
-    registry = ReaderRegistry(entry_point_group=None)
+    registry = ReaderRegistry(entry_point_group=None, builtins=BUILTIN_READERS)
     with mock.patch.object(reader_registry, "entry_points", side_effect=AssertionError("scanned")):
         found = registry.find(KubernetesExecutor)
     assert found is not None
     assert isinstance(found.read, KubernetesLogReader)
-    assert found.streaming
     assert found.keeps_deadline
 
 
@@ -222,7 +223,7 @@ def test_the_kubernetes_reader_does_not_cover_subclasses() -> None:
     class AwsEksLikeExecutor(KubernetesExecutor):
         pass
 
-    assert ReaderRegistry(entry_point_group=None).find(AwsEksLikeExecutor) is None
+    assert ReaderRegistry(entry_point_group=None, builtins=BUILTIN_READERS).find(AwsEksLikeExecutor) is None
 
 
 def test_concurrent_first_lookups_wait_for_slow_reader_imports() -> None:
@@ -242,7 +243,7 @@ def test_concurrent_first_lookups_wait_for_slow_reader_imports() -> None:
         time.sleep(0.5)
         return real_import(name)
 
-    registry = ReaderRegistry(entry_point_group=None)
+    registry = ReaderRegistry(entry_point_group=None, builtins=BUILTIN_READERS)
     with (
         mock.patch.object(reader_registry.importlib, "import_module", side_effect=slow_import),
         ThreadPoolExecutor(8) as pool,

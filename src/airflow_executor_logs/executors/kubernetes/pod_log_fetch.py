@@ -1,23 +1,59 @@
 """
 One request for a running task's pod log, shared by identical concurrent reads: the pod, remembered
-(one call) or listed (two calls), then its log; the circuit breaker is told how the calls went.
+(one call) or listed (two calls), then its log. It makes its API calls itself, with the collaborators
+it is given (the client cache, the pod cache, a breaker permit), rebuilds the client once after a 401,
+and tells the breaker how the calls went.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from airflow_executor_logs import metrics
-from airflow_executor_logs.executors.circuit_breaker import BreakerPermit
-from airflow_executor_logs.executors.deadline import Deadline
+from airflow_executor_logs.executors.kubernetes.client import KubeClientCache, KubeCoreApi, PodLogResponse
+from airflow_executor_logs.executors.kubernetes.pod_cache import PodCache
 from airflow_executor_logs.executors.kubernetes.transport import body, describe, is_timeout, is_transport_failure
 from airflow_executor_logs.executors.reader_protocol import ReadContext
+from airflow_executor_logs.executors.resilience.circuit_breaker import BreakerPermit
+from airflow_executor_logs.executors.resilience.deadline import Deadline
 
-if TYPE_CHECKING:
-    from airflow_executor_logs.executors.kubernetes.reader import KubernetesLogReader
+__all__ = ["CONTAINER", "Cluster", "PodKey", "PodLogFetch", "PodLogKey"]
 
-__all__ = ["PodLogFetch"]
+T = TypeVar("T")
+
+#: The container of a worker pod that runs the task.
+CONTAINER = "base"
+
+#: What identifies the cluster a team's client talks to: the team and its kube config.
+Cluster = tuple[str | None, str, str, str]
+
+
+@dataclass(frozen=True)
+class PodKey:
+    """Which pod serves a task: the cluster, the namespace and the provider's label selector."""
+
+    cluster: Cluster
+    namespace: str
+    selector: str
+
+
+@dataclass(frozen=True)
+class PodLogKey:
+    """What one pod-log request asks for; equal keys share one request."""
+
+    pod: PodKey
+    tail_lines: int
+
+
+@dataclass
+class _Task:
+    """The read that starts a fetch: its executor class and team, and the task instance (for messages)."""
+
+    executor_cls: type
+    team_name: str | None
+    ti: Any
 
 
 class PodLogFetch:
@@ -25,21 +61,24 @@ class PodLogFetch:
 
     def __init__(
         self,
-        reader: KubernetesLogReader,
+        key: PodLogKey,
+        *,
+        api: KubeCoreApi,
+        clients: KubeClientCache,
+        pods: PodCache,
         permit: BreakerPermit,
-        api: Any,
         executor_cls: type,
         team_name: str | None,
         ti: Any,
-        key: tuple[Any, str, str, int],
         context: ReadContext,
     ) -> None:
-        self.reader, self.permit, self.api = reader, permit, api
-        self.executor_cls, self.team_name, self.ti = executor_cls, team_name, ti
-        self.key, self.context = key, context
+        self.key, self.api, self.permit, self.context = key, api, permit, context
+        self._clients, self._pods = clients, pods
+        self._task = _Task(executor_cls, team_name, ti)
+        self._rebuilt = False
 
     def open(self, deadline: Deadline) -> Iterator[list[bytes]]:
-        """The log's lines; the breaker is told how the API calls went."""
+        """The log's lines, a batch at a time; the breaker is told how the API calls went."""
         try:
             response = self._open(deadline)
         except Exception as err:
@@ -49,44 +88,84 @@ class PodLogFetch:
             self.permit.done()
         return body(response, deadline)
 
-    def _open(self, deadline: Deadline) -> Any:
-        from kubernetes.client.rest import ApiException
-
-        reader, context, permit = self.reader, self.context, self.permit
-        settings = context.settings
-        cluster, namespace, selector, tail_lines = self.key
-        pod_key = (cluster, namespace, selector)
-        name = reader.pods.get(pod_key, settings.pod_cache_ttl)
-        if name is not None:
-            try:
-                response = reader._request_log(self.api, name, namespace, tail_lines, deadline, context)
-                context.metrics.incr(metrics.POD_CACHE_HITS, self.executor_cls)
-                permit.succeeded()
-                return response
-            except ApiException as err:
-                if err.status not in (401, 404):  # 404: the pod is gone; 401: the token rotated
-                    raise
-                reader.pods.drop(pod_key, name)
-                if err.status == 401:
-                    reader.clients.invalidate(self.team_name, self.api)
-                    self.api = reader.clients.get(self.team_name, settings.client_ttl)
-        self.api, pods = reader._list_pods(self.api, self.team_name, namespace, selector, deadline, context)
-        if len(pods) != 1:
-            permit.succeeded()
-        if not pods:
-            raise RuntimeError("Cannot find pod for ti %s", self.ti)
-        if len(pods) > 1:
-            raise RuntimeError("Found multiple pods for ti %s: %s", self.ti, pods)
-        name = pods[0].metadata.name
-        response = reader._request_log(self.api, name, namespace, tail_lines, deadline, context)
-        permit.succeeded()  # a failure while reading the body does not count: the API answered
-        reader.pods.put(pod_key, name, settings.pod_cache_size)
-        return response
-
     def timed_out(self) -> None:
         """The read that started this fetch gave up waiting for the API: count it now, not when the calls end."""
         if self.permit.failed("timed out"):
-            self.context.metrics.incr(metrics.BREAKER_OPENINGS, self.executor_cls)
+            self.context.metrics.incr(metrics.BREAKER_OPENINGS, self._task.executor_cls)
+
+    def _open(self, deadline: Deadline) -> PodLogResponse:
+        from kubernetes.client.rest import ApiException
+
+        settings, pod = self.context.settings, self.key.pod
+        name = self._pods.get(pod, settings.pod_cache_ttl)
+        if name is not None:
+            try:
+                response = self._request_log(name, deadline)
+                self.context.metrics.incr(metrics.POD_CACHE_HITS, self._task.executor_cls)
+                self.permit.succeeded()
+                return response
+            except ApiException as err:
+                if err.status != 404:  # 404: the pod is gone; list again
+                    raise
+                self._pods.drop(pod, name)
+        pods = self._list_pods(deadline)
+        if len(pods) != 1:
+            self.permit.succeeded()
+        if not pods:
+            raise RuntimeError("Cannot find pod for ti %s", self._task.ti)
+        if len(pods) > 1:
+            raise RuntimeError("Found multiple pods for ti %s: %s", self._task.ti, pods)
+        name = pods[0].metadata.name
+        response = self._request_log(name, deadline)
+        self.permit.succeeded()  # a failure while reading the body does not count: the API answered
+        self._pods.put(pod, name, settings.pod_cache_size)
+        return response
+
+    def _list_pods(self, deadline: Deadline) -> list[Any]:
+        pod = self.key.pod
+
+        def list_pods(api: KubeCoreApi) -> list[Any]:
+            result = api.list_namespaced_pod(
+                pod.namespace, label_selector=pod.selector, _request_timeout=self._timeouts(deadline)
+            )
+            return list(result.items)
+
+        try:
+            return self._call(list_pods)
+        except ValueError as err:  # the client could not turn the body into a V1PodList
+            raise RuntimeError(f"the Kubernetes API answered the pod list with an unreadable body ({err})") from err
+
+    def _request_log(self, name: str, deadline: Deadline) -> PodLogResponse:
+        def request(api: KubeCoreApi) -> PodLogResponse:
+            return api.read_namespaced_pod_log(
+                name,
+                self.key.pod.namespace,
+                container=CONTAINER,
+                follow=False,
+                tail_lines=self.key.tail_lines,
+                _preload_content=False,
+                _request_timeout=self._timeouts(deadline),
+            )
+
+        return self._call(request)
+
+    def _call(self, call: Callable[[KubeCoreApi], T]) -> T:
+        """``call(client)``; after a 401 (a rotated token), once per fetch, again with a rebuilt client."""
+        from kubernetes.client.rest import ApiException
+
+        try:
+            return call(self.api)
+        except ApiException as err:
+            if err.status != 401 or self._rebuilt:
+                raise
+        self._rebuilt = True
+        team_name = self._task.team_name
+        self._clients.invalidate(team_name, self.api)
+        self.api = self._clients.get(team_name, self.context.settings.client_ttl)
+        return call(self.api)
+
+    def _timeouts(self, deadline: Deadline) -> tuple[float, float]:
+        return deadline.request_timeouts(self.context.settings.connect_timeout)
 
     def _settle(self, err: Exception, deadline: Deadline) -> None:
         """Only transport failures count against the cluster."""
@@ -99,4 +178,4 @@ class PodLogFetch:
         if (timed_out or is_transport_failure(err)) and self.permit.failed(
             "timed out" if timed_out else describe(err, self.api)
         ):
-            self.context.metrics.incr(metrics.BREAKER_OPENINGS, self.executor_cls)
+            self.context.metrics.incr(metrics.BREAKER_OPENINGS, self._task.executor_cls)

@@ -18,31 +18,38 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from airflow_executor_logs import metrics
-from airflow_executor_logs.executors.circuit_breaker import CircuitBreakers
-from airflow_executor_logs.executors.coalescing import Coalescer
-from airflow_executor_logs.executors.deadline import Deadline
 from airflow_executor_logs.executors.kubernetes import provider_compat
-from airflow_executor_logs.executors.kubernetes.client_cache import KubeClientCache
+from airflow_executor_logs.executors.kubernetes.client import KubeClientCache, KubeCoreApi
 from airflow_executor_logs.executors.kubernetes.pod_cache import PodCache
-from airflow_executor_logs.executors.kubernetes.pod_log_fetch import PodLogFetch
-from airflow_executor_logs.executors.kubernetes.transport import describe, is_timeout, timeouts
+from airflow_executor_logs.executors.kubernetes.pod_log_fetch import Cluster, PodKey, PodLogFetch, PodLogKey
+from airflow_executor_logs.executors.kubernetes.transport import describe, is_timeout
 from airflow_executor_logs.executors.reader_protocol import (
     LogStream,
     Notice,
+    Outcome,
     ReadContext,
     ReaderRegistration,
     StreamingTaskLog,
 )
+from airflow_executor_logs.executors.resilience.circuit_breaker import CircuitBreakers
+from airflow_executor_logs.executors.resilience.coalescing import Coalescer
+from airflow_executor_logs.executors.resilience.deadline import timed_out
 
 if TYPE_CHECKING:
     from airflow_executor_logs.executors.resolution import ResolvedExecutor
 
+__all__ = ["KUBERNETES_EXECUTOR", "REGISTRATION", "KubernetesLogReader"]
+
 KUBERNETES_EXECUTOR = "airflow.providers.cncf.kubernetes.executors.kubernetes_executor.KubernetesExecutor"
-CONTAINER = "base"
+#: How the reader names itself in its messages, as the provider does.
+SOURCE = "Reading from k8s pod logs"
 
 
 class KubernetesLogReader:
-    """Reads a RUNNING task's pod log. One per pipeline: it owns its clients, caches and breakers."""
+    """
+    Reads a RUNNING task's pod log. One per pipeline: it owns its clients, caches and breakers, and
+    composes a read from them; the request itself is a :class:`PodLogFetch`.
+    """
 
     def __init__(
         self,
@@ -59,9 +66,9 @@ class KubernetesLogReader:
         #: The pod serving each task, so that a steady read is one call.
         self.pods = PodCache(clock)
         #: Reads in flight, shared by identical concurrent reads.
-        self.coalescer: Coalescer[bytes] = Coalescer()
+        self.coalescer: Coalescer[PodLogKey, bytes] = Coalescer()
 
-    def cluster(self, team_name: str | None) -> tuple[str | None, str, str, str]:
+    def cluster(self, team_name: str | None) -> Cluster:
         """What identifies the cluster a team's client talks to: the team and its kube config."""
         get = self.provider_settings.get
         return (
@@ -75,16 +82,16 @@ class KubernetesLogReader:
         executor_cls, team_name = executor.executor_cls, executor.team_name
         deadline, settings = context.deadline, context.settings
         messages: list[str] = []
-        api: Any = None
+        api: KubeCoreApi | None = None
         fetch: PodLogFetch | None = None  # the fetch this read started, if it started one
         try:
             cluster = self.cluster(team_name)
             api = self.clients.get(team_name, settings.client_ttl)
             messages.append(provider_compat.first_message(executor_cls, ti))
-            selector = self.selector(executor_cls, ti, try_number)
-            namespace = self.provider_settings.namespace(ti, team_name)
-            tail_lines = self.provider_settings.tail_lines(executor_cls, team_name)
-            key = (cluster, namespace, selector, tail_lines)
+            pod = PodKey(
+                cluster, self.provider_settings.namespace(ti, team_name), self.selector(executor_cls, ti, try_number)
+            )
+            key = PodLogKey(pod, self.provider_settings.tail_lines(executor_cls, team_name))
             waiter = self.coalescer.join(key, deadline)
             if waiter is None:
                 admitted = self.breakers.admit(
@@ -92,9 +99,21 @@ class KubernetesLogReader:
                 )
                 if isinstance(admitted, str):
                     context.metrics.incr(metrics.BREAKER_REFUSALS, executor_cls)
-                    messages.append(f"Reading from k8s pod logs skipped: {admitted}")
+                    message = f"{SOURCE} skipped: {admitted}"
+                    context.report.problem(Outcome.REFUSED, message)
+                    messages.append(message)
                     return messages, []
-                started = PodLogFetch(self, admitted, api, executor_cls, team_name, ti, key, context)
+                started = PodLogFetch(
+                    key,
+                    api=api,
+                    clients=self.clients,
+                    pods=self.pods,
+                    permit=admitted,
+                    executor_cls=executor_cls,
+                    team_name=team_name,
+                    ti=ti,
+                    context=context,
+                )
                 waiter, joined = self.coalescer.start(key, started.open, deadline)
                 if joined:
                     admitted.done()
@@ -120,14 +139,18 @@ class KubernetesLogReader:
                 if fetch is not None:
                     fetch.timed_out()
                 context.metrics.incr(metrics.TIMEOUTS, executor_cls)
-                messages.append(_timed_out(deadline, 0))
+                message = timed_out(SOURCE, deadline.seconds, 0)
+                context.report.problem(Outcome.TIMEOUT, message)
+                messages.append(message)
                 return messages, []
             context.metrics.incr(metrics.FAILURES, executor_cls)
-            messages.append(f"Reading from k8s pod logs failed: {describe(err, api)}")
+            message = f"{SOURCE} failed: {describe(err, api)}"
+            context.report.problem(Outcome.FAILED, message)
+            messages.append(message)
             return messages, []
 
     def _stream(
-        self, first: bytes, rest: Iterator[bytes], executor_cls: type, api: Any, context: ReadContext
+        self, first: bytes, rest: Iterator[bytes], executor_cls: type, api: KubeCoreApi | None, context: ReadContext
     ) -> LogStream:
         """Decoded lines as core consumes them; closing it early leaves the fetch (its connection is dropped)."""
         from airflow.utils.log.logging_mixin import remove_escape_codes
@@ -142,63 +165,17 @@ class KubernetesLogReader:
         except Exception as err:
             if context.deadline.expired or is_timeout(err):
                 context.metrics.incr(metrics.TIMEOUTS, executor_cls)
-                yield Notice(_timed_out(context.deadline, served))
+                message = timed_out(SOURCE, context.deadline.seconds, served)
+                context.report.problem(Outcome.TIMEOUT, message)
             else:
                 context.metrics.incr(metrics.FAILURES, executor_cls)
-                yield Notice(f"Reading from k8s pod logs failed: {describe(err, api)}")
+                message = f"{SOURCE} failed: {describe(err, api)}"
+                context.report.problem(Outcome.FAILED, message)
+            yield Notice(message)
         finally:
             close = getattr(rest, "close", None)
             if close is not None:
                 close()
-
-    def _request_log(
-        self, api: Any, name: str, namespace: str, tail_lines: int, deadline: Deadline, context: ReadContext
-    ) -> Any:
-        return api.read_namespaced_pod_log(
-            name,
-            namespace,
-            container=CONTAINER,
-            follow=False,
-            tail_lines=tail_lines,
-            _preload_content=False,
-            _request_timeout=timeouts(deadline, context),
-        )
-
-    def _list_pods(
-        self,
-        api: Any,
-        team_name: str | None,
-        namespace: str,
-        selector: str,
-        deadline: Deadline,
-        context: ReadContext,
-    ) -> tuple[Any, list[Any]]:
-        """List the task's pods; after a 401, rebuild the client once and try again."""
-        from kubernetes.client.rest import ApiException
-
-        def list_pods(client: Any) -> list[Any]:
-            result = client.list_namespaced_pod(
-                namespace=namespace, label_selector=selector, _request_timeout=timeouts(deadline, context)
-            )
-            return list(result.items)
-
-        try:
-            return api, list_pods(api)
-        except ValueError as err:  # the client could not turn the body into a V1PodList
-            raise RuntimeError(f"the Kubernetes API answered the pod list with an unreadable body ({err})") from err
-        except ApiException as err:
-            if err.status != 401:
-                raise
-            self.clients.invalidate(team_name, api)
-            api = self.clients.get(team_name, context.settings.client_ttl)
-            return api, list_pods(api)
-
-
-def _timed_out(deadline: Deadline, served: int) -> str:
-    return (
-        f"Reading from k8s pod logs timed out after {deadline.seconds:g} s "
-        f"([executor_logs] read_timeout); showing the {served} lines read before the deadline"
-    )
 
 
 REGISTRATION = ReaderRegistration(

@@ -9,15 +9,16 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Iterator
-from typing import Any
 
-from airflow_executor_logs.executors.deadline import Deadline
-from airflow_executor_logs.executors.reader_protocol import ReadContext
+from airflow_executor_logs.executors.kubernetes.client import PodLogResponse
+from airflow_executor_logs.executors.resilience.deadline import Deadline
+
+__all__ = ["body", "describe", "is_timeout", "is_transport_failure", "line_batches_until"]
 
 _CHUNK_SIZE = 64 * 1024
 
 
-def body(response: Any, deadline: Deadline) -> Iterator[list[bytes]]:
+def body(response: PodLogResponse, deadline: Deadline) -> Iterator[list[bytes]]:
     """The body's lines, a batch per chunk; the connection is pooled again only after a full read, else dropped."""
     complete = False
     try:
@@ -30,12 +31,7 @@ def body(response: Any, deadline: Deadline) -> Iterator[list[bytes]]:
             response.close()  # an unfinished body leaves the connection unusable
 
 
-def timeouts(deadline: Deadline, context: ReadContext) -> tuple[float, float]:
-    remaining = deadline.remaining()
-    return min(context.settings.connect_timeout, remaining), remaining
-
-
-def line_batches_until(response: Any, deadline: Deadline) -> Iterator[list[bytes]]:
+def line_batches_until(response: PodLogResponse, deadline: Deadline) -> Iterator[list[bytes]]:
     """
     Split the streamed body into lines as urllib3 does (newline kept), a batch per chunk received,
     stopping at the deadline.
@@ -61,7 +57,7 @@ def line_batches_until(response: Any, deadline: Deadline) -> Iterator[list[bytes
         yield [pending]
 
 
-def _chunks(response: Any) -> Iterator[bytes]:
+def _chunks(response: PodLogResponse) -> Iterator[bytes]:
     """The body as it arrives: chunk by chunk, or in reads that return what is there."""
     if response.chunked and response.supports_chunked_reads():
         yield from response.read_chunked(_CHUNK_SIZE, decode_content=True)
@@ -71,7 +67,7 @@ def _chunks(response: Any) -> Iterator[bytes]:
         yield data
 
 
-def _socket_of(response: Any) -> socket.socket | None:
+def _socket_of(response: PodLogResponse) -> socket.socket | None:
     connection = getattr(response, "connection", None) or getattr(response, "_connection", None)
     sock = getattr(connection, "sock", None)
     return sock if isinstance(sock, socket.socket) else None
@@ -107,7 +103,7 @@ def is_transport_failure(err: BaseException) -> bool:
     return False
 
 
-def describe(err: BaseException, api: Any) -> str:
+def describe(err: BaseException, api: object) -> str:
     """A one-line description of ``err`` with any credential of ``api`` removed."""
     from kubernetes.client.rest import ApiException
 
@@ -121,18 +117,18 @@ def describe(err: BaseException, api: Any) -> str:
     return _redact(text, api)
 
 
-def _status_message(body: Any) -> str | None:
+def _status_message(body: object) -> str | None:
     if not body:
         return None
     try:
-        status = json.loads(body)
+        status = json.loads(body)  # type: ignore[arg-type]  # str or bytes; anything else is not a Status
     except (TypeError, ValueError):
         return None
     message = status.get("message") if isinstance(status, dict) else None
     return str(message) if message else None
 
 
-def _redact(text: str, api: Any) -> str:
+def _redact(text: str, api: object) -> str:
     configuration = getattr(getattr(api, "api_client", None), "configuration", None)
     secrets: list[str] = []
     if configuration is not None:

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from airflow_executor_logs import metrics
-from airflow_executor_logs.executors.circuit_breaker import BreakerPermit
-from airflow_executor_logs.executors.deadline import Deadline
-from airflow_executor_logs.executors.kubernetes.pod_log_fetch import PodLogFetch
+from airflow_executor_logs.executors.kubernetes.pod_log_fetch import PodKey, PodLogFetch, PodLogKey
+from airflow_executor_logs.executors.resilience.circuit_breaker import BreakerPermit
+from airflow_executor_logs.executors.resilience.deadline import Deadline
 from airflow_executor_logs.testing.kube_client import api_exception
 from tests.support.kube_double import Kube, kube, refused
 from tests.support.task_instances import fake_ti
@@ -32,9 +32,9 @@ def breaking() -> Kube:
     return kube(breaker_threshold=3, breaker_cooldown=10.0)
 
 
-def _key(k: Kube, ti: Any) -> tuple[Any, str, str, int]:
+def _key(k: Kube, ti: Any) -> PodLogKey:
     executor_cls = k.executor().executor_cls
-    return (k.reader.cluster(None), "default", k.reader.selector(executor_cls, ti, 1), 100)
+    return PodLogKey(PodKey(k.reader.cluster(None), "default", k.reader.selector(executor_cls, ti, 1)), 100)
 
 
 def _permit(k: Kube) -> BreakerPermit:
@@ -46,7 +46,17 @@ def _permit(k: Kube) -> BreakerPermit:
 def _fetch(k: Kube, ti: Any, permit: BreakerPermit | None = None) -> PodLogFetch:
     context = k.context()
     key = _key(k, ti)
-    return PodLogFetch(k.reader, permit or _permit(k), k.api, k.executor().executor_cls, None, ti, key, context)
+    return PodLogFetch(
+        key,
+        api=k.api,
+        clients=k.reader.clients,
+        pods=k.reader.pods,
+        permit=permit or _permit(k),
+        executor_cls=k.executor().executor_cls,
+        team_name=None,
+        ti=ti,
+        context=context,
+    )
 
 
 def _deadline(k: Kube) -> Deadline:
@@ -62,7 +72,7 @@ def test_open_lists_the_pod_reads_its_log_and_remembers_the_pod(k: Kube) -> None
     fetch = _fetch(k, ti)
     assert list(fetch.open(_deadline(k))) == [[b"one\n", b"two\n"]]
     list_call, log_call = k.api.calls
-    assert (list_call.route, list_call.namespace, list_call.selector) == ("list", "default", _key(k, ti)[2])
+    assert (list_call.route, list_call.namespace, list_call.selector) == ("list", "default", _key(k, ti).pod.selector)
     assert (log_call.route, log_call.name, log_call.tail_lines, log_call.extra["follow"]) == (
         "log",
         "task-pod",
@@ -72,8 +82,7 @@ def test_open_lists_the_pod_reads_its_log_and_remembers_the_pod(k: Kube) -> None
     assert (
         list_call.extra["_request_timeout"] == log_call.extra["_request_timeout"] == (k.settings.connect_timeout, 5.0)
     )
-    cluster, namespace, selector, _ = _key(k, ti)
-    assert k.reader.pods.get((cluster, namespace, selector), 60) == "task-pod"
+    assert k.reader.pods.get(_key(k, ti).pod, 60) == "task-pod"
     assert k.api.open_responses == 0  # read to its end: given back
 
 
@@ -84,7 +93,7 @@ def test_open_of_a_remembered_pod_is_one_call_and_counts_a_hit(k: Kube) -> None:
     k.api.calls.clear()
     assert list(_fetch(k, ti).open(_deadline(k))) == [[b"one\n", b"two\n"]]
     assert [(call.route, call.name) for call in k.api.calls] == [("log", "task-pod")]
-    assert k.metrics.counted == [metrics.POD_CACHE_HITS]
+    assert k.metrics.names() == [metrics.POD_CACHE_HITS]
 
 
 def test_no_pod_and_two_pods_raise_the_providers_errors_and_close_the_circuit(k: Kube) -> None:
@@ -109,7 +118,7 @@ def test_a_transport_failure_counts_and_opens_the_circuit_at_the_threshold(k: Ku
         with pytest.raises(Exception, match="Connection refused"):
             _fetch(k, ti).open(_deadline(k))
         assert k.reader.breakers.state(k.reader.cluster(None)) == ("open" if failures == THRESHOLD else "closed")
-    assert k.metrics.counted == [metrics.BREAKER_OPENINGS]
+    assert k.metrics.names() == [metrics.BREAKER_OPENINGS]
     refusal = k.reader.breakers.admit(k.reader.cluster(None), threshold=THRESHOLD, cooldown=COOLDOWN)
     assert refusal == (
         "the Kubernetes API failed 2 times in a row, last 0 s ago ([Errno 111] Connection refused); "
@@ -138,7 +147,7 @@ def test_timed_out_counts_at_once_and_the_late_outcome_does_not_count_again(k: K
     assert k.reader.breakers.state(k.reader.cluster(None)) == "closed"
     second.timed_out()
     assert k.reader.breakers.state(k.reader.cluster(None)) == "open"
-    assert k.metrics.counted == [metrics.BREAKER_OPENINGS]
+    assert k.metrics.names() == [metrics.BREAKER_OPENINGS]
     k.add_pod(ti, LINES)
     list(first.open(_deadline(k)))  # its calls end later, and well: the permit is already settled
     assert k.reader.breakers.state(k.reader.cluster(None)) == "open"
@@ -234,7 +243,7 @@ def test_a_401_on_the_remembered_pod_rebuilds_the_client_once() -> None:
     k.api.fail("log", api_exception(401, "token expired"))
     assert k.read(ti)[0][-1] == "Found logs through kube API"
     assert k.reader.clients.builds == builds + 1
-    assert _calls(k) == ["list", "log", "log", "list", "log"]
+    assert _calls(k) == ["list", "log", "log", "log"]  # the pod is still known: the same call, with a new client
 
 
 def test_answers_from_the_cache_equal_fresh_answers() -> None:

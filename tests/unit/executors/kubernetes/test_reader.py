@@ -75,3 +75,31 @@ def test_the_client_is_built_once() -> None:
     for _ in range(20):
         k.read(ti)
     assert k.reader.clients.builds == 1
+
+
+def test_the_read_reports_how_it_went() -> None:
+    """Success, a timeout, a failure, and a refusal by the open breaker, each on the context's report."""
+    from airflow_executor_logs.executors.reader_protocol import Outcome, to_task_log
+    from tests.support.kube_double import refused
+
+    k = kube(read_timeout=2.0, breaker_threshold=1)
+    ti = fake_ti("KubernetesExecutor")
+    k.add_pod(ti, ["x"])
+
+    def outcome() -> tuple[Outcome, str]:
+        context = k.context()
+        to_task_log(k.reader(k.executor(), ti, 1, context))
+        return context.report.outcome, context.report.detail
+
+    assert outcome() == (Outcome.SUCCESS, "")
+    k.api.fail("log", api_exception(403, "forbidden"))
+    assert outcome() == (Outcome.FAILED, "Reading from k8s pod logs failed: (403) Forbidden: forbidden")
+    k.api.slow("log", 30.0)
+    assert outcome() == (
+        Outcome.TIMEOUT,
+        "Reading from k8s pod logs timed out after 2 s ([executor_logs] read_timeout); "
+        "showing the 0 lines read before the deadline",
+    )
+    kind, detail = outcome()  # the timeout reached the threshold of 1: the breaker is open
+    assert kind is Outcome.REFUSED
+    assert detail.startswith("Reading from k8s pod logs skipped: the Kubernetes API failed")

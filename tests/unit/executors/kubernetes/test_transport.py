@@ -1,4 +1,4 @@
-"""The HTTP side of a read: per-call timeouts, the body in line batches under the deadline, failures described."""
+"""The HTTP side of a read: the body in line batches under the deadline, failures described."""
 
 from __future__ import annotations
 
@@ -9,18 +9,14 @@ from types import SimpleNamespace
 import pytest
 import urllib3
 
-from airflow_executor_logs.config import Settings
-from airflow_executor_logs.executors.deadline import Deadline, ReadDeadlineExceeded
 from airflow_executor_logs.executors.kubernetes.transport import (
     body,
     describe,
     is_timeout,
     is_transport_failure,
     line_batches_until,
-    timeouts,
 )
-from airflow_executor_logs.executors.reader_protocol import ReadContext
-from airflow_executor_logs.metrics import Metrics
+from airflow_executor_logs.executors.resilience.deadline import Deadline, ReadDeadlineExceeded
 from airflow_executor_logs.testing.kube_client import FakeClock, api_exception
 from tests.support.kube_double import refused
 
@@ -136,18 +132,6 @@ def test_a_body_closed_early_drops_its_connection() -> None:
     assert next(batches) == [b"a\n"]
     batches.close()
     assert response.ended == ["close"]
-
-
-def test_timeouts_are_the_connect_setting_and_what_is_left_of_the_deadline() -> None:
-    clock = FakeClock()
-    deadline = Deadline(5.0, clock)
-    context = ReadContext(deadline=deadline, settings=Settings(connect_timeout=2.0), metrics=Metrics())
-    assert timeouts(deadline, context) == (2.0, 5.0)
-    clock.advance(4.0)
-    assert timeouts(deadline, context) == (1.0, 1.0)  # connecting may not outlast the deadline either
-    clock.advance(1.0)
-    with pytest.raises(ReadDeadlineExceeded):
-        timeouts(deadline, context)
 
 
 def _read_timed_out() -> BaseException:

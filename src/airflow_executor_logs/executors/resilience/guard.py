@@ -1,5 +1,5 @@
 """
-The deadline of one read, and the guard that holds readers to it.
+The guard that holds readers to their deadline when they cannot keep it themselves.
 
 A reader that does not keep its own deadline runs on a worker thread of its own. The caller waits at
 most until the deadline for the answer and for each line; a reader still blocked then is left to
@@ -11,51 +11,20 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
-from airflow_executor_logs.executors.reader_protocol import LogStream, Notice
+from airflow_executor_logs.executors.reader_protocol import LogStream, Notice, Outcome, ReadReport, TextStreams
+from airflow_executor_logs.executors.resilience.deadline import READ_AHEAD, Deadline, ReadDeadlineExceeded, timed_out
 
 T = TypeVar("T")
 
-__all__ = ["Deadline", "ReadDeadlineExceeded", "ReaderBlocked", "ReaderGuard"]
-
-#: Lines a worker reads ahead of the consumer, per stream: bounds the memory of a guarded stream.
-READ_AHEAD = 512
-
-
-class ReadDeadlineExceeded(TimeoutError):
-    """The wall-clock deadline of one read passed."""
+__all__ = ["ReaderBlocked", "ReaderGuard"]
 
 
 class ReaderBlocked(RuntimeError):
     """Too many earlier reads of this reader are still blocked past their deadline."""
-
-
-class Deadline:
-    """A wall-clock deadline, started when it is made."""
-
-    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.seconds = seconds
-        self.clock = clock
-        self.started = clock()
-
-    def left(self) -> float:
-        """Seconds left, never below zero."""
-        return max(self.seconds - (self.clock() - self.started), 0.0)
-
-    def remaining(self) -> float:
-        """Seconds left; raises :class:`ReadDeadlineExceeded` once there are none."""
-        left = self.left()
-        if left <= 0:
-            raise ReadDeadlineExceeded(self.seconds)
-        return left
-
-    @property
-    def expired(self) -> bool:
-        return self.left() <= 0
 
 
 class ReaderGuard:
@@ -113,6 +82,7 @@ class _GuardedRead(Generic[T]):
         self._buffers: list[deque[str]] = []
         self._ended: list[BaseException | bool] = []  # per stream: False, True (exhausted) or its error
         self._closed: list[bool] = []
+        self._report = ReadReport()
         self._requests: deque[int] = deque()
         self._adopted = False  # the caller has said which streams (if any) the worker serves
         self._abandoned = False
@@ -134,14 +104,21 @@ class _GuardedRead(Generic[T]):
                 raise self._error
             return self._answer  # type: ignore[no-any-return]
 
-    def adopt_streams(self, streams: list[LogStream]) -> list[LogStream]:
-        """Hand the answer's streams to the worker; return lazy streams cut at the deadline."""
+    def adopt_streams(self, streams: list[LogStream], report: ReadReport | None = None) -> list[LogStream]:
+        """
+        Hand the answer's streams to the worker; return lazy streams cut at the deadline (problems met
+        while streaming go to ``report``). Streams already in memory are returned as they are.
+        """
+        if isinstance(streams, TextStreams):
+            self.finish()
+            return streams
         with self._cond:
             self._sources = [iter(stream) for stream in streams]
             self._buffers = [deque() for _ in streams]
             self._ended = [False for _ in streams]
             self._closed = [False for _ in streams]
             self._adopted = True
+            self._report = report or ReadReport()
             self._cond.notify_all()
         return [self._stream(index) for index in range(len(streams))]
 
@@ -176,12 +153,13 @@ class _GuardedRead(Generic[T]):
                 if ended is True:
                     return
                 if isinstance(ended, BaseException):
-                    yield Notice(f"{self._reader} failed while streaming: {type(ended).__name__}: {ended}")
+                    message = f"{self._reader} failed while streaming: {type(ended).__name__}: {ended}"
+                    self._report.problem(Outcome.FAILED, message)
+                    yield Notice(message)
                     return
-                yield Notice(
-                    f"{self._reader} did not finish within {self.deadline.seconds:g} s (read_timeout); "
-                    f"showing the {served} lines read before the deadline"
-                )
+                message = timed_out(self._reader, self.deadline.seconds, served)
+                self._report.problem(Outcome.TIMEOUT, message)
+                yield Notice(message)
                 return
         finally:
             with self._cond:

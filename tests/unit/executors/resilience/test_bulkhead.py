@@ -12,12 +12,12 @@ import pytest
 
 from airflow_executor_logs import metrics
 from airflow_executor_logs.config import Settings
-from airflow_executor_logs.executors.bulkhead import Bulkhead
-from airflow_executor_logs.executors.deadline import Deadline
 from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline
+from airflow_executor_logs.executors.resilience.bulkhead import Bulkhead
+from airflow_executor_logs.executors.resilience.deadline import Deadline
+from airflow_executor_logs.metrics import RecordingMetrics
 from airflow_executor_logs.testing.kube_client import FakeClock
 from tests.support.airflow_state import conf_vars
-from tests.support.kube_double import CountingMetrics
 from tests.support.task_instances import fake_ti
 
 BUSY = (
@@ -45,12 +45,12 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def counted() -> CountingMetrics:
-    return CountingMetrics()
+def counted() -> RecordingMetrics:
+    return RecordingMetrics()
 
 
 @pytest.fixture
-def pipeline(clock: FakeClock, counted: CountingMetrics) -> ExecutorLogPipeline:
+def pipeline(clock: FakeClock, counted: RecordingMetrics) -> ExecutorLogPipeline:
     pipeline = ExecutorLogPipeline(
         settings=Settings(max_concurrent_reads=2, slot_wait=0.0, read_timeout=5.0),
         metrics=counted,  # type: ignore[arg-type]
@@ -74,7 +74,9 @@ def _is_busy(answer: tuple[list[str], list[Any]]) -> bool:
     return messages == [] and [json.loads(line)["event"] for line in lines] == [BUSY]
 
 
-def test_the_read_beyond_k_is_refused_with_its_message(pipeline: ExecutorLogPipeline, counted: CountingMetrics) -> None:
+def test_the_read_beyond_k_is_refused_with_its_message(
+    pipeline: ExecutorLogPipeline, counted: RecordingMetrics
+) -> None:
     first, second = _read(pipeline), _read(pipeline)  # two streamed answers, not yet read
     assert first[0] == second[0] == ["from the reader"]
     assert pipeline.bulkhead.in_use == 2

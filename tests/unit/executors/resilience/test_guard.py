@@ -1,4 +1,4 @@
-"""The pipeline holds every reader to ``read_timeout``, and bounds the threads hung readers leave behind."""
+"""The guard holds every reader to ``read_timeout`` through the pipeline, and bounds the threads hung readers leave."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from airflow_executor_logs.config import Settings
-from airflow_executor_logs.executors.deadline import Deadline, ReadDeadlineExceeded, ReaderGuard
 from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline
 from airflow_executor_logs.executors.reader_protocol import Notice
+from airflow_executor_logs.executors.resilience.deadline import Deadline
+from airflow_executor_logs.executors.resilience.guard import ReaderGuard
 from airflow_executor_logs.testing import executors as fx
 from tests.support.airflow_state import conf_vars
 from tests.support.task_instances import fake_ti
@@ -71,8 +72,7 @@ def test_a_reader_that_hangs_before_answering_is_cut(pipeline: ExecutorLogPipeli
     assert READ_TIMEOUT <= elapsed <= BOUND, elapsed
     assert messages == []  # no source message: core still reads the worker's served logs
     assert [json.loads(line)["event"] for line in logs] == [
-        "Executor logs unavailable: sleeps_past_the_deadline did not answer within 0.25 s "
-        "([executor_logs] read_timeout)"
+        "Executor logs unavailable: sleeps_past_the_deadline timed out after 0.25 s ([executor_logs] read_timeout)"
     ]
 
 
@@ -81,7 +81,8 @@ def test_a_stream_that_hangs_halfway_keeps_the_lines_read(pipeline: ExecutorLogP
     assert READ_TIMEOUT <= elapsed <= BOUND, elapsed
     assert messages == [
         "streaming",
-        "blocks_halfway did not finish within 0.25 s (read_timeout); showing the 3 lines read before the deadline",
+        "blocks_halfway timed out after 0.25 s ([executor_logs] read_timeout); "
+        "showing the 3 lines read before the deadline",
     ]
     assert logs == ["first\nsecond\nthird"]
 
@@ -96,7 +97,8 @@ def test_the_streaming_form_is_cut_while_core_iterates(pipeline: ExecutorLogPipe
         "second",
         "third",
         Notice(
-            "blocks_halfway did not finish within 0.25 s (read_timeout); showing the 3 lines read before the deadline"
+            "blocks_halfway timed out after 0.25 s ([executor_logs] read_timeout); "
+            "showing the 3 lines read before the deadline"
         ),
     ]
 
@@ -153,16 +155,3 @@ def test_a_consumer_that_stops_early_closes_the_readers_stream() -> None:
     assert [next(stream) for _ in range(3)] == ["line 0", "line 1", "line 2"]
     stream.close()  # type: ignore[attr-defined]
     assert closed.wait(2)
-
-
-def test_deadline_with_an_injected_clock() -> None:
-    now = [10.0]
-    deadline = Deadline(2.0, clock=lambda: now[0])
-    assert deadline.left() == 2.0
-    now[0] += 1.5
-    assert deadline.remaining() == pytest.approx(0.5)
-    assert not deadline.expired
-    now[0] += 0.5
-    assert deadline.expired
-    with pytest.raises(ReadDeadlineExceeded):
-        deadline.remaining()

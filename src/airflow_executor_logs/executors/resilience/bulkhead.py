@@ -14,10 +14,10 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from airflow_executor_logs.executors.reader_protocol import LogStream
+from airflow_executor_logs.executors.reader_protocol import LogStream, TextStreams
 
 if TYPE_CHECKING:
-    from airflow_executor_logs.executors.deadline import Deadline
+    from airflow_executor_logs.executors.resilience.deadline import Deadline
 
 __all__ = ["Bulkhead", "Slot"]
 
@@ -35,10 +35,13 @@ class Slot:
             bulkhead._release(self)
 
     def hold_until_read(self, streams: list[LogStream]) -> list[LogStream]:
-        """Streams that free this slot once each of them is read to its end, closed or dropped."""
-        if not streams:
+        """
+        Streams that free this slot once each of them is read to its end, closed or dropped. Streams
+        already in memory wait on no API: the slot is freed now and they are returned as they are.
+        """
+        if not streams or isinstance(streams, TextStreams):
             self.release()
-            return []
+            return streams
         remaining = [len(streams)]
         lock = threading.Lock()
 

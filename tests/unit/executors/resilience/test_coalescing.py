@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from airflow_executor_logs import metrics
-from airflow_executor_logs.executors.coalescing import READ_AHEAD, Coalescer
-from airflow_executor_logs.executors.deadline import Deadline, ReadDeadlineExceeded
 from airflow_executor_logs.executors.reader_protocol import ReadContext, to_task_log
+from airflow_executor_logs.executors.resilience.coalescing import READ_AHEAD, Coalescer
+from airflow_executor_logs.executors.resilience.deadline import Deadline, ReadDeadlineExceeded
 from tests.support.kube_double import Kube, kube
 from tests.support.task_instances import fake_ti
 

@@ -20,30 +20,24 @@ from collections.abc import Callable, Generator, Hashable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Generic, TypeVar
 
-from airflow_executor_logs.executors.deadline import Deadline, ReadDeadlineExceeded
+from airflow_executor_logs.executors.resilience.deadline import (
+    READ_AHEAD,
+    Deadline,
+    LatestDeadline,
+    ReadDeadlineExceeded,
+)
 
 T = TypeVar("T")
+#: What identifies one fetch: equal keys share it.
+K = TypeVar("K", bound=Hashable)
 
 __all__ = ["Coalescer", "SharedFetch", "Waiter"]
 
-#: Lines the fetch reads ahead of the furthest waiter.
-READ_AHEAD = 512
 #: Threads fetching at once per coalescer; the bulkhead and the deadline bound them well below this.
 MAX_FETCHES = 32
 
 #: Opens a source under a deadline: an iterator of batches of lines.
 Opener = Callable[[Deadline], Iterator[list[T]]]
-
-
-class _LatestDeadline(Deadline):
-    """The latest deadline of the waiters still in a fetch."""
-
-    def __init__(self, fetch: SharedFetch[T], first: Deadline) -> None:
-        super().__init__(first.seconds, first.clock)
-        self._fetch = fetch
-
-    def left(self) -> float:
-        return max((waiter.deadline.left() for waiter in self._fetch._active()), default=0.0)
 
 
 class Waiter(Generic[T]):
@@ -118,7 +112,7 @@ class SharedFetch(Generic[T]):
         self._lines: list[T] = []
         self._ended: bool | BaseException = False
         self._joinable = True
-        self.deadline: Deadline = _LatestDeadline(self, first)
+        self.deadline: Deadline = LatestDeadline(lambda: (waiter.deadline for waiter in self._active()), first)
 
     def join(self, deadline: Deadline) -> Waiter[T] | None:
         """A waiter for this fetch, or ``None`` once it no longer takes new ones."""
@@ -198,23 +192,23 @@ class SharedFetch(Generic[T]):
             self._cond.notify_all()
 
 
-class Coalescer(Generic[T]):
+class Coalescer(Generic[K, T]):
     """The fetches in flight, by key; thread-safe."""
 
     def __init__(self, max_fetches: int = MAX_FETCHES) -> None:
-        self._fetches: dict[Hashable, SharedFetch[T]] = {}
+        self._fetches: dict[K, SharedFetch[T]] = {}
         self._lock = threading.Lock()
         self._max_fetches = max_fetches
         self._pool: ThreadPoolExecutor | None = None
         self._pool_pid = 0
 
-    def join(self, key: Hashable, deadline: Deadline) -> Waiter[T] | None:
+    def join(self, key: K, deadline: Deadline) -> Waiter[T] | None:
         """A waiter on the fetch of ``key`` in flight, if there is one that still takes waiters."""
         with self._lock:
             fetch = self._fetches.get(key)
         return None if fetch is None else fetch.join(deadline)
 
-    def start(self, key: Hashable, open_source: Opener[T], deadline: Deadline) -> tuple[Waiter[T], bool]:
+    def start(self, key: K, open_source: Opener[T], deadline: Deadline) -> tuple[Waiter[T], bool]:
         """Join the fetch of ``key`` or start one; the waiter, and whether it joined one in flight."""
         with self._lock:
             fetch = self._fetches.get(key)
@@ -236,7 +230,7 @@ class Coalescer(Generic[T]):
         with self._lock:
             return len(self._fetches)
 
-    def _forget(self, key: Hashable, fetch: SharedFetch[T]) -> None:
+    def _forget(self, key: K, fetch: SharedFetch[T]) -> None:
         with self._lock:
             if self._fetches.get(key) is fetch:
                 del self._fetches[key]

@@ -1,0 +1,65 @@
+"""
+The seam around every answer of the pipeline: what was read, how it went, and a policy that sees both.
+
+Every read the pipeline answers (a class-level reader, a short-lived executor, or a problem it met
+itself) passes once through the pipeline's :class:`AnswerPolicy`, with the read's :class:`ReadKey`.
+A policy may answer without reading (an answer it kept), read and keep what it got, or replace a
+failed answer. The policy in use today is :class:`PassThrough`: it reads, every time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from airflow_executor_logs.executors.reader_protocol import LogStream, Outcome, ReadReport, StreamingTaskLog
+
+__all__ = ["Answer", "AnswerPolicy", "PassThrough", "ReadKey"]
+
+
+@dataclass(frozen=True)
+class ReadKey:
+    """What one read is of: the executor class (by path), the task instance and the try."""
+
+    executor: str
+    dag_id: str
+    task_id: str
+    run_id: str
+    map_index: int
+    try_number: int
+
+    @classmethod
+    def of(cls, executor: str, ti: Any, try_number: int) -> ReadKey:
+        """The key of reading try ``try_number`` of ``ti`` through the executor class at path ``executor``."""
+        return cls(executor, ti.dag_id, ti.task_id, ti.run_id, getattr(ti, "map_index", -1), try_number)
+
+
+@dataclass
+class Answer:
+    """One answer in the pipeline's one shape, with the report of how its read went (streams may still add to it)."""
+
+    messages: list[str]
+    streams: list[LogStream]
+    report: ReadReport = field(default_factory=ReadReport)
+
+    @property
+    def outcome(self) -> Outcome:
+        return self.report.outcome
+
+    def task_log(self) -> StreamingTaskLog:
+        return self.messages, self.streams
+
+
+class AnswerPolicy(Protocol):
+    """Decides, around each read, whether to read and what to answer."""
+
+    def answer(self, key: ReadKey, read: Callable[[], Answer]) -> Answer:
+        """The answer for ``key``; ``read()`` reads it (at most once per call is expected)."""
+
+
+class PassThrough:
+    """The policy that reads every time and answers what it read."""
+
+    def answer(self, key: ReadKey, read: Callable[[], Answer]) -> Answer:
+        return read()
