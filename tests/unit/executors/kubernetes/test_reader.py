@@ -80,7 +80,6 @@ def test_the_client_is_built_once() -> None:
 def test_the_read_reports_how_it_went() -> None:
     """Success, a timeout, a failure, and a refusal by the open breaker, each on the context's report."""
     from airflow_executor_logs.executors.reader_protocol import Outcome, to_task_log
-    from tests.support.kube_double import refused
 
     k = kube(read_timeout=2.0, breaker_threshold=1)
     ti = fake_ti("KubernetesExecutor")
