@@ -38,7 +38,7 @@ from airflow_executor_logs.executors.resilience.bulkhead import Bulkhead
 from airflow_executor_logs.executors.resilience.deadline import Deadline, ReadDeadlineExceeded, timed_out
 from airflow_executor_logs.executors.resilience.guard import ReaderBlocked, ReaderGuard
 from airflow_executor_logs.executors.resolution import ExecutorResolutionError, ExecutorResolver, ResolvedExecutor
-from airflow_executor_logs.executors.short_lived import ExecutorDeadlineExceeded, call_with_short_lived_executor
+from airflow_executor_logs.executors.short_lived import ExecutorDeadlineExceeded, read_with_short_lived_executor
 from airflow_executor_logs.metrics import Metrics, MetricsSink
 
 log = logging.getLogger(__name__)
@@ -220,11 +220,7 @@ class ExecutorLogPipeline:
         self._warn_once(executor_cls)
         self.metrics.incr(metric_names.FALLBACK_READS, executor_cls)
         try:
-            task_log = call_with_short_lived_executor(
-                executor,
-                lambda instance: _plain_task_log(instance.get_task_log(ti, try_number)),
-                deadline=settings.fallback_timeout,
-            )
+            task_log = read_with_short_lived_executor(executor, ti, try_number, deadline=settings.fallback_timeout)
         except ExecutorDeadlineExceeded as err:
             self.metrics.incr(metric_names.TIMEOUTS, executor_cls)
             return _problem(Outcome.TIMEOUT, f"Executor logs unavailable: {err}")
@@ -258,12 +254,6 @@ def _problem(outcome: Outcome, message: str, level: str = "error") -> Answer:
     report = ReadReport()
     messages, streams = _problem_task_log(report, outcome, message, level)
     return Answer(messages, streams, report)
-
-
-def _plain_task_log(answer: Any) -> TaskLog:
-    """``get_task_log``'s answer as plain lists of strings, which pickle."""
-    messages, logs = answer
-    return [str(message) for message in messages], [str(chunk) for chunk in logs]
 
 
 def _failure(executor_cls: type, err: BaseException) -> str:

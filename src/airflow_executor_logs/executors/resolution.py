@@ -12,6 +12,8 @@ if TYPE_CHECKING:
     from airflow.executors.base_executor import BaseExecutor
     from airflow.executors.executor_utils import ExecutorName
 
+__all__ = ["ExecutorResolutionError", "ExecutorResolver", "ResolvedExecutor"]
+
 
 class ExecutorResolutionError(Exception):
     """The executor named on a task instance cannot be found or imported."""

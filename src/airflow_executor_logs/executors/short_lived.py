@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from multiprocessing.managers import BaseManager
 from multiprocessing.process import BaseProcess
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow_executor_logs.utils.isolated_call import IsolatedCallTimedOut, call_in_child
 
@@ -26,6 +26,14 @@ if TYPE_CHECKING:
     from airflow_executor_logs.executors.resolution import ResolvedExecutor
 
 log = logging.getLogger(__name__)
+
+__all__ = [
+    "ExecutorDeadlineExceeded",
+    "ShortLivedExecutor",
+    "call_with_short_lived_executor",
+    "read_with_short_lived_executor",
+    "short_lived_executor",
+]
 
 T = TypeVar("T")
 
@@ -99,6 +107,18 @@ def call_with_short_lived_executor(
             f"{resolved.executor_cls.__name__} did not return logs within {deadline:g} s "
             f"(waited {time.monotonic() - started:.1f} s); its processes were stopped"
         ) from None
+
+
+def read_with_short_lived_executor(
+    resolved: ResolvedExecutor, ti: Any, try_number: int, *, deadline: float
+) -> tuple[list[str], list[str]]:
+    """``get_task_log(ti, try_number)`` of a short-lived executor, as plain lists of strings (they pickle)."""
+
+    def get_task_log(executor: BaseExecutor) -> tuple[list[str], list[str]]:
+        messages, logs = executor.get_task_log(ti, try_number)
+        return [str(message) for message in messages], [str(chunk) for chunk in logs]
+
+    return call_with_short_lived_executor(resolved, get_task_log, deadline=deadline)
 
 
 def _end_quietly(executor: BaseExecutor) -> None:

@@ -22,6 +22,7 @@ from airflow_executor_logs.executors.resolution import ExecutorResolver, Resolve
 from airflow_executor_logs.executors.short_lived import (
     ExecutorDeadlineExceeded,
     call_with_short_lived_executor,
+    read_with_short_lived_executor,
     short_lived_executor,
 )
 from airflow_executor_logs.testing import executors as fx
@@ -321,9 +322,21 @@ def test_warns_once_per_class(pipeline: ExecutorLogPipeline, caplog: pytest.LogC
 def test_fallback_can_be_switched_off() -> None:
     pipeline = ExecutorLogPipeline(settings=Settings(fallback_enabled=False))
     constructed = fx.constructed(fx.CountingExecutor)
-    with mock.patch("airflow_executor_logs.executors.log_pipeline.call_with_short_lived_executor") as call:
+    with mock.patch("airflow_executor_logs.executors.log_pipeline.read_with_short_lived_executor") as call:
         messages, logs = _read(pipeline, fx.CountingExecutor)
     call.assert_not_called()
     assert messages == []
     assert "CountingExecutor has no class-level log reader and [executor_logs] fallback_enabled is off." in logs[0]
     assert fx.constructed(fx.CountingExecutor) == constructed
+
+
+def test_read_with_short_lived_executor_answers_get_task_logs_lists_and_leaves_nothing() -> None:
+    before = child_pids()
+    ti = fake_ti("ManagerExecutor", task_id="t7")
+    messages, logs = read_with_short_lived_executor(_resolve(fx.ManagerExecutor), ti, 3, deadline=READ_DEADLINE)
+    assert (messages, logs) == (
+        [fx.LOG_SOURCE.format(executor="ManagerExecutor")],
+        [fx.LOG_LINE.format(task_id="t7", try_number=3)],
+    )
+    assert all(type(item) is str for item in [*messages, *logs])
+    assert not new_children(before)

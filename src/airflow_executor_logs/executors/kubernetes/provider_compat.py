@@ -14,6 +14,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+__all__ = [
+    "CONF_REFRESH_SECONDS",
+    "ProviderSettings",
+    "first_message",
+    "labels_pods_with_ti_id",
+    "selector_builder",
+    "streams_natively",
+]
+
 #: Seconds a provider setting read through ``conf`` is reused.
 CONF_REFRESH_SECONDS = 5.0
 
