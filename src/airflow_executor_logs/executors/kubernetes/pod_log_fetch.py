@@ -3,23 +3,29 @@ One request for a running task's pod log, shared by identical concurrent reads: 
 (one call) or listed (two calls), then its log. It makes its API calls itself, with the collaborators
 it is given (the client cache, the pod cache, a breaker permit), rebuilds the client once after a 401,
 and tells the breaker how the calls went.
+
+The pod cache (:class:`PodCache`) remembers which pod serves a task, so that a steady read of a
+running task's log is one Kubernetes call instead of two. Per process, bounded (least recently used
+first out), with a time to live; an entry is dropped when its pod is gone (404).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from airflow_executor_logs import metrics
 from airflow_executor_logs.executors.kubernetes.client import KubeClientCache, KubeCoreApi, PodLogResponse
-from airflow_executor_logs.executors.kubernetes.pod_cache import PodCache
 from airflow_executor_logs.executors.kubernetes.transport import body, describe, is_timeout, is_transport_failure
 from airflow_executor_logs.executors.reader_protocol import ReadContext
 from airflow_executor_logs.executors.resilience.circuit_breaker import BreakerPermit
 from airflow_executor_logs.executors.resilience.deadline import Deadline
 
-__all__ = ["CONTAINER", "Cluster", "PodKey", "PodLogFetch", "PodLogKey"]
+__all__ = ["CONTAINER", "Cluster", "PodCache", "PodKey", "PodLogFetch", "PodLogKey"]
 
 T = TypeVar("T")
 
@@ -45,6 +51,46 @@ class PodLogKey:
 
     pod: PodKey
     tail_lines: int
+
+
+class PodCache:
+    """Pod names by key; thread-safe; ``clock`` is injectable for tests."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._names: OrderedDict[Hashable, tuple[str, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, ttl: float) -> str | None:
+        """The pod remembered for ``key`` within the last ``ttl`` seconds."""
+        with self._lock:
+            hit = self._names.get(key)
+            if hit is None:
+                return None
+            if self._clock() - hit[1] >= ttl:
+                del self._names[key]
+                return None
+            self._names.move_to_end(key)
+            return hit[0]
+
+    def put(self, key: Hashable, name: str, size: int) -> None:
+        """Remember ``name`` for ``key``, keeping at most ``size`` entries."""
+        with self._lock:
+            self._names[key] = (name, self._clock())
+            self._names.move_to_end(key)
+            while len(self._names) > size:
+                self._names.popitem(last=False)
+
+    def drop(self, key: Hashable, name: str) -> None:
+        """Forget ``key`` if it still names ``name``."""
+        with self._lock:
+            hit = self._names.get(key)
+            if hit is not None and hit[0] == name:
+                del self._names[key]
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._names)
 
 
 @dataclass

@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING, Any
 from airflow_executor_logs import metrics
 from airflow_executor_logs.executors.kubernetes import provider_compat
 from airflow_executor_logs.executors.kubernetes.client import KubeClientCache, KubeCoreApi
-from airflow_executor_logs.executors.kubernetes.pod_cache import PodCache
-from airflow_executor_logs.executors.kubernetes.pod_log_fetch import Cluster, PodKey, PodLogFetch, PodLogKey
+from airflow_executor_logs.executors.kubernetes.pod_log_fetch import Cluster, PodCache, PodKey, PodLogFetch, PodLogKey
 from airflow_executor_logs.executors.kubernetes.transport import describe, is_timeout
 from airflow_executor_logs.executors.reader_protocol import (
     LogStream,
