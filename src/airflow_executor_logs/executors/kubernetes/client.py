@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 __all__ = ["ClientFactory", "KubeClientCache", "KubeCoreApi", "PodList", "PodLogResponse", "build_client"]
 
@@ -54,6 +54,7 @@ class PodLogResponse(Protocol):
         """Drop the connection (after a body left unfinished)."""
 
 
+@runtime_checkable
 class KubeCoreApi(Protocol):
     """What the reader calls on a Kubernetes client: list a task's pods, stream a pod's log."""
 

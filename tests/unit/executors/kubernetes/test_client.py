@@ -115,3 +115,22 @@ def test_build_client_without_teams_uses_the_providers_client(monkeypatch: pytes
     monkeypatch.setattr(kube_client, "get_kube_client", lambda: client)
     assert build_client(None) is client
     assert client.api_client.rest_client.pool_manager.connection_pool_kw["retries"].total == 1
+
+
+def test_the_real_client_and_the_double_both_have_the_calls_the_reader_makes() -> None:
+    """mypy checks the double against ``KubeCoreApi``; the real client is untyped, so it is checked here."""
+    import inspect
+
+    from kubernetes.client import ApiClient, Configuration, CoreV1Api
+
+    from airflow_executor_logs.executors.kubernetes.client import KubeCoreApi
+    from airflow_executor_logs.testing.kube_client import KubeClientDouble
+
+    real = CoreV1Api(ApiClient(Configuration()))
+    assert isinstance(real, KubeCoreApi)
+    assert isinstance(KubeClientDouble(), KubeCoreApi)
+    for name in ("list_namespaced_pod", "read_namespaced_pod_log"):
+        protocol = inspect.signature(getattr(KubeCoreApi, name)).parameters
+        positional = [p for p in protocol.values() if p.kind is p.POSITIONAL_OR_KEYWORD and p.name != "self"]
+        real_parameters = inspect.signature(getattr(real, name)).parameters
+        assert [p.name for p in positional] == list(real_parameters)[: len(positional)]
