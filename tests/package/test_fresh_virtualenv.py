@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 UV = REPO / ".venvs" / "uv" / "bin" / "uv"
-PLUGIN = "airflow_executor_logs.testing.pytest_plugin"
+PLUGIN = "airflow_executor_logs_testing.pytest_plugin"
 
 
 def _first_primary_cell() -> str:
@@ -134,7 +134,7 @@ def test_with_the_plugin_a_test_serves_a_pod_and_reads_it_through_our_handler(
         """
         import types
 
-        from airflow_executor_logs.testing import serve_task_pod
+        from airflow_executor_logs_testing import serve_task_pod
         from airflow_executor_logs.utils.log.executor_log_reader import ExecutorLogsFileTaskHandler
 
 
@@ -168,8 +168,8 @@ def test_the_sandbox_starts_and_stops_an_api_server(fresh_venv: FreshVenv, tmp_p
 
         import psutil
 
-        from airflow_executor_logs.testing import FakeKubeProcess
-        from airflow_executor_logs.testing.sandbox import AirflowSandbox
+        from airflow_executor_logs_testing import FakeKubeProcess
+        from tests.support.sandbox import AirflowSandbox
 
         def gone(pid):
             return not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE

@@ -11,8 +11,8 @@ from airflow_executor_logs.executors.kubernetes.client_cache import KubeClientCa
 from airflow_executor_logs.executors.kubernetes.reader import KubernetesLogReader
 from airflow_executor_logs.executors.reader_protocol import ReadContext, to_task_log
 from airflow_executor_logs.executors.resolution import ResolvedExecutor
-from airflow_executor_logs.testing import task_pod_labels
-from airflow_executor_logs.testing.kube_client import FakeClock, KubeClientDouble
+from airflow_executor_logs_testing import task_pod_labels
+from airflow_executor_logs_testing.kube_client import FakeClock, KubeClientDouble
 
 
 @dataclass

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from airflow_executor_logs.executors.kubernetes.client_cache import KubeClientCache, build_client
-from airflow_executor_logs.testing.kube_client import FakeClock
+from airflow_executor_logs_testing.kube_client import FakeClock
 
 
 class Built:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from airflow_executor_logs.executors.kubernetes.pod_cache import PodCache
-from airflow_executor_logs.testing.kube_client import FakeClock
+from airflow_executor_logs_testing.kube_client import FakeClock
 
 LINES = ["one", "two"]
 

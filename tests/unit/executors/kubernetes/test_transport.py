@@ -21,7 +21,7 @@ from airflow_executor_logs.executors.kubernetes.transport import (
 )
 from airflow_executor_logs.executors.reader_protocol import ReadContext
 from airflow_executor_logs.metrics import Metrics
-from airflow_executor_logs.testing.kube_client import FakeClock, api_exception
+from airflow_executor_logs_testing.kube_client import FakeClock, api_exception
 from tests.support.kube_double import refused
 
 
