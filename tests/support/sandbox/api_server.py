@@ -27,12 +27,10 @@ from airflow_executor_logs.utils.processes import (
 )
 from airflow_executor_logs_testing.lifecycle import Lifecycle
 from tests.support.sandbox.client import LogClient
-from tests.support.sandbox.home import HOST, SandboxError, free_port
+from tests.support.sandbox.home import HOST, SandboxError, SandboxLayout, free_port
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-
-    from tests.support.sandbox.sandbox import AirflowSandbox
 
 
 class ApiServer(Lifecycle, LogClient):
@@ -45,7 +43,7 @@ class ApiServer(Lifecycle, LogClient):
 
     def __init__(
         self,
-        sandbox: AirflowSandbox,
+        sandbox: SandboxLayout,
         *,
         workers: int = 2,
         server_type: Literal["uvicorn", "gunicorn"] = "uvicorn",

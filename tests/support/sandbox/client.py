@@ -9,12 +9,10 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from tests.support.sandbox.home import SandboxError
+from tests.support.sandbox.home import SandboxError, SandboxLayout
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-
-    from tests.support.sandbox.sandbox import AirflowSandbox
 
 
 @dataclass(frozen=True)
@@ -39,7 +37,7 @@ class LogClient:
     The simple auth manager makes every user an admin, so one token from ``GET /auth/token`` serves all.
     """
 
-    sandbox: AirflowSandbox
+    sandbox: SandboxLayout
     request_timeout: float
     _token: str | None
 

@@ -10,7 +10,7 @@ import os
 import socket
 from importlib.resources import files
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -31,6 +31,26 @@ UNREACHABLE_KUBECONFIG = "unreachable"
 
 class SandboxError(RuntimeError):
     """A sandbox subprocess failed or the API server did not come up."""
+
+
+class SandboxLayout(Protocol):
+    """What an api-server and its log client ask of the sandbox they run in (``AirflowSandbox`` is the one)."""
+
+    env: dict[str, str]
+    dag_id: str
+    task_id: str
+    run_id: str
+
+    @property
+    def root(self) -> Path: ...
+    @property
+    def tmpdir(self) -> str: ...
+    @property
+    def logs_dir(self) -> Path: ...
+    @property
+    def airflow_bin(self) -> str: ...
+    def track(self, server: Any) -> None: ...
+    def untrack(self, server: Any) -> None: ...
 
 
 def template(name: str) -> str:
