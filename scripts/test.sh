@@ -15,7 +15,7 @@ cd "$REPO_ROOT"
 status=0
 timings=()
 started_all=$SECONDS
-lint_paths=(src tests scripts)
+lint_paths=(src kit/src tests scripts)
 [[ -d benchmarks ]] && lint_paths+=(benchmarks)
 
 run_cell() {  # run_cell CELL KIND PYTEST-ARGS...
