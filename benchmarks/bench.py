@@ -152,7 +152,7 @@ STREAM_TENTH_KEY = "21000"
 
 def pod_specs() -> list[dict[str, Any]]:
     """One pod per size (and one for the streamed read), labelled as the provider labels the task's worker pod."""
-    from airflow_executor_logs.testing import task_pod
+    from airflow_executor_logs_testing import task_pod
 
     specs = []
     streamed = ((STREAM_KEY, "streamed", STREAM_LINES), (STREAM_TENTH_KEY, "streamed", STREAM_LINES // 10))
@@ -597,7 +597,7 @@ def import_costs() -> dict[str, float]:
 
 def run(settings: Settings) -> dict[str, Any]:
     """Start the fake API, run every phase in its own child, and collect the results."""
-    from airflow_executor_logs.testing import FakeKubeProcess
+    from airflow_executor_logs_testing import FakeKubeProcess
 
     started = time.monotonic()
     load_before = os.getloadavg()

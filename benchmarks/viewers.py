@@ -27,9 +27,9 @@ from typing import Any
 
 import httpx
 
-from airflow_executor_logs.testing import FakeKubeProcess, Fault, TaskRef, task_pod
-from airflow_executor_logs.testing.postgres import PostgresCluster
-from airflow_executor_logs.testing.sandbox import (
+from airflow_executor_logs_testing import FakeKubeProcess, Fault, TaskRef, task_pod
+from tests.support.postgres import PostgresCluster
+from tests.support.sandbox import (
     DAG_ID,
     QUEUED_BY_JOB_ID,
     RUN_ID,

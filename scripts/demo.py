@@ -5,6 +5,9 @@ Both runs serve the same RUNNING KubernetesExecutor task from a loopback Kuberne
 recycling, and are measured the same way: gunicorn's worker refresh where the core offers ``[api]
 server_type`` (3.2 and later), otherwise uvicorn workers SIGKILLed every ``--refresh`` seconds (uvicorn's
 supervisor starts new ones). Everything started is stopped by PID.
+
+Run it from the repository root as ``python -m scripts.demo`` (``bash scripts/demo.sh`` does): the api-server
+sandbox lives in ``tests/support``, which no wheel ships.
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ from pathlib import Path
 
 import httpx
 
-from airflow_executor_logs.testing import FakeKubeProcess, TaskRef, serve_task_pod
-from airflow_executor_logs.testing.sandbox import (
+from airflow_executor_logs.utils.processes import ManagerProcess
+from airflow_executor_logs_testing import FakeKubeProcess, TaskRef, serve_task_pod
+from tests.support.sandbox import (
     DAG_ID,
     QUEUED_BY_JOB_ID,
     RUN_ID,
@@ -33,7 +37,6 @@ from airflow_executor_logs.testing.sandbox import (
     AirflowSandbox,
     ApiServer,
 )
-from airflow_executor_logs.utils.processes import ManagerProcess
 
 STOCK = "airflow.config_templates.airflow_local_settings.DEFAULT_LOGGING_CONFIG"
 FIX = "airflow_executor_logs.logging_config.LOGGING_CONFIG"

@@ -12,4 +12,5 @@ fi
 say "preparing ${cell} (first run installs pinned Airflow: a minute or two)"
 py="$(ensure_cell "$cell")"
 say "running the demo (about three minutes)"
-exec "$py" scripts/demo.py "$@"
+# From the repository root: the demo uses the api-server sandbox of tests/support (no wheel ships it).
+exec "$py" -m scripts.demo "$@"

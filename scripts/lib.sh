@@ -33,18 +33,19 @@ ensure_uv() {
   UV="${VENVS}/uv/bin/uv"
 }
 
-# ensure_cell CELL -> prints the cell's python; installs exactly the cell's lock plus this package.
+# ensure_cell CELL -> prints the cell's python; installs exactly the cell's lock plus this package and its test kit
+# (kit/), both editable.
 ensure_cell() {
   local cell="$1" venv="${VENVS}/$1" lock="${REPO_ROOT}/constraints/$1.txt"
   ensure_uv
   local stamp="${venv}/.lock-sha"
   local want
-  want="$(sha256sum "$lock" "${REPO_ROOT}/pyproject.toml" | sha256sum | cut -d' ' -f1)"
+  want="$(sha256sum "$lock" "${REPO_ROOT}/pyproject.toml" "${REPO_ROOT}/kit/pyproject.toml" | sha256sum | cut -d' ' -f1)"
   if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
     say "installing ${cell} (pinned by constraints/${cell}.txt)"
     [[ -x "${venv}/bin/python" ]] || "$UV" venv --quiet --python "$PYTHON" "$venv"
     "$UV" pip sync --quiet --python "${venv}/bin/python" "$lock"
-    "$UV" pip install --quiet --python "${venv}/bin/python" --no-deps -e "$REPO_ROOT"
+    "$UV" pip install --quiet --python "${venv}/bin/python" --no-deps -e "$REPO_ROOT" -e "${REPO_ROOT}/kit"
     echo "$want" >"$stamp"
   fi
   echo "${venv}/bin/python"

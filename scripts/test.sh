@@ -15,7 +15,7 @@ cd "$REPO_ROOT"
 status=0
 timings=()
 started_all=$SECONDS
-lint_paths=(src tests scripts)
+lint_paths=(src kit/src tests scripts)
 [[ -d benchmarks ]] && lint_paths+=(benchmarks)
 
 run_cell() {  # run_cell CELL KIND PYTEST-ARGS...
@@ -48,8 +48,8 @@ for cell in "${COMPAT_CELLS[@]}"; do
   # it labels pods as the installed provider does).
   run_cell "$cell" compat tests/unit tests/integration/test_read_through_airflow.py tests/integration/test_db_connections.py \
     tests/integration/test_kubernetes_reader.py tests/integration/test_kubernetes_parity.py \
-    tests/e2e/test_one_recycle_cycle.py --ignore tests/unit/testing/test_kube_process.py \
-    --ignore-glob 'tests/unit/testing/kube_api/test_[!t]*.py' "$@"
+    tests/e2e/test_one_recycle_cycle.py tests/kit tests/support_tests --ignore tests/kit/test_kube_process.py \
+    --ignore-glob 'tests/kit/kube_api/test_[!t]*.py' "$@"
 done
 for cell in "${PARITY_CELLS[@]}"; do
   run_cell "$cell" parity -m parity "$@"

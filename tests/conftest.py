@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-# The kit's fixtures (fake_kube_api, fake_kubeconfig, ...) are opt-in, as for any user of the package.
-pytest_plugins = ["airflow_executor_logs.testing.pytest_plugin"]
+# The kit's fixtures (fake_kube_api, fake_kubeconfig, ...) load by its pytest11 entry point, as for any user.
 
 _HOME = Path(tempfile.mkdtemp(prefix="ael-airflow-home-"))
 os.environ.setdefault("AIRFLOW_HOME", str(_HOME))
@@ -25,7 +24,7 @@ os.environ["AIRFLOW__CORE__AUTH_MANAGER"] = (
 os.environ["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS"] = "True"
 os.environ.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", "airflow-executor-logs-tests-jwt-secret-0123456789")
 os.environ.setdefault("AIRFLOW__LOGGING__BASE_LOG_FOLDER", str(_HOME / "logs"))
-# Where the executor doubles of airflow_executor_logs.testing.executors record their constructions and ends.
+# Where the executor doubles of airflow_executor_logs_testing.executors record their constructions and ends.
 os.environ["AEL_FAKE_EXECUTOR_JOURNAL"] = str(_HOME / "fake-executor-journal")
 
 

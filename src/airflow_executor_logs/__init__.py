@@ -7,7 +7,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-# Public names, imported on first use so that ``airflow_executor_logs.testing`` and the CLI stay
+# Public names, imported on first use so that ``airflow_executor_logs_testing`` and the CLI stay
 # light and importing the package never imports Airflow.
 _PROTOCOL = "airflow_executor_logs.executors.reader_protocol"
 _REGISTRY = "airflow_executor_logs.executors.reader_registry"

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from airflow_executor_logs.testing import FakeKubeProcess, TaskRef, serve_task_pod
-from airflow_executor_logs.testing.executors import ForkingLogExecutor, PlainExecutor
-from airflow_executor_logs.testing.sandbox import DAG_ID, QUEUED_BY_JOB_ID, RUN_ID, TASK_ID, AirflowSandbox
+from airflow_executor_logs_testing import FakeKubeProcess, TaskRef, serve_task_pod
+from airflow_executor_logs_testing.executors import ForkingLogExecutor, PlainExecutor
+from tests.support.sandbox import DAG_ID, QUEUED_BY_JOB_ID, RUN_ID, TASK_ID, AirflowSandbox
 
 FIX = "airflow_executor_logs.logging_config.LOGGING_CONFIG"
 STOCK = "airflow.config_templates.airflow_local_settings.DEFAULT_LOGGING_CONFIG"

@@ -26,19 +26,18 @@ import httpx
 import psutil
 import pytest
 
-from airflow_executor_logs.testing.executors import (
+from airflow_executor_logs.utils.processes import find_processes_with_env
+from airflow_executor_logs_testing.executors import (
     FALLBACK_LINE,
     FALLBACK_SOURCE,
     JOURNAL_ENV,
     ForkingLogExecutor,
     PlainExecutor,
-    build_intervals,
-    overlapping_builds,
     read_build_journal,
 )
-from airflow_executor_logs.testing.sandbox import RUN_ID, TASK_ID, ApiServer
-from airflow_executor_logs.utils.processes import find_processes_with_env
 from tests.e2e.conftest import FALLBACK_RUN, MANAGER_IN_INIT, PLAIN_RUN, POD_LINES, PROVIDER, Deployment
+from tests.support.build_overlaps import build_intervals, overlapping_builds
+from tests.support.sandbox import RUN_ID, TASK_ID, ApiServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

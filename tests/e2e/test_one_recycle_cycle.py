@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from airflow_executor_logs.testing.sandbox import ApiServer
 from airflow_executor_logs.utils.processes import ManagerProcess, find_processes_with_env, is_gone
 from tests.e2e.conftest import FIX, MANAGER_IN_INIT, POD_LINES, PROVIDER, STOCK, Deployment
+from tests.support.sandbox import ApiServer
 
 pytestmark = [pytest.mark.e2e]
 

@@ -15,10 +15,10 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from benchmarks.viewers import Deployment, Load, api_server, deployment, drive, uptime, warm_up
 
-from airflow_executor_logs.testing import Fault
-from airflow_executor_logs.testing.postgres import missing_reason
+from airflow_executor_logs_testing import Fault
+from benchmarks.viewers import Deployment, Load, api_server, deployment, drive, uptime, warm_up
+from tests.support.postgres import missing_reason
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

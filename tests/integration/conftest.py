@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from airflow_executor_logs.testing import FakeKubeAPI, serve_task_pod
-from airflow_executor_logs.testing.sandbox import (
+from airflow_executor_logs_testing import FakeKubeAPI, serve_task_pod
+from tests.support.sandbox import (
     DAG_ID,
     RUN_ID,
     TASK_ID,

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from airflow_executor_logs.testing import FakeKubeAPI, Fault, serve_task_pod, task_pod_labels
-from airflow_executor_logs.testing import executors as fx
+from airflow_executor_logs_testing import FakeKubeAPI, Fault, serve_task_pod, task_pod_labels
+from airflow_executor_logs_testing import executors as fx
 from tests.integration.conftest import POD_LINES, SeededCluster
 from tests.integration.endpoint import LogEndpoint, add_running_copy, log_endpoint, task_instance_changed
 from tests.support.airflow_state import conf_vars

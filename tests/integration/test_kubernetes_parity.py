@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline
-from airflow_executor_logs.testing import FakeKubeAPI, serve_task_pod
+from airflow_executor_logs_testing import FakeKubeAPI, serve_task_pod
 from tests.support.airflow_state import conf_vars
 from tests.support.kube import airflow_pointed_at
 from tests.support.task_instances import fake_ti

@@ -12,7 +12,7 @@ from airflow_executor_logs.executors.kubernetes.client import KubeClientCache
 from airflow_executor_logs.executors.kubernetes.reader import KubernetesLogReader
 from airflow_executor_logs.executors.log_pipeline import process_pipeline, read_running_task_log
 from airflow_executor_logs.executors.resilience.coalescing import READ_AHEAD
-from airflow_executor_logs.testing import FakeKubeAPI, Fault, serve_task_pod
+from airflow_executor_logs_testing import FakeKubeAPI, Fault, serve_task_pod
 from tests.support.airflow_state import conf_vars
 from tests.support.kube import airflow_pointed_at
 from tests.support.task_instances import fake_ti

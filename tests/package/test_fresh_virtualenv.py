@@ -1,6 +1,7 @@
-"""The built wheel, installed without ``-e`` into a fresh virtualenv of the first primary cell.
+"""Both built wheels, the package's and the test kit's, installed without ``-e`` into a fresh virtualenv.
 
-No source checkout on any path there: pytest runs in an unrelated directory, as a user's DAG tests would.
+The virtualenv is the first primary cell's lock. No source checkout on any path there: pytest runs in an
+unrelated directory, as a user's DAG tests would.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +24,7 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 UV = REPO / ".venvs" / "uv" / "bin" / "uv"
-PLUGIN = "airflow_executor_logs.testing.pytest_plugin"
+PLUGIN = "airflow_executor_logs_testing.pytest_plugin"
 
 
 def _first_primary_cell() -> str:
@@ -36,6 +38,8 @@ class FreshVenv:
     python: Path
     site_packages: Path
     env: dict[str, str]
+    package_wheel: Path
+    kit_wheel: Path
 
     def pytest(self, workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
         """Run pytest with the fresh interpreter in ``workdir`` (no cache, a 5-minute limit)."""
@@ -52,7 +56,7 @@ def _run(*command: str | Path) -> None:
 
 @pytest.fixture(scope="module")
 def fresh_venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FreshVenv]:
-    """Build the wheel, then a virtualenv from the cell's lock with the wheel installed (removed afterwards)."""
+    """Build both wheels, then a virtualenv from the cell's lock with both installed (removed afterwards)."""
     cell, primary = Path(sys.prefix).name, _first_primary_cell()
     if cell != primary:
         pytest.skip(f"the wheel is tested on {primary} only (this is {cell})")
@@ -62,11 +66,13 @@ def fresh_venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FreshVenv]:
     venv = root / "venv"
     try:
         _run(UV, "build", "--quiet", "--wheel", "--out-dir", root / "dist", REPO)
-        (wheel,) = (root / "dist").glob("airflow_executor_logs-*.whl")
+        _run(UV, "build", "--quiet", "--wheel", "--out-dir", root / "dist", REPO / "kit")
+        (package_wheel,) = (root / "dist").glob("airflow_executor_logs-*.whl")
+        (kit_wheel,) = (root / "dist").glob("airflow_executor_logs_testing-*.whl")
         _run(UV, "venv", "--quiet", "--python", sys.executable, venv)
         python = venv / "bin" / "python"
         _run(UV, "pip", "sync", "--quiet", "--python", python, REPO / "constraints" / f"{cell}.txt")
-        _run(UV, "pip", "install", "--quiet", "--no-deps", "--python", python, wheel)
+        _run(UV, "pip", "install", "--quiet", "--no-deps", "--python", python, package_wheel, kit_wheel)
         home = root / "airflow-home"
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -82,7 +88,7 @@ def fresh_venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FreshVenv]:
             text=True,
             check=True,
         )
-        yield FreshVenv(python=python, site_packages=Path(site.stdout.strip()), env=env)
+        yield FreshVenv(python, Path(site.stdout.strip()), env, package_wheel, kit_wheel)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -94,48 +100,57 @@ def _write(directory: Path, name: str, text: str) -> Path:
     return path
 
 
-def test_an_unrelated_pytest_session_does_not_load_the_plugin(fresh_venv: FreshVenv, tmp_path: Path) -> None:
-    work = tmp_path / "someone-elses-dags"
-    _write(
-        work,
-        "test_theirs.py",
-        f"""
-        import importlib.metadata
-        import sys
-
-        import airflow_executor_logs
-
-
-        def test_the_installed_wheel_is_imported_and_no_plugin_is(request):
-            assert airflow_executor_logs.__file__.startswith({str(fresh_venv.site_packages)!r})
-            assert not request.config.pluginmanager.has_plugin({PLUGIN!r})
-            assert {PLUGIN!r} not in sys.modules
-            ours = [e for e in importlib.metadata.entry_points(group="pytest11") if "airflow_executor_logs" in e.value]
-            assert ours == []
+def wheel_metadata(wheel: Path) -> tuple[list[str], str, str]:
+    """The wheel's file names, its ``METADATA`` and its ``entry_points.txt`` (empty if none)."""
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        dist_info = {name.split("/")[0] for name in names if ".dist-info/" in name}.pop()
+        entry_points = f"{dist_info}/entry_points.txt"
+        return (
+            names,
+            archive.read(f"{dist_info}/METADATA").decode(),
+            archive.read(entry_points).decode() if entry_points in names else "",
+        )
 
 
-        def test_our_fixture_is_unknown(fake_kube_api):
-            pass
-        """,
-    )
-    done = fresh_venv.pytest(work)
-    assert done.returncode == 1, done.stdout + done.stderr
-    assert "fixture 'fake_kube_api' not found" in done.stdout, done.stdout
-    assert done.stdout.strip().splitlines()[-1].startswith("1 passed, 1 error"), done.stdout
+def test_the_package_wheel_ships_no_test_code_and_no_pytest_plugin(fresh_venv: FreshVenv) -> None:
+    names, _, entry_points = wheel_metadata(fresh_venv.package_wheel)
+    assert "airflow_executor_logs/__init__.py" in names
+    packages = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
+    assert packages == {"airflow_executor_logs"}
+    assert [name for name in names if "/testing/" in name or "sandbox" in name or "pytest" in name] == []
+    assert "[pytest11]" not in entry_points
 
 
-def test_with_the_plugin_a_test_serves_a_pod_and_reads_it_through_our_handler(
+def test_the_kit_wheel_pins_the_package_and_registers_its_plugin(fresh_venv: FreshVenv) -> None:
+    _, package_metadata, _ = wheel_metadata(fresh_venv.package_wheel)
+    names, metadata, entry_points = wheel_metadata(fresh_venv.kit_wheel)
+    (version,) = re.findall(r"^Version: (\S+)$", package_metadata, re.MULTILINE)
+    assert re.search(rf"^Requires-Dist: airflow-executor-logs=={re.escape(version)}$", metadata, re.MULTILINE)
+    assert f"[pytest11]\n{PLUGIN} = {PLUGIN}" in entry_points
+    assert "airflow_executor_logs_testing/pytest_plugin.py" in names
+    assert [name for name in names if name.startswith(("airflow_executor_logs/", "tests/"))] == []
+
+
+def test_a_plain_pytest_session_gets_the_fixtures_serves_a_pod_and_reads_it_through_our_handler(
     fresh_venv: FreshVenv, tmp_path: Path
 ) -> None:
-    work = tmp_path / "user-tests"
+    work = tmp_path / "user-tests"  # no conftest, no -p: the kit's entry point brings the fixtures
     _write(
         work,
         "test_kit.py",
         """
         import types
 
-        from airflow_executor_logs.testing import serve_task_pod
+        import airflow_executor_logs
+        import airflow_executor_logs_testing
+        from airflow_executor_logs_testing import serve_task_pod
         from airflow_executor_logs.utils.log.executor_log_reader import ExecutorLogsFileTaskHandler
+
+
+        def test_both_packages_are_the_installed_wheels():
+            assert airflow_executor_logs.__file__.startswith(SITE)
+            assert airflow_executor_logs_testing.__file__.startswith(SITE)
 
 
         def test_reads_the_running_task_pod(fake_kube_executor, tmp_path):
@@ -152,12 +167,18 @@ def test_with_the_plugin_a_test_serves_a_pod_and_reads_it_through_our_handler(
             assert [r.route for r in fake_kube_executor.requests] == ["list", "log"]
         """,
     )
-    done = fresh_venv.pytest(work, "-p", PLUGIN)
+    test_file = work / "test_kit.py"
+    test_file.write_text(f"SITE = {str(fresh_venv.site_packages)!r}\n" + test_file.read_text())
+    done = fresh_venv.pytest(work)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert done.stdout.strip().splitlines()[-1].startswith("1 passed"), done.stdout
+    assert done.stdout.strip().splitlines()[-1].startswith("2 passed"), done.stdout
 
 
-def test_the_sandbox_starts_and_stops_an_api_server(fresh_venv: FreshVenv, tmp_path: Path) -> None:
+def test_the_installed_wheels_serve_an_api_server_driven_by_the_checkouts_sandbox(
+    fresh_venv: FreshVenv, tmp_path: Path
+) -> None:
+    """The sandbox is in no wheel: this script takes it from the checkout, and only it (the api-server and
+    the kit's process import what the virtualenv installed)."""
     work = tmp_path / "sandbox-user"
     script = _write(
         work,
@@ -168,8 +189,13 @@ def test_the_sandbox_starts_and_stops_an_api_server(fresh_venv: FreshVenv, tmp_p
 
         import psutil
 
-        from airflow_executor_logs.testing import FakeKubeProcess
-        from airflow_executor_logs.testing.sandbox import AirflowSandbox
+        import airflow_executor_logs
+        from airflow_executor_logs_testing import FakeKubeProcess
+
+        sys.path.insert(0, sys.argv[2])  # the checkout, for tests.support only (no src/ there)
+        from tests.support.sandbox import AirflowSandbox
+
+        assert "site-packages" in airflow_executor_logs.__file__, airflow_executor_logs.__file__
 
         def gone(pid):
             return not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
@@ -190,7 +216,7 @@ def test_the_sandbox_starts_and_stops_an_api_server(fresh_venv: FreshVenv, tmp_p
         """,
     )
     done = subprocess.run(
-        [str(fresh_venv.python), str(script), str(work)],
+        [str(fresh_venv.python), str(script), str(work), str(REPO)],
         cwd=work,
         env=fresh_venv.env,
         capture_output=True,

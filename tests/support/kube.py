@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from airflow_executor_logs.testing import FakeKubeAPI
+from airflow_executor_logs_testing import FakeKubeAPI
 from tests.support.airflow_state import conf_vars
 
 

@@ -12,8 +12,8 @@ from airflow_executor_logs.executors.reader_protocol import ReadContext, to_task
 from airflow_executor_logs.executors.resilience.deadline import Deadline
 from airflow_executor_logs.executors.resolution import ResolvedExecutor
 from airflow_executor_logs.metrics import RecordingMetrics
-from airflow_executor_logs.testing import task_pod_labels
-from airflow_executor_logs.testing.kube_client import FakeClock, KubeClientDouble
+from airflow_executor_logs_testing import task_pod_labels
+from airflow_executor_logs_testing.kube_client import FakeClock, KubeClientDouble
 
 
 @dataclass

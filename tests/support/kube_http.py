@@ -12,7 +12,7 @@ import pytest
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 
-from airflow_executor_logs.testing import FakeKubeAPI
+from airflow_executor_logs_testing import FakeKubeAPI
 
 
 def make_client(kubeconfig: Path) -> client.ApiClient:

@@ -11,7 +11,7 @@ from airflow_executor_logs import metrics
 from airflow_executor_logs.config import Settings
 from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline
 from airflow_executor_logs.metrics import Metrics
-from airflow_executor_logs.testing import executors as fx
+from airflow_executor_logs_testing import executors as fx
 from tests.support.airflow_state import conf_vars
 from tests.support.kube_double import kube
 from tests.support.task_instances import fake_ti

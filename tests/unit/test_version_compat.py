@@ -18,9 +18,9 @@ from airflow_executor_logs import version_compat
 from airflow_executor_logs.config import Settings
 from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline
 from airflow_executor_logs.executors.resolution import ExecutorResolutionError, ExecutorResolver
-from airflow_executor_logs.testing import executors as fx
 from airflow_executor_logs.utils.log.executor_log_reader import ExecutorLogsFileTaskHandler, ExecutorLogStandIn
 from airflow_executor_logs.utils.log.wrapped_handlers import wrap_handler_class
+from airflow_executor_logs_testing import executors as fx
 from tests.support.airflow_state import conf_vars
 from tests.support.task_instances import fake_ti
 

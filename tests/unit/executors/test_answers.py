@@ -13,7 +13,7 @@ from airflow_executor_logs.executors.answers import Answer, PassThrough, ReadKey
 from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline
 from airflow_executor_logs.executors.reader_protocol import Outcome, ReadReport, TextStreams
 from airflow_executor_logs.executors.reader_registry import class_path
-from airflow_executor_logs.testing import executors as fx
+from airflow_executor_logs_testing import executors as fx
 from tests.support.airflow_state import conf_vars
 from tests.support.task_instances import fake_ti
 

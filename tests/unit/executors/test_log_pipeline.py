@@ -13,7 +13,7 @@ import pytest
 from airflow_executor_logs.config import Settings
 from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline
 from airflow_executor_logs.executors.reader_protocol import Notice
-from airflow_executor_logs.testing import executors as fx
+from airflow_executor_logs_testing import executors as fx
 from tests.support.airflow_state import conf_vars
 from tests.support.processes import child_pids, new_children
 from tests.support.task_instances import fake_ti

@@ -17,7 +17,7 @@ from airflow_executor_logs.executors.reader_registry import FoundReader, ReaderR
 from airflow_executor_logs.executors.resilience.deadline import Deadline
 from airflow_executor_logs.executors.resolution import ResolvedExecutor
 from airflow_executor_logs.metrics import Metrics
-from airflow_executor_logs.testing import executors as fx
+from airflow_executor_logs_testing import executors as fx
 from tests.support.task_instances import fake_ti
 
 

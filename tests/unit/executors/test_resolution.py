@@ -8,7 +8,7 @@ import pytest
 
 from airflow_executor_logs import version_compat
 from airflow_executor_logs.executors.resolution import ExecutorResolutionError, ExecutorResolver, ResolvedExecutor
-from airflow_executor_logs.testing import executors as fx
+from airflow_executor_logs_testing import executors as fx
 from tests.support.airflow_state import executors_configured
 from tests.support.task_instances import fake_ti
 

@@ -25,7 +25,7 @@ from airflow_executor_logs.executors.short_lived import (
     read_with_short_lived_executor,
     short_lived_executor,
 )
-from airflow_executor_logs.testing import executors as fx
+from airflow_executor_logs_testing import executors as fx
 from tests.support.airflow_state import conf_vars
 from tests.support.processes import child_pids, children_stopped_on_exit, describe, new_children, zombies
 from tests.support.task_instances import fake_ti
@@ -315,8 +315,8 @@ def test_warns_once_per_class(pipeline: ExecutorLogPipeline, caplog: pytest.LogC
     _read(pipeline, fx.ManagerExecutor)
     warnings = [r.getMessage() for r in caplog.records if "has no class-level log reader" in r.getMessage()]
     assert len(warnings) == 2
-    assert "airflow_executor_logs.testing.executors.CountingExecutor overrides get_task_log" in warnings[0]
-    assert "airflow_executor_logs.testing.executors.ManagerExecutor overrides get_task_log" in warnings[1]
+    assert "airflow_executor_logs_testing.executors.CountingExecutor overrides get_task_log" in warnings[0]
+    assert "airflow_executor_logs_testing.executors.ManagerExecutor overrides get_task_log" in warnings[1]
 
 
 def test_fallback_can_be_switched_off() -> None:

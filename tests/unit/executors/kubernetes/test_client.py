@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from airflow_executor_logs.executors.kubernetes.client import KubeClientCache, build_client
-from airflow_executor_logs.testing.kube_client import FakeClock
+from airflow_executor_logs_testing.kube_client import FakeClock
 
 
 class Built:
@@ -124,7 +124,7 @@ def test_the_real_client_and_the_double_both_have_the_calls_the_reader_makes() -
     from kubernetes.client import ApiClient, Configuration, CoreV1Api
 
     from airflow_executor_logs.executors.kubernetes.client import KubeCoreApi
-    from airflow_executor_logs.testing.kube_client import KubeClientDouble
+    from airflow_executor_logs_testing.kube_client import KubeClientDouble
 
     real = CoreV1Api(ApiClient(Configuration()))
     assert isinstance(real, KubeCoreApi)

@@ -13,7 +13,7 @@ from airflow_executor_logs import metrics
 from airflow_executor_logs.executors.kubernetes.pod_log_fetch import PodCache, PodKey, PodLogFetch, PodLogKey
 from airflow_executor_logs.executors.resilience.circuit_breaker import BreakerPermit
 from airflow_executor_logs.executors.resilience.deadline import Deadline
-from airflow_executor_logs.testing.kube_client import FakeClock, api_exception
+from airflow_executor_logs_testing.kube_client import FakeClock, api_exception
 from tests.support.kube_double import Kube, kube, refused
 from tests.support.task_instances import fake_ti
 

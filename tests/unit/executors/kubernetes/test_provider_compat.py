@@ -19,7 +19,7 @@ from airflow_executor_logs.executors.kubernetes.provider_compat import (
     selector_builder,
     streams_natively,
 )
-from airflow_executor_logs.testing.kube_client import FakeClock
+from airflow_executor_logs_testing.kube_client import FakeClock
 from tests.support.airflow_state import conf_vars
 from tests.support.task_instances import fake_ti
 

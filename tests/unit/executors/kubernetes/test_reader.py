@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from airflow_executor_logs.testing.kube_client import api_exception
+from airflow_executor_logs_testing.kube_client import api_exception
 from tests.support.kube_double import kube
 from tests.support.task_instances import fake_ti
 

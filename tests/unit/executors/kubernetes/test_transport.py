@@ -17,7 +17,7 @@ from airflow_executor_logs.executors.kubernetes.transport import (
     line_batches_until,
 )
 from airflow_executor_logs.executors.resilience.deadline import Deadline, ReadDeadlineExceeded
-from airflow_executor_logs.testing.kube_client import FakeClock, api_exception
+from airflow_executor_logs_testing.kube_client import FakeClock, api_exception
 from tests.support.kube_double import refused
 
 

@@ -16,7 +16,7 @@ from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline
 from airflow_executor_logs.executors.resilience.bulkhead import Bulkhead
 from airflow_executor_logs.executors.resilience.deadline import Deadline
 from airflow_executor_logs.metrics import RecordingMetrics
-from airflow_executor_logs.testing.kube_client import FakeClock
+from airflow_executor_logs_testing.kube_client import FakeClock
 from tests.support.airflow_state import conf_vars
 from tests.support.task_instances import fake_ti
 

@@ -8,7 +8,7 @@ import pytest
 
 from airflow_executor_logs import metrics
 from airflow_executor_logs.executors.resilience.circuit_breaker import BreakerPermit, CircuitBreakers
-from airflow_executor_logs.testing.kube_client import FakeClock
+from airflow_executor_logs_testing.kube_client import FakeClock
 from tests.support.kube_double import Kube, kube, refused
 from tests.support.task_instances import fake_ti
 

@@ -10,7 +10,7 @@ from airflow_executor_logs.executors.resilience.deadline import (
     ReadDeadlineExceeded,
     timed_out,
 )
-from airflow_executor_logs.testing.kube_client import FakeClock
+from airflow_executor_logs_testing.kube_client import FakeClock
 
 
 def test_deadline_with_an_injected_clock() -> None:

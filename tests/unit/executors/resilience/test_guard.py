@@ -15,7 +15,7 @@ from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline
 from airflow_executor_logs.executors.reader_protocol import Notice
 from airflow_executor_logs.executors.resilience.deadline import Deadline
 from airflow_executor_logs.executors.resilience.guard import ReaderGuard
-from airflow_executor_logs.testing import executors as fx
+from airflow_executor_logs_testing import executors as fx
 from tests.support.airflow_state import conf_vars
 from tests.support.task_instances import fake_ti
 
