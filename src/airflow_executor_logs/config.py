@@ -1,58 +1,104 @@
-"""Settings of the ``[executor_logs]`` section, declared once and read through Airflow's ``conf``."""
+"""
+The ``[executor_logs]`` options, declared once, and read through Airflow's ``conf``.
+
+Each option is a field of :class:`Settings`: its name, type and default are the field's, its
+description and example are the field's metadata (:func:`option`). Airflow's provider-info ``config``
+section (``airflow config list``) is generated from them (:func:`provider_config_options`), and so is
+the README's option table check.
+"""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
+from typing import Any
+
+__all__ = ["REFRESH_SECONDS", "SECTION", "Settings", "option", "provider_config_options"]
 
 SECTION = "executor_logs"
-
-DEFAULT_READ_TIMEOUT = 5.0
-DEFAULT_CONNECT_TIMEOUT = 1.0
-DEFAULT_CLIENT_TTL = 300.0
-DEFAULT_FALLBACK_TIMEOUT = 30.0
-DEFAULT_FALLBACK_ENABLED = True
-#: Consecutive transport failures (timeouts, refused or reset connections) that open a cluster's breaker.
-DEFAULT_BREAKER_THRESHOLD = 3
-#: Seconds an open breaker answers at once before it lets one probe read through.
-DEFAULT_BREAKER_COOLDOWN = 15.0
-#: Class-level reads one worker process lets wait on executors' APIs at once.
-DEFAULT_MAX_CONCURRENT_READS = 8
-#: Seconds a read waits for a free slot before it answers "busy".
-DEFAULT_SLOT_WAIT = 0.25
-#: Seconds a task's pod name is remembered, so a steady read makes one Kubernetes call.
-DEFAULT_POD_CACHE_TTL = 60.0
-#: Pod names remembered per process (least recently used first out).
-DEFAULT_POD_CACHE_SIZE = 4096
 
 #: Seconds a :class:`Settings` snapshot is reused before ``conf`` is read again: one ``conf.get``
 #: costs about 100 µs, several times the rest of a class-level read's own work.
 REFRESH_SECONDS = 5.0
 
+#: The release that added each option, for the provider info.
+_FIRST_VERSION = "0.1.0"
+#: Airflow's name for each option type, by the Python type of the default.
+_AIRFLOW_TYPES = {bool: "boolean", int: "integer", float: "float"}
+
+
+def option(default: Any, description: str, example: str, *, section: str = SECTION) -> Any:
+    """A :class:`Settings` field: the option's default, its description, and an example value."""
+    return field(default=default, metadata={"section": section, "description": description, "example": example})
+
 
 @dataclass(frozen=True)
 class Settings:
-    """
-    One snapshot of ``[executor_logs]`` (and ``[core] multi_team``, which decides team lookups).
-
-    Each field is the option of that name (``multi_team`` in ``[core]``); what it means is declared once, in the
-    provider's config section (:mod:`airflow_executor_logs.provider`, shown by ``airflow config list``).
-    """
+    """One snapshot of ``[executor_logs]`` (and ``[core] multi_team``, which decides team lookups)."""
 
     # A class-level read: its deadline, and the API client it reuses.
-    read_timeout: float = DEFAULT_READ_TIMEOUT
-    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
-    client_ttl: float = DEFAULT_CLIENT_TTL
+    read_timeout: float = option(
+        5.0,
+        "Wall-clock deadline, in seconds, for one class-level read of a running task's executor logs "
+        "(all API calls and the whole streamed body).",
+        "10.0",
+    )
+    connect_timeout: float = option(
+        1.0, "Connect timeout, in seconds, for each API call a class-level reader makes.", "2.0"
+    )
+    client_ttl: float = option(
+        300.0,
+        "Seconds a class-level reader may reuse an API client before building a new one "
+        "(a client is also rebuilt after a 401).",
+        "600.0",
+    )
     # The short-lived executor, for classes without a class-level reader.
-    fallback_enabled: bool = DEFAULT_FALLBACK_ENABLED
-    fallback_timeout: float = DEFAULT_FALLBACK_TIMEOUT
+    fallback_enabled: bool = option(
+        True,
+        "Whether an executor class that overrides get_task_log but has no class-level reader may be "
+        "built for one read (and torn down afterwards). When off, such reads return a notice instead.",
+        "False",
+    )
+    fallback_timeout: float = option(
+        30.0,
+        "Deadline, in seconds, for a read through a short-lived executor (built for one read of an "
+        "executor without a class-level reader, then ended): build, read and teardown.",
+        "60.0",
+    )
     # Pressure: the breaker per cluster, the bulkhead per worker process, and the pod-name cache.
-    breaker_threshold: int = DEFAULT_BREAKER_THRESHOLD
-    breaker_cooldown: float = DEFAULT_BREAKER_COOLDOWN
-    max_concurrent_reads: int = DEFAULT_MAX_CONCURRENT_READS
-    slot_wait: float = DEFAULT_SLOT_WAIT
-    pod_cache_ttl: float = DEFAULT_POD_CACHE_TTL
-    pod_cache_size: int = DEFAULT_POD_CACHE_SIZE
+    breaker_threshold: int = option(
+        3,
+        "Consecutive transport failures (timeouts, refused or reset connections; not error statuses such as "
+        "404 or 403) against one Kubernetes cluster after which reads of running tasks' pod logs are answered "
+        "at once, with a message, for breaker_cooldown seconds.",
+        "5",
+    )
+    breaker_cooldown: float = option(
+        15.0,
+        "Seconds an open circuit breaker answers reads at once before it lets one probe read through; the "
+        "probe's success closes it, its failure opens it again.",
+        "30.0",
+    )
+    max_concurrent_reads: int = option(
+        8,
+        "Class-level reads of running tasks' logs that one API server worker process lets wait at once; "
+        "each holds a threadpool thread and a database connection.",
+        "4",
+    )
+    slot_wait: float = option(
+        0.25,
+        "Seconds a read waits for one of the max_concurrent_reads slots before it answers that the worker is busy.",
+        "0.5",
+    )
+    pod_cache_ttl: float = option(
+        60.0,
+        "Seconds a task's pod name is remembered, so that a steady read makes one Kubernetes call (the log) "
+        "instead of two; a pod that is gone is looked up again at once.",
+        "30.0",
+    )
+    pod_cache_size: int = option(
+        4096, "Pod names remembered per API server worker process (least recently used first out).", "10000"
+    )
     # Not ours: Airflow's own ``[core] multi_team``.
     multi_team: bool = field(default=False, metadata={"section": "core"})
 
@@ -62,14 +108,33 @@ class Settings:
         from airflow.configuration import conf
 
         values: dict[str, object] = {}
-        for option in fields(cls):
-            section = option.metadata.get("section", SECTION)
-            if isinstance(option.default, bool):
-                values[option.name] = conf.getboolean(section, option.name, fallback=option.default)
-            elif isinstance(option.default, int):
-                number = conf.getint(section, option.name, fallback=option.default)
-                values[option.name] = number if number > 0 else option.default
+        for declared in fields(cls):
+            section = declared.metadata.get("section", SECTION)
+            if isinstance(declared.default, bool):
+                values[declared.name] = conf.getboolean(section, declared.name, fallback=declared.default)
+            elif isinstance(declared.default, int):
+                number = conf.getint(section, declared.name, fallback=declared.default)
+                values[declared.name] = number if number > 0 else declared.default
             else:
-                value = conf.getfloat(section, option.name, fallback=option.default)
-                values[option.name] = value if 0 < value < math.inf else option.default
+                value = conf.getfloat(section, declared.name, fallback=declared.default)
+                values[declared.name] = value if 0 < value < math.inf else declared.default
         return cls(**values)  # type: ignore[arg-type]
+
+
+def provider_config_options() -> dict[str, dict[str, Any]]:
+    """The ``[executor_logs]`` options in the shape of Airflow's provider-info ``config`` section."""
+    options: dict[str, dict[str, Any]] = {}
+    for declared in fields(Settings):
+        if declared.metadata.get("section") != SECTION:
+            continue
+        description = declared.metadata["description"]
+        if not isinstance(declared.default, bool):
+            description += " Values <= 0 mean the default."
+        options[declared.name] = {
+            "description": description + "\n",
+            "version_added": _FIRST_VERSION,
+            "type": _AIRFLOW_TYPES[type(declared.default)],
+            "example": declared.metadata["example"],
+            "default": str(declared.default),
+        }
+    return options

@@ -10,7 +10,6 @@ import pytest
 
 from airflow_executor_logs import config
 from airflow_executor_logs.config import Settings
-from airflow_executor_logs.provider import config_options
 from tests.support.airflow_state import conf_vars
 
 OURS = [field.name for field in dataclasses.fields(Settings) if field.name != "multi_team"]
@@ -38,7 +37,7 @@ def _nothing_configured() -> Iterator[None]:
 
 def _names(option_type: str) -> list[str]:
     """Our options of ``option_type`` (``float``, ``integer``, ``boolean``) as the provider declares them."""
-    return [name for name, option in config_options().items() if option["type"] == option_type]
+    return [name for name, option in config.provider_config_options().items() if option["type"] == option_type]
 
 
 def _declared_default(option: dict[str, Any]) -> object:
@@ -69,19 +68,19 @@ def test_with_only_fallbacks_each_field_is_the_declared_default_read_from_its_se
     for getter in ("getfloat", "getboolean", "getint"):
         monkeypatch.setattr(conf, getter, fallback_only(getter))
     settings = Settings.from_conf()
-    declared = {name: _declared_default(option) for name, option in config_options().items()}
+    declared = {name: _declared_default(option) for name, option in config.provider_config_options().items()}
     assert declared == {name: getattr(settings, name) for name in declared}
     assert sorted(declared) == sorted(OURS)
     assert sorted(read) == sorted(
         [
             *[
                 ("getfloat", config.SECTION, name)
-                for name, option in config_options().items()
+                for name, option in config.provider_config_options().items()
                 if option["type"] == "float"
             ],
             *[
                 ("getint", config.SECTION, name)
-                for name, option in config_options().items()
+                for name, option in config.provider_config_options().items()
                 if option["type"] == "integer"
             ],
             ("getboolean", config.SECTION, "fallback_enabled"),

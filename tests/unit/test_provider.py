@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 from importlib.metadata import distribution, entry_points
@@ -55,21 +56,31 @@ def test_names_the_installed_distribution() -> None:
     assert get_provider_info()["versions"] == [__version__]
 
 
-def test_defaults_match_config_module() -> None:
+def test_the_declared_defaults() -> None:
     declared = {name: _parse(option) for name, option in _options().items()}
     assert declared == {
-        "read_timeout": config.DEFAULT_READ_TIMEOUT,
-        "connect_timeout": config.DEFAULT_CONNECT_TIMEOUT,
-        "client_ttl": config.DEFAULT_CLIENT_TTL,
-        "fallback_timeout": config.DEFAULT_FALLBACK_TIMEOUT,
+        "read_timeout": 5.0,
+        "connect_timeout": 1.0,
+        "client_ttl": 300.0,
+        "fallback_timeout": 30.0,
         "fallback_enabled": True,
-        "breaker_threshold": config.DEFAULT_BREAKER_THRESHOLD,
-        "breaker_cooldown": config.DEFAULT_BREAKER_COOLDOWN,
-        "max_concurrent_reads": config.DEFAULT_MAX_CONCURRENT_READS,
-        "slot_wait": config.DEFAULT_SLOT_WAIT,
-        "pod_cache_ttl": config.DEFAULT_POD_CACHE_TTL,
-        "pod_cache_size": config.DEFAULT_POD_CACHE_SIZE,
+        "breaker_threshold": 3,
+        "breaker_cooldown": 15.0,
+        "max_concurrent_reads": 8,
+        "slot_wait": 0.25,
+        "pod_cache_ttl": 60.0,
+        "pod_cache_size": 4096,
     }
+    assert declared == {name: getattr(config.Settings(), name) for name in declared}
+
+
+def test_the_readme_table_lists_each_option_with_its_declared_default() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    rows = dict(re.findall(r"^\| `(\w+)` \| ([^|]+?) \|", readme, re.MULTILINE))
+    table = {name: default for name, default in rows.items() if name in config.Settings.__dataclass_fields__}
+    assert sorted(table) == sorted(_options())
+    for name, option in _options().items():
+        assert _parse({"type": option["type"], "default": table[name]}) == _parse(option), name
 
 
 def test_cli_commands_parse_with_airflows_parser() -> None:
