@@ -250,7 +250,7 @@ def stock_reader(log_folder: Path) -> Callable[[Any], Any]:
 
 def ours_reader(log_folder: Path) -> Callable[[Any], Any]:
     """Our handler mixin: resolves the executor class and calls its class-level reader."""
-    from airflow_executor_logs.utils.log.executor_log_reader import ExecutorLogsFileTaskHandler
+    from airflow_executor_logs.utils.log.task_handler import ExecutorLogsFileTaskHandler
 
     handler = ExecutorLogsFileTaskHandler(base_log_folder=str(log_folder))
     return lambda ti: handler._get_executor_get_task_log(ti)(ti, 1)
@@ -573,7 +573,7 @@ CORE_MODULES = (
     "airflow.configuration",
     "airflow.api_fastapi.auth.tokens",  # the API server's JWT auth; BaseExecutor.__init__ imports it too
     "airflow.utils.log.file_task_handler",
-    "airflow_executor_logs.utils.log.executor_log_reader",
+    "airflow_executor_logs.utils.log.task_handler",
 )
 PROVIDER_MODULES = (
     "airflow.providers.cncf.kubernetes.executors.kubernetes_executor",

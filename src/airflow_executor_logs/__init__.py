@@ -35,8 +35,8 @@ _EXPORTS = {
     "read_running_task_log": _PIPELINE,
     "register_reader": _PIPELINE,
     "use_process_pipeline": _PIPELINE,
-    "ExecutorLogReaderMixin": "airflow_executor_logs.utils.log.executor_log_reader",
-    "ExecutorLogsFileTaskHandler": "airflow_executor_logs.utils.log.executor_log_reader",
+    "ExecutorLogReaderMixin": "airflow_executor_logs.utils.log.task_handler",
+    "ExecutorLogsFileTaskHandler": "airflow_executor_logs.utils.log.task_handler",
     "wrap_logging_config": "airflow_executor_logs.logging_config",
 }
 

@@ -145,7 +145,7 @@ def test_a_plain_pytest_session_gets_the_fixtures_serves_a_pod_and_reads_it_thro
         import airflow_executor_logs
         import airflow_executor_logs_testing
         from airflow_executor_logs_testing import serve_task_pod
-        from airflow_executor_logs.utils.log.executor_log_reader import ExecutorLogsFileTaskHandler
+        from airflow_executor_logs.utils.log.task_handler import ExecutorLogsFileTaskHandler
 
 
         def test_both_packages_are_the_installed_wheels():

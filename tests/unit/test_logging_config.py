@@ -14,7 +14,7 @@ from airflow.config_templates.airflow_local_settings import DEFAULT_LOGGING_CONF
 from airflow.utils.log.file_task_handler import FileTaskHandler
 
 from airflow_executor_logs.logging_config import LOGGING_CONFIG, wrap_logging_config
-from airflow_executor_logs.utils.log.executor_log_reader import (
+from airflow_executor_logs.utils.log.task_handler import (
     ExecutorLogReaderMixin,
     ExecutorLogsFileTaskHandler,
 )
@@ -35,7 +35,7 @@ def restore_logging() -> Iterator[None]:
 
 def test_default_config_is_only_changed_in_the_task_handler() -> None:
     assert LOGGING_CONFIG["handlers"]["task"]["class"] == (
-        "airflow_executor_logs.utils.log.executor_log_reader.ExecutorLogsFileTaskHandler"
+        "airflow_executor_logs.utils.log.task_handler.ExecutorLogsFileTaskHandler"
     )
     unchanged = dict(LOGGING_CONFIG, handlers={k: v for k, v in LOGGING_CONFIG["handlers"].items()})
     unchanged["handlers"]["task"] = DEFAULT_LOGGING_CONFIG["handlers"]["task"]

@@ -18,7 +18,7 @@ from airflow_executor_logs import version_compat
 from airflow_executor_logs.config import Settings
 from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline
 from airflow_executor_logs.executors.resolution import ExecutorResolutionError, ExecutorResolver
-from airflow_executor_logs.utils.log.executor_log_reader import ExecutorLogsFileTaskHandler, ExecutorLogStandIn
+from airflow_executor_logs.utils.log.task_handler import ExecutorLogsFileTaskHandler, ExecutorLogStandIn
 from airflow_executor_logs.utils.log.wrapped_handlers import wrap_handler_class
 from airflow_executor_logs_testing import executors as fx
 from tests.support.airflow_state import conf_vars
@@ -132,7 +132,7 @@ def test_the_doctor_says_which_handler_and_hook_are_active(tmp_path: Path, pipel
 
     code, text = _doctor_with_task_handler(_handler(ExecutorLogsFileTaskHandler, tmp_path, pipeline), run)
     assert code == EXIT_OK
-    handler = "airflow_executor_logs.utils.log.executor_log_reader.ExecutorLogsFileTaskHandler"
+    handler = "airflow_executor_logs.utils.log.task_handler.ExecutorLogsFileTaskHandler"
     expected = (
         f"airflow-executor-logs is active: airflow.task logs through {handler}, hook {version_compat.read_hook()}"
     )

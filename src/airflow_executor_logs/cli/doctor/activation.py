@@ -49,7 +49,7 @@ def check() -> Activation:
         from airflow.utils.log.file_task_handler import FileTaskHandler
 
         from airflow_executor_logs import version_compat
-        from airflow_executor_logs.utils.log.executor_log_reader import ExecutorLogReaderMixin
+        from airflow_executor_logs.utils.log.task_handler import ExecutorLogReaderMixin
     except Exception as err:
         return Activation(None, None, False, None, f"Airflow cannot be imported: {type(err).__name__}: {err}")
     handlers = logging.getLogger("airflow.task").handlers

@@ -12,7 +12,7 @@ import functools
 import importlib
 import threading
 
-from airflow_executor_logs.utils.log.executor_log_reader import (
+from airflow_executor_logs.utils.log.task_handler import (
     ExecutorLogReaderMixin,
     ExecutorLogsFileTaskHandler,
 )

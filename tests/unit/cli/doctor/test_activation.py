@@ -12,9 +12,9 @@ from airflow.utils.log.file_task_handler import FileTaskHandler
 
 from airflow_executor_logs import version_compat
 from airflow_executor_logs.cli.doctor.activation import Activation, check
-from airflow_executor_logs.utils.log.executor_log_reader import ExecutorLogsFileTaskHandler
+from airflow_executor_logs.utils.log.task_handler import ExecutorLogsFileTaskHandler
 
-OURS = "airflow_executor_logs.utils.log.executor_log_reader.ExecutorLogsFileTaskHandler"
+OURS = "airflow_executor_logs.utils.log.task_handler.ExecutorLogsFileTaskHandler"
 STOCK = "airflow.utils.log.file_task_handler.FileTaskHandler"
 
 

@@ -12,7 +12,7 @@ import pytest
 from airflow.utils.log.file_task_handler import FileTaskHandler
 
 from airflow_executor_logs.utils.log import wrapped_handlers
-from airflow_executor_logs.utils.log.executor_log_reader import ExecutorLogReaderMixin, ExecutorLogsFileTaskHandler
+from airflow_executor_logs.utils.log.task_handler import ExecutorLogReaderMixin, ExecutorLogsFileTaskHandler
 from airflow_executor_logs.utils.log.wrapped_handlers import wrap_handler_class, wrapped_handler_path
 
 MODULE = "airflow_executor_logs.utils.log.wrapped_handlers"
@@ -28,7 +28,7 @@ OTHER_WRAPPED = OTHER.replace(".", "__")
 
 def test_the_stock_handler_maps_to_ours() -> None:
     assert wrapped_handler_path("airflow.utils.log.file_task_handler.FileTaskHandler") == (
-        "airflow_executor_logs.utils.log.executor_log_reader.ExecutorLogsFileTaskHandler"
+        "airflow_executor_logs.utils.log.task_handler.ExecutorLogsFileTaskHandler"
     )
 
 
