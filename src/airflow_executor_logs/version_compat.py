@@ -31,6 +31,24 @@ if TYPE_CHECKING:
     from airflow.executors.executor_utils import ExecutorName
 
 #: The hooks a core's ``FileTaskHandler._read`` may call to reach the task's executor.
+__all__ = [
+    "HOOK_GET_EXECUTOR",
+    "HOOK_GET_TASK_LOG",
+    "core_version",
+    "default_executor_name",
+    "hook_called_by",
+    "load_executor_names",
+    "lookup_executor_name",
+    "read_hook",
+    "render_filename_kwargs",
+    "session_of",
+    "stats",
+    "supports_provider_cli",
+    "supports_teams",
+    "tailable",
+    "team_of_dag",
+]
+
 HOOK_GET_TASK_LOG = "_get_executor_get_task_log"  # returns ``executor.get_task_log`` (3.0 to 3.3)
 HOOK_GET_EXECUTOR = "_get_executor"  # returns the executor; ``get_streaming_task_log`` first (3.4)
 

@@ -7,6 +7,9 @@ from typing import Any, TypeVar
 _L = TypeVar("_L", bound="Lifecycle")
 
 
+__all__ = ["Lifecycle"]
+
+
 class Lifecycle:
     """
     A service with ``start()`` and an idempotent ``stop()``; as a context manager it is stopped on every

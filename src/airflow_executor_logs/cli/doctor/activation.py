@@ -6,6 +6,8 @@ import logging
 from dataclasses import asdict, dataclass
 from typing import Any
 
+__all__ = ["Activation", "check"]
+
 
 @dataclass(frozen=True)
 class Activation:

@@ -17,6 +17,8 @@ from airflow_executor_logs.utils.log.task_handler import (
     ExecutorLogsFileTaskHandler,
 )
 
+__all__ = ["wrap_handler_class", "wrapped_handler_path"]
+
 _SEPARATOR = "__"
 _lock = threading.Lock()  # functools.cache alone could build a class twice under a race
 
