@@ -25,7 +25,7 @@ from airflow_executor_logs.executors.reader_protocol import ReadContext
 from airflow_executor_logs.executors.resilience.circuit_breaker import BreakerPermit
 from airflow_executor_logs.executors.resilience.deadline import Deadline
 
-__all__ = ["CONTAINER", "Cluster", "PodCache", "PodKey", "PodLogFetch", "PodLogKey"]
+__all__ = ["CONTAINER", "Cluster", "PodCache", "PodKey", "PodLogFetch", "PodLogKey", "TaskRead"]
 
 T = TypeVar("T")
 
@@ -93,8 +93,8 @@ class PodCache:
             return len(self._names)
 
 
-@dataclass
-class _Task:
+@dataclass(frozen=True)
+class TaskRead:
     """The read that starts a fetch: its executor class and team, and the task instance (for messages)."""
 
     executor_cls: type
@@ -108,19 +108,16 @@ class PodLogFetch:
     def __init__(
         self,
         key: PodLogKey,
-        *,
         api: KubeCoreApi,
+        permit: BreakerPermit,
+        context: ReadContext,
+        *,
         clients: KubeClientCache,
         pods: PodCache,
-        permit: BreakerPermit,
-        executor_cls: type,
-        team_name: str | None,
-        ti: Any,
-        context: ReadContext,
+        task: TaskRead,
     ) -> None:
         self.key, self.api, self.permit, self.context = key, api, permit, context
-        self._clients, self._pods = clients, pods
-        self._task = _Task(executor_cls, team_name, ti)
+        self._clients, self._pods, self._task = clients, pods, task
         self._rebuilt = False
 
     def open(self, deadline: Deadline) -> Iterator[list[bytes]]:

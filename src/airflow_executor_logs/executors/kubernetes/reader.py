@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Any
 from airflow_executor_logs import metrics
 from airflow_executor_logs.executors.kubernetes import provider_compat
 from airflow_executor_logs.executors.kubernetes.client import KubeClientCache, KubeCoreApi
-from airflow_executor_logs.executors.kubernetes.pod_log_fetch import Cluster, PodCache, PodKey, PodLogFetch, PodLogKey
+from airflow_executor_logs.executors.kubernetes.pod_log_fetch import (
+    Cluster,
+    PodCache,
+    PodKey,
+    PodLogFetch,
+    PodLogKey,
+    TaskRead,
+)
 from airflow_executor_logs.executors.kubernetes.transport import describe, is_timeout
 from airflow_executor_logs.executors.reader_protocol import (
     LogStream,
@@ -102,17 +109,8 @@ class KubernetesLogReader:
                     context.report.problem(Outcome.REFUSED, message)
                     messages.append(message)
                     return messages, []
-                started = PodLogFetch(
-                    key,
-                    api=api,
-                    clients=self.clients,
-                    pods=self.pods,
-                    permit=admitted,
-                    executor_cls=executor_cls,
-                    team_name=team_name,
-                    ti=ti,
-                    context=context,
-                )
+                task = TaskRead(executor_cls, team_name, ti)
+                started = PodLogFetch(key, api, admitted, context, clients=self.clients, pods=self.pods, task=task)
                 waiter, joined = self.coalescer.start(key, started.open, deadline)
                 if joined:
                     admitted.done()

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from airflow_executor_logs import metrics
-from airflow_executor_logs.executors.kubernetes.pod_log_fetch import PodCache, PodKey, PodLogFetch, PodLogKey
+from airflow_executor_logs.executors.kubernetes.pod_log_fetch import PodCache, PodKey, PodLogFetch, PodLogKey, TaskRead
 from airflow_executor_logs.executors.resilience.circuit_breaker import BreakerPermit
 from airflow_executor_logs.executors.resilience.deadline import Deadline
 from airflow_executor_logs_testing.kube_client import FakeClock, api_exception
@@ -48,14 +48,12 @@ def _fetch(k: Kube, ti: Any, permit: BreakerPermit | None = None) -> PodLogFetch
     key = _key(k, ti)
     return PodLogFetch(
         key,
-        api=k.api,
+        k.api,
+        permit or _permit(k),
+        context,
         clients=k.reader.clients,
         pods=k.reader.pods,
-        permit=permit or _permit(k),
-        executor_cls=k.executor().executor_cls,
-        team_name=None,
-        ti=ti,
-        context=context,
+        task=TaskRead(k.executor().executor_cls, None, ti),
     )
 
 
