@@ -38,7 +38,7 @@ from airflow_executor_logs.executors.reader_protocol import (
     StreamingTaskLog,
 )
 from airflow_executor_logs.executors.resilience.circuit_breaker import CircuitBreakers
-from airflow_executor_logs.executors.resilience.coalescing import Coalescer
+from airflow_executor_logs.executors.resilience.coalescing import Coalescer, Waiter
 from airflow_executor_logs.executors.resilience.deadline import timed_out
 
 if TYPE_CHECKING:
@@ -86,40 +86,27 @@ class KubernetesLogReader:
 
     def __call__(self, executor: ResolvedExecutor, ti: Any, try_number: int, context: ReadContext) -> StreamingTaskLog:
         executor_cls, team_name = executor.executor_cls, executor.team_name
-        deadline, settings = context.deadline, context.settings
         messages: list[str] = []
         api: KubeCoreApi | None = None
         fetch: PodLogFetch | None = None  # the fetch this read started, if it started one
+
+        def problem(outcome: Outcome, metric: str, message: str) -> StreamingTaskLog:
+            context.metrics.incr(metric, executor_cls)
+            context.report.problem(outcome, message)
+            return [*messages, message], []
+
         try:
             cluster = self.cluster(team_name)
-            api = self.clients.get(team_name, settings.client_ttl)
+            api = self.clients.get(team_name, context.settings.client_ttl)
             messages.append(provider_compat.first_message(executor_cls, ti))
             pod = PodKey(
                 cluster, self.provider_settings.namespace(ti, team_name), self.selector(executor_cls, ti, try_number)
             )
             key = PodLogKey(pod, self.provider_settings.tail_lines(executor_cls, team_name))
-            waiter = self.coalescer.join(key, deadline)
-            if waiter is None:
-                admitted = self.breakers.admit(
-                    cluster, threshold=settings.breaker_threshold, cooldown=settings.breaker_cooldown
-                )
-                if isinstance(admitted, str):
-                    context.metrics.incr(metrics.BREAKER_REFUSALS, executor_cls)
-                    message = f"{SOURCE} skipped: {admitted}"
-                    context.report.problem(Outcome.REFUSED, message)
-                    messages.append(message)
-                    return messages, []
-                task = TaskRead(executor_cls, team_name, ti)
-                started = PodLogFetch(key, api, admitted, context, clients=self.clients, pods=self.pods, task=task)
-                waiter, joined = self.coalescer.start(key, started.open, deadline)
-                if joined:
-                    admitted.done()
-                else:
-                    fetch = started
-            else:
-                joined = True
-            if joined:
-                context.metrics.incr(metrics.COALESCED_READS, executor_cls)
+            joined = self._join_or_start(key, api, context, TaskRead(executor_cls, team_name, ti))
+            if isinstance(joined, str):
+                return problem(Outcome.REFUSED, metrics.BREAKER_REFUSALS, f"{SOURCE} skipped: {joined}")
+            waiter, fetch = joined
             waiter.opened()
             raw_lines = waiter.lines()
             try:
@@ -132,19 +119,34 @@ class KubernetesLogReader:
             messages.append("Found logs through kube API")
             return messages, [self._stream(first, raw_lines, executor_cls, api, context)]
         except Exception as err:
-            if deadline.expired or is_timeout(err):
+            if context.deadline.expired or is_timeout(err):
                 if fetch is not None:
                     fetch.timed_out()
-                context.metrics.incr(metrics.TIMEOUTS, executor_cls)
-                message = timed_out(SOURCE, deadline.seconds, 0)
-                context.report.problem(Outcome.TIMEOUT, message)
-                messages.append(message)
-                return messages, []
-            context.metrics.incr(metrics.FAILURES, executor_cls)
-            message = f"{SOURCE} failed: {describe(err, api)}"
-            context.report.problem(Outcome.FAILED, message)
-            messages.append(message)
-            return messages, []
+                return problem(Outcome.TIMEOUT, metrics.TIMEOUTS, timed_out(SOURCE, context.deadline.seconds, 0))
+            return problem(Outcome.FAILED, metrics.FAILURES, f"{SOURCE} failed: {describe(err, api)}")
+
+    def _join_or_start(
+        self, key: PodLogKey, api: KubeCoreApi, context: ReadContext, task: TaskRead
+    ) -> tuple[Waiter[bytes], PodLogFetch | None] | str:
+        """
+        A waiter on the fetch of ``key``: one in flight joined, or one started if the cluster's breaker
+        lets it (with the fetch this read started), or why the breaker refused it.
+        """
+        settings, deadline = context.settings, context.deadline
+        waiter = self.coalescer.join(key, deadline)
+        if waiter is None:
+            admitted = self.breakers.admit(
+                key.pod.cluster, threshold=settings.breaker_threshold, cooldown=settings.breaker_cooldown
+            )
+            if isinstance(admitted, str):
+                return admitted
+            fetch = PodLogFetch(key, api, admitted, context, clients=self.clients, pods=self.pods, task=task)
+            waiter, joined = self.coalescer.start(key, fetch.open, deadline)
+            if not joined:
+                return waiter, fetch
+            admitted.done()
+        context.metrics.incr(metrics.COALESCED_READS, task.executor_cls)
+        return waiter, None
 
     def _stream(
         self, first: bytes, rest: Iterator[bytes], executor_cls: type, api: KubeCoreApi | None, context: ReadContext
