@@ -86,7 +86,8 @@ def recycle(server: ApiServer, cycle: Cycle) -> None:
                 os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + RECYCLE_DEADLINE
     while True:
-        current = set(server.worker_pids())
+        # Between the SIGKILL and the new workers, uvicorn's supervisor is the only process listening.
+        current = set(server.worker_pids()) - {server.pid}
         cycle.new |= current - cycle.first
         if len(cycle.new) >= WORKERS and not current & cycle.first:
             return
