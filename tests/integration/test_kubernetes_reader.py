@@ -18,7 +18,9 @@ from tests.support.kube import airflow_pointed_at
 from tests.support.task_instances import fake_ti
 
 DEADLINE = 2.0
-BOUND = DEADLINE * 1.10
+#: A read cut by the deadline answers well before the 30 s delay or the hang it was cut from, however loaded
+#: the machine; how close to the deadline it answers is measured on a fake clock by the unit tests.
+BOUND = DEADLINE + 10.0
 
 
 @pytest.fixture
@@ -273,9 +275,10 @@ def test_the_breaker_answers_at_once_against_a_refusing_api(tmp_path: Path) -> N
         for _ in range(2):
             assert "Connection refused" in _timed_read(ti)[1][-1]
         elapsed, messages, _ = _timed_read(ti)
+    # "skipped": the open breaker answered without trying to connect
     assert messages[-1].startswith("Reading from k8s pod logs skipped: the Kubernetes API failed 2 times in a row")
     assert "next attempt in 15 s" in messages[-1]
-    assert elapsed < 0.1
+    assert elapsed < DEADLINE
 
 
 def test_the_breaker_opens_against_a_hung_api_and_then_answers_at_once(kube: FakeKubeAPI) -> None:
@@ -286,7 +289,9 @@ def test_the_breaker_opens_against_a_hung_api_and_then_answers_at_once(kube: Fak
         for _ in range(2):
             elapsed, messages, _ = _timed_read(ti)
             assert f"timed out after {DEADLINE:g} s" in messages[-1]
+        asked = len(kube.requests)
         elapsed, messages, _ = _timed_read(ti)
     assert messages[-1].startswith("Reading from k8s pod logs skipped: the Kubernetes API failed 2 times in a row")
     assert "(timed out)" in messages[-1]
-    assert elapsed < 0.1
+    assert len(kube.requests) == asked  # the open breaker answered without asking the hung API
+    assert elapsed < DEADLINE  # and so without waiting for the deadline
