@@ -38,7 +38,7 @@ from airflow_executor_logs.testing.executors import (
 )
 from airflow_executor_logs.testing.sandbox import RUN_ID, TASK_ID, ApiServer
 from airflow_executor_logs.utils.processes import find_processes_with_env
-from tests.e2e.conftest import FALLBACK_RUN, MANAGER_IN_INIT, PLAIN_RUN, POD_LINES, PROVIDER, Deployment
+from tests.e2e.conftest import FALLBACK_RUN, MANAGER_IN_INIT, PLAIN_RUN, POD_LINES, PROVIDER, Deployment, assert_tails
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -497,6 +497,7 @@ def test_gunicorn_refresh_cycles_with_mixed_reads_leave_no_orphans(deployment: D
             f"p50={percentile(latencies, 0.5) * 1000:.0f}ms p95={percentile(latencies, 0.95) * 1000:.0f}ms"
         )
         print(f"[recycle] journal: {journal_summary}")
+        assert_tails(deployment, server)  # a tailing read through the refreshed workers
         print(
             f"[recycle] Managers: {len(watch.seen)} short-lived seen in {watch.samples} samples, longest "
             f"{watch.longest_life():.1f}s, 0 after any burst, 0 orphans"
