@@ -10,8 +10,8 @@
 #                        stock control where the provider leaks)
 #   parity cells:        our reader against the provider's own get_task_log / get_streaming_task_log
 #                        (only the module that holds them is collected)
-# Every cell is installed and type-checked first, mypy two cells at a time (one core each, a cache per
-# cell); the test runs then go one cell at a time, so no test shares the machine with another cell's.
+# Every cell is installed and type-checked first (mypy two cells at a time, while the next cells install); the
+# test runs then go one cell at a time, so no test shares the machine with another cell's.
 # Extra arguments go to pytest, e.g. scripts/test.sh -k fallback
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -23,11 +23,23 @@ started_all=$SECONDS
 lint_paths=(src tests scripts)
 [[ -d benchmarks ]] && lint_paths+=(benchmarks)
 
-# check_types CELL...: mypy in each cell, two at a time; their output in cell order; fails if any failed.
-check_types() {
-  local logs cell failed=0 running=0
+# prepare_cells: install every cell; ruff once; mypy in each cell but the parity ones, started as soon as the cell
+# is installed, two at a time (one core each, a cache per cell), while the next cells install. Their output is
+# printed in cell order; fails if ruff or any mypy failed.
+prepare_cells() {
+  local logs cell failed=0 running=0 typed=("${MATRIX_CELLS[@]}" "${COMPAT_CELLS[@]}")
   logs="$(mktemp -d)"
-  for cell in "$@"; do
+  for cell in "${typed[@]}" "${PARITY_CELLS[@]}"; do
+    if ! ensure_cell "$cell" >/dev/null; then
+      failed=1  # run_cell tries again, and stops the script if it fails there too
+      continue
+    fi
+    if [[ "$cell" == "${MATRIX_CELLS[0]}" ]]; then
+      say "ruff"
+      "${VENVS}/${cell}/bin/ruff" check "${lint_paths[@]}" || failed=1
+      "${VENVS}/${cell}/bin/ruff" format --check "${lint_paths[@]}" || failed=1
+    fi
+    [[ " ${typed[*]} " == *" ${cell} "* ]] || continue
     if ((running == 2)); then
       wait -n || failed=1
       running=$((running - 1))
@@ -39,7 +51,7 @@ check_types() {
     wait -n || failed=1
     running=$((running - 1))
   done
-  for cell in "$@"; do
+  for cell in "${typed[@]}"; do
     say "${cell}: mypy"
     cat "${logs}/${cell}" >&2
   done
@@ -60,16 +72,9 @@ run_cell() {  # run_cell CELL KIND PYTEST-ARGS...
 
 ensure_postgres  # the PostgreSQL tests of the primary cells (they skip, saying why, without it)
 started=$SECONDS
-for cell in "${MATRIX_CELLS[@]}" "${COMPAT_CELLS[@]}" "${PARITY_CELLS[@]}"; do
-  ensure_cell "$cell" >/dev/null
-done
-bin="${VENVS}/${MATRIX_CELLS[0]}/bin"
-say "ruff"
 static_status=0
-"${bin}/ruff" check "${lint_paths[@]}" || static_status=1
-"${bin}/ruff" format --check "${lint_paths[@]}" || static_status=1
-check_types "${MATRIX_CELLS[@]}" "${COMPAT_CELLS[@]}" || static_status=1
-timings+=("$(printf '%-32s %-8s %4ds  %s' "all cells" "install, ruff, mypy" $((SECONDS - started)) "$([[ $static_status -eq 0 ]] && echo ok || echo FAILED)")")
+prepare_cells || static_status=1
+timings+=("$(printf '%-32s %-8s %4ds  %s' "every cell" "install, ruff, mypy" $((SECONDS - started)) "$([[ $static_status -eq 0 ]] && echo ok || echo FAILED)")")
 [[ $static_status -eq 0 ]] || status=1
 
 for cell in "${MATRIX_CELLS[@]}"; do
