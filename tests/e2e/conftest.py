@@ -9,6 +9,7 @@ the main run on the KubernetesExecutor, one on ``PlainExecutor`` (named by class
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from packaging.version import Version
 
 from airflow_executor_logs_testing import FakeKubeProcess, TaskRef, serve_task_pod
 from airflow_executor_logs_testing.executors import ForkingLogExecutor, PlainExecutor
-from tests.support.sandbox import DAG_ID, QUEUED_BY_JOB_ID, RUN_ID, TASK_ID, AirflowSandbox
+from tests.support.sandbox import DAG_ID, QUEUED_BY_JOB_ID, RUN_ID, TASK_ID, AirflowSandbox, ApiServer
 
 FIX = "airflow_executor_logs.logging_config.LOGGING_CONFIG"
 STOCK = "airflow.config_templates.airflow_local_settings.DEFAULT_LOGGING_CONFIG"
@@ -45,6 +46,23 @@ class Deployment:
         """Serve ``lines`` as the running task's pod log (replacing the pod)."""
         ti = TaskRef(DAG_ID, TASK_ID, RUN_ID, queued_by_job_id=QUEUED_BY_JOB_ID, id=self.sandbox.ti_ids[RUN_ID])
         serve_task_pod(self.kube, ti, 1, lines, name=POD_NAME)
+
+
+def assert_tails(deployment: Deployment, server: ApiServer) -> None:
+    """Tail as the UI does: send the continuation token back; only the line written since comes back (HTTP 200)."""
+    first = server.fetch_task_log()
+    assert first.status_code == 200, first.text[:500]
+    token = json.loads(first.text)["continuation_token"]
+    assert token, "no continuation token to tail with"
+    new_line = "e2e pod line written after the first read"
+    deployment.add_pod_lines([*POD_LINES, new_line])
+    try:
+        more = server.fetch_task_log(params={"token": token})
+    finally:
+        deployment.add_pod_lines(POD_LINES)
+    assert more.status_code == 200, more.text[:1000]
+    assert new_line in more.text, more.text[-1500:]
+    assert POD_LINES[-1] not in more.text, f"already sent lines came back: {more.text[-1500:]}"
 
 
 @pytest.fixture(scope="session")

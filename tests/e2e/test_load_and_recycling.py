@@ -35,7 +35,7 @@ from airflow_executor_logs_testing.executors import (
     PlainExecutor,
     read_build_journal,
 )
-from tests.e2e.conftest import FALLBACK_RUN, MANAGER_IN_INIT, PLAIN_RUN, POD_LINES, PROVIDER, Deployment
+from tests.e2e.conftest import FALLBACK_RUN, MANAGER_IN_INIT, PLAIN_RUN, POD_LINES, PROVIDER, Deployment, assert_tails
 from tests.support.build_overlaps import build_intervals, overlapping_builds
 from tests.support.sandbox import RUN_ID, TASK_ID, ApiServer
 
@@ -243,8 +243,13 @@ class ServerWatch:
         return max((last - created for (_, created), (_, last) in self.seen.items()), default=0.0)
 
 
-def strays(server: ApiServer, settle: float = 2.0) -> list[str]:
-    """Live processes with the server's TMPDIR outside its tree (still so after ``settle`` seconds)."""
+def strays(server: ApiServer, settle: float = 30.0) -> list[str]:
+    """
+    Live processes with the server's TMPDIR outside its tree, still so after ``settle`` seconds.
+
+    A worker that was exiting (or just forked) while we looked is not a stray: the check returns as soon as
+    every process first seen is gone or in the tree, so the bound is generous, for a loaded machine.
+    """
 
     def candidates() -> dict[int, psutil.Process]:
         found = {p.pid: p for p in find_processes_with_env("TMPDIR", server.tmpdir)}
@@ -252,16 +257,16 @@ def strays(server: ApiServer, settle: float = 2.0) -> list[str]:
         return {pid: p for pid, p in found.items() if pid not in tree and _alive(p)}
 
     first = candidates()
-    if not first:
-        return []
-    time.sleep(settle)  # a worker that was exiting (or just forked) while we looked is not a stray
+    give_up = time.monotonic() + settle
+    while first and time.monotonic() < give_up:
+        time.sleep(0.1)
+        first = {pid: p for pid, p in candidates().items() if pid in first}
     found = []
-    for pid, process in candidates().items():
-        if pid in first:
-            try:
-                found.append(f"{pid} ppid={process.ppid()} {' '.join(process.cmdline())[:120]}")
-            except psutil.Error:
-                continue
+    for pid, process in first.items():
+        try:
+            found.append(f"{pid} ppid={process.ppid()} {' '.join(process.cmdline())[:120]}")
+        except psutil.Error:
+            continue
     return found
 
 
@@ -496,6 +501,7 @@ def test_gunicorn_refresh_cycles_with_mixed_reads_leave_no_orphans(deployment: D
             f"p50={percentile(latencies, 0.5) * 1000:.0f}ms p95={percentile(latencies, 0.95) * 1000:.0f}ms"
         )
         print(f"[recycle] journal: {journal_summary}")
+        assert_tails(deployment, server)  # a tailing read through the refreshed workers
         print(
             f"[recycle] Managers: {len(watch.seen)} short-lived seen in {watch.samples} samples, longest "
             f"{watch.longest_life():.1f}s, 0 after any burst, 0 orphans"

@@ -30,8 +30,9 @@ pytestmark = pytest.mark.slow
 
 READ_DEADLINE = 2.0
 FALLBACK_DEADLINE = 2.0
-#: What the endpoint adds around the executor read (DB lookups, rendering) on a slow shared machine.
-ENDPOINT_OVERHEAD = 1.0
+#: What the endpoint may add around the executor read (DB lookups, rendering) however loaded the machine: a
+#: generous bound, well below the 20 s delay and the hangs the scenarios cut (their cost without the deadline).
+ENDPOINT_OVERHEAD = 10.0
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +152,7 @@ def test_fault(scenario: Scenario, cluster: SeededCluster, endpoint: LogEndpoint
     assert not new_children(before)
 
 
-def _assert_no_fetch_in_flight(timeout: float = 2.0) -> None:
+def _assert_no_fetch_in_flight(timeout: float = 30.0) -> None:
     """The Kubernetes reader's shared fetches have all ended (each ends at its read's deadline)."""
     import time
 

@@ -18,7 +18,9 @@ from tests.support.kube import airflow_pointed_at
 from tests.support.task_instances import fake_ti
 
 DEADLINE = 2.0
-BOUND = DEADLINE * 1.10
+#: A read cut by the deadline answers well before the 30 s delay or the hang it was cut from, however loaded
+#: the machine; how close to the deadline it answers is measured on a fake clock by the unit tests.
+BOUND = DEADLINE + 10.0
 
 
 @pytest.fixture
@@ -190,9 +192,13 @@ def test_a_streamed_read_stopped_early_closes_its_connection(kube: FakeKubeAPI) 
         assert [line.split()[:2] for line in first_three] == [["line", str(first + n)] for n in range(3)]
         opened = kube.connections_opened
         assert kube.open_connections == 1
-        stream.close()  # type: ignore[attr-defined]  # core stops reading (the client went away)
-        # A tail that fits in the shared fetch's read-ahead was read whole: its connection is pooled.
+        # A tail that fits in the shared fetch's read-ahead is read whole while this read is still there,
+        # and its connection pooled; the fetch may see the body's end only after a consumer that leaves
+        # early has gone (its connection is then dropped), so wait for the fetch to finish first.
         read_whole = _tail_lines() <= READ_AHEAD
+        if read_whole:
+            _wait_for(lambda: _reader().coalescer.in_flight() == 0)
+        stream.close()  # type: ignore[attr-defined]  # core stops reading (the client went away)
         if not read_whole:
             _wait_for(lambda: kube.open_connections == 0)
 
@@ -225,7 +231,8 @@ def _tail_lines() -> int:
 _LOGS_OF_ONE_LINE = "next read\n"  # the line as the API sends it, newline kept, as the provider keeps it
 
 
-def _wait_for(condition: object, timeout: float = 5.0) -> None:
+def _wait_for(condition: object, timeout: float = 60.0) -> None:
+    """Poll ``condition`` until true; the bound is generous, for a loaded machine."""
     give_up = time.monotonic() + timeout
     while not condition():  # type: ignore[operator]
         assert time.monotonic() < give_up, "timed out waiting"
@@ -268,9 +275,10 @@ def test_the_breaker_answers_at_once_against_a_refusing_api(tmp_path: Path) -> N
         for _ in range(2):
             assert "Connection refused" in _timed_read(ti)[1][-1]
         elapsed, messages, _ = _timed_read(ti)
+    # "skipped": the open breaker answered without trying to connect
     assert messages[-1].startswith("Reading from k8s pod logs skipped: the Kubernetes API failed 2 times in a row")
     assert "next attempt in 15 s" in messages[-1]
-    assert elapsed < 0.1
+    assert elapsed < DEADLINE
 
 
 def test_the_breaker_opens_against_a_hung_api_and_then_answers_at_once(kube: FakeKubeAPI) -> None:
@@ -281,7 +289,9 @@ def test_the_breaker_opens_against_a_hung_api_and_then_answers_at_once(kube: Fak
         for _ in range(2):
             elapsed, messages, _ = _timed_read(ti)
             assert f"timed out after {DEADLINE:g} s" in messages[-1]
+        asked = len(kube.requests)
         elapsed, messages, _ = _timed_read(ti)
     assert messages[-1].startswith("Reading from k8s pod logs skipped: the Kubernetes API failed 2 times in a row")
     assert "(timed out)" in messages[-1]
-    assert elapsed < 0.1
+    assert len(kube.requests) == asked  # the open breaker answered without asking the hung API
+    assert elapsed < DEADLINE  # and so without waiting for the deadline

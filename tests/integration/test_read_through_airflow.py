@@ -81,7 +81,7 @@ def test_task_log_reader_builds_no_executor(cluster: SeededCluster, logging_conf
     constructor.assert_not_called()
     _assert_pod_lines(events)
     assert "Found logs through kube API" in events
-    left = new_children(before, settle=0.5)
+    left = new_children(before)
     assert not left, describe(left)
 
 
@@ -110,7 +110,7 @@ def test_fastapi_log_endpoint_builds_no_executor(cluster: SeededCluster, logging
     assert as_ndjson.status_code == 200, as_ndjson.text
     _assert_pod_lines([json.dumps(as_json.json())])
     _assert_pod_lines([line for line in as_ndjson.text.splitlines() if line])
-    left = new_children(before, settle=0.5)
+    left = new_children(before)
     assert not left, describe(left)
 
 
@@ -147,7 +147,7 @@ def test_stock_config_builds_the_executor_then_ours_does_not(
     with mock.patch.object(executor_cls, "__init__", side_effect=AssertionError("built")) as init:
         _assert_pod_lines(_read_with_task_log_reader(cluster.running_ti()))
     init.assert_not_called()
-    assert not new_children(before, settle=0.5)
+    assert not new_children(before)
 
 
 def test_tailing_through_the_endpoint_answers_200_with_only_the_new_lines(

@@ -32,8 +32,12 @@ def zombies() -> list[psutil.Process]:
     return found
 
 
-def new_children(before: set[int], settle: float = 3.0) -> set[int]:
-    """Descendants that were not in ``before``, after giving exiting ones ``settle`` s to go."""
+def new_children(before: set[int], settle: float = 30.0) -> set[int]:
+    """
+    Descendants that were not in ``before``, once none is left or after ``settle`` s.
+
+    Returns at once when there are none; the bound is generous, for exiting ones on a loaded machine.
+    """
     give_up = time.monotonic() + settle
     while True:
         extra = child_pids() - before

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Literal
@@ -31,6 +32,15 @@ from tests.support.sandbox.home import HOST, SandboxError, SandboxLayout, free_p
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+
+#: Runs the ``airflow`` script (``argv[1]``) as ``__main__`` without a ``__file__``. uvicorn (Airflow 3.0 and
+#: 3.1) spawns its workers, and a spawned child re-imports a main script that has one: all of Airflow's CLI,
+#: seconds of CPU, before the worker can answer its supervisor's ping (5 s, then it is killed and replaced).
+_RUN_SCRIPT = (
+    "import sys; from pathlib import Path; sys.argv.pop(0); "
+    "exec(compile(Path(sys.argv[0]).read_text(), sys.argv[0], 'exec'))"
+)
 
 
 class ApiServer(Lifecycle, LogClient):
@@ -111,8 +121,18 @@ class ApiServer(Lifecycle, LogClient):
         return env
 
     def command(self) -> list[str]:
-        """The ``airflow api-server`` command line (the flags exist on Airflow 3.0 to 3.4)."""
-        cmd = [self.sandbox.airflow_bin, "api-server", "-H", HOST, "-p", str(self.port)]
+        """The ``airflow api-server`` command line (the flags exist on Airflow 3.0 to 3.4), run by ``_RUN_SCRIPT``."""
+        cmd = [
+            sys.executable,
+            "-c",
+            _RUN_SCRIPT,
+            self.sandbox.airflow_bin,
+            "api-server",
+            "-H",
+            HOST,
+            "-p",
+            str(self.port),
+        ]
         cmd += ["--workers", str(self.workers)]
         if self.worker_timeout is not None:
             cmd += ["--worker-timeout", str(self.worker_timeout)]

@@ -5,6 +5,7 @@ The stand-in is a script in place of ``airflow``: no real api-server starts here
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -63,7 +64,7 @@ def test_the_server_command_and_its_environment(sandbox: AirflowSandbox) -> None
         port=12345,
         extra_env={"AIRFLOW__API__PORT": "overridden", "X": "1"},
     )
-    assert server.command() == [
+    assert server.command()[3:] == [
         sandbox.airflow_bin, "api-server", "-H", "127.0.0.1", "-p", "12345", "--workers", "3", "--worker-timeout", "30"
     ]  # fmt: skip
     env = server.env()
@@ -132,3 +133,32 @@ def test_start_waits_for_health_and_stop_ends_the_whole_tree(
         assert [pid for pid in tree if not is_gone(pid)] == []
         assert (server.running, sandbox._servers) == (False, [])
     server.stop()  # again on the way out: idempotent
+
+
+#: Notes each time it runs: as the main script, or re-imported by a ``multiprocessing`` spawn child (as uvicorn's
+#: workers are started on Airflow 3.0 and 3.1).
+SPAWNS_A_CHILD = """\
+import multiprocessing, os, sys
+
+with open(os.environ["RUNS_NOTED_IN"], "a") as notes:
+    notes.write(__name__ + "\\n")
+if __name__ == "__main__":
+    child = multiprocessing.get_context("spawn").Process(target=os.getpid)
+    child.start()
+    child.join()
+    sys.exit(child.exitcode)
+"""
+
+
+def test_spawned_workers_do_not_import_the_airflow_script_again(
+    sandbox: AirflowSandbox, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A worker that first imports all of Airflow's CLI misses uvicorn's 5 s ping on a loaded machine."""
+    _stand_in(sandbox, monkeypatch, SPAWNS_A_CHILD)
+    notes = tmp_path / "runs"
+    server = sandbox.api_server()
+    done = subprocess.run(
+        server.command(), env={**server.env(), "RUNS_NOTED_IN": str(notes)}, capture_output=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert notes.read_text().splitlines() == ["__main__"]  # the child ran without re-importing the script
