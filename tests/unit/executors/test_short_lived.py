@@ -217,7 +217,7 @@ def test_call_at_the_deadline_raises_and_leaves_nothing(marker: str) -> None:
         call_with_short_lived_executor(
             _resolve(fx.GetLogHangsExecutor), lambda executor: executor.get_task_log(fake_ti(), 1), deadline=DEADLINE
         )
-    assert time.monotonic() - started < DEADLINE + 1.0
+    assert time.monotonic() - started < DEADLINE + 10.0  # generous for a loaded machine: the call blocks for an hour
     _assert_nothing_left(before, marker)
 
 
@@ -273,7 +273,7 @@ def test_deadline_stops_every_process_of_a_blocked_call(hasty: ExecutorLogPipeli
     before = child_pids()
     started = time.monotonic()
     _messages, logs = _read(hasty, cls)
-    assert time.monotonic() - started < DEADLINE + 1.0
+    assert time.monotonic() - started < DEADLINE + 10.0  # generous for a loaded machine: the call blocks for an hour
     assert f"{cls.__name__} did not return logs within {DEADLINE:g} s" in logs[0]
     _assert_nothing_left(before, marker)
 
