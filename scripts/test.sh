@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # The test command: lint, type-check and run the suite on every matrix cell (see scripts/lib.sh).
-#   primary cells:       the whole suite (unit, integration, real api-servers, load and recycling), but the
-#                        one-cycle recycle of our handler: the 10 refresh cycles of test_load_and_recycling,
-#                        with a tailing read, cover it there (the stock control still runs where it leaks)
+#   primary cells:       the whole suite (unit, integration, real api-servers, load and recycling, PostgreSQL
+#                        pressure), the longest api-server runs shared between the two (see below)
 #   compatibility cells: unit tests, reads through Airflow on a real sqlite DB (TaskLogReader and the
 #                        FastAPI endpoint, with the stock control where the provider leaks), the
 #                        Kubernetes reader against the loopback API, provider parity, and one real
@@ -79,9 +78,17 @@ prepare_cells || static_status=1
 timings+=("$(printf '%-32s %-8s %4ds  %s' "every cell" "install, ruff, mypy" $((SECONDS - started)) "$([[ $static_status -eq 0 ]] && echo ok || echo FAILED)")")
 [[ $static_status -eq 0 ]] || status=1
 
+# The primary cells share the longest api-server runs: the first (the leaking provider) runs the load and 10-cycle
+# recycling run, which covers the one-cycle recycle of our handler there; the second runs the PostgreSQL pressure
+# run and that one-cycle recycle. Every other test runs on both.
 for cell in "${MATRIX_CELLS[@]}"; do
-  run_cell "$cell" full \
-    --deselect tests/e2e/test_one_recycle_cycle.py::test_ours_serves_every_worker_across_a_recycle_tails_and_leaks_nothing "$@"
+  if [[ "$cell" == "${MATRIX_CELLS[0]}" ]]; then
+    shared=(--ignore tests/e2e/test_postgres_pressure.py
+      --deselect tests/e2e/test_one_recycle_cycle.py::test_ours_serves_every_worker_across_a_recycle_tails_and_leaks_nothing)
+  else
+    shared=(--ignore tests/e2e/test_load_and_recycling.py)
+  fi
+  run_cell "$cell" full "${shared[@]}" "$@"
 done
 for cell in "${COMPAT_CELLS[@]}"; do
   # The loopback API's own tests: the same code on every cell, the primary cells run them (not kube_api/test_task_pods.py:
