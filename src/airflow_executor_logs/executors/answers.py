@@ -32,7 +32,15 @@ class ReadKey:
     @classmethod
     def of(cls, executor: str, ti: Any, try_number: int) -> ReadKey:
         """The key of reading try ``try_number`` of ``ti`` through the executor class at path ``executor``."""
-        return cls(executor, ti.dag_id, ti.task_id, ti.run_id, getattr(ti, "map_index", -1), try_number)
+        # getattr: building a key must never fail a read (a 500), whatever object a caller passes as ``ti``.
+        return cls(
+            executor,
+            getattr(ti, "dag_id", ""),
+            getattr(ti, "task_id", ""),
+            getattr(ti, "run_id", ""),
+            getattr(ti, "map_index", -1),
+            try_number,
+        )
 
 
 @dataclass

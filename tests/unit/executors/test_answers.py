@@ -42,6 +42,11 @@ def test_the_key_of_a_read_names_the_executor_the_task_instance_and_the_try() ->
     assert ReadKey.of("a.B", ti, 2) != ReadKey.of("a.B", ti, 1)
 
 
+def test_a_key_is_made_for_a_task_instance_missing_fields() -> None:
+    """A reader that needs none of them still answers: making the key never fails the read."""
+    assert ReadKey.of("a.B", object(), 1) == ReadKey("a.B", "", "", "", -1, 1)
+
+
 def test_pass_through_reads_every_time() -> None:
     reads: list[int] = []
 
