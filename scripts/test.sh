@@ -7,6 +7,7 @@
 #                        Kubernetes reader against the loopback API, provider parity, and one real
 #                        api-server run with one worker-recycle cycle and a tailing read (and its
 #                        stock control where the provider leaks)
+#   forkserver run:      the short-lived, isolation and doctor tests with forkserver as the default start method
 #   parity cells:        our reader against the provider's own get_task_log / get_streaming_task_log
 #                        (only the module that holds them is collected)
 # Every cell is installed and type-checked first (mypy two cells at a time, while the next cells install); the
@@ -90,6 +91,11 @@ for cell in "${MATRIX_CELLS[@]}"; do
   fi
   run_cell "$cell" full "${shared[@]}" "$@"
 done
+# Python 3.14 makes forkserver the default start method: the short-lived executor, isolation and doctor tests once
+# more with it set (the executor doubles use the default start method, as providers do).
+export AEL_START_METHOD=forkserver
+run_cell "${MATRIX_CELLS[1]}" forkserver tests/unit/executors/test_short_lived.py tests/unit/utils tests/unit/cli/doctor "$@"
+unset AEL_START_METHOD
 for cell in "${COMPAT_CELLS[@]}"; do
   # The loopback API's own tests: the same code on every cell, the primary cells run them (not kube_api/test_task_pods.py:
   # it labels pods as the installed provider does).

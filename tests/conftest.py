@@ -24,6 +24,11 @@ os.environ["AIRFLOW__CORE__AUTH_MANAGER"] = (
 os.environ["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS"] = "True"
 os.environ.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", "airflow-executor-logs-tests-jwt-secret-0123456789")
 os.environ.setdefault("AIRFLOW__LOGGING__BASE_LOG_FOLDER", str(_HOME / "logs"))
+# AEL_START_METHOD=forkserver runs the suite with that default start method, as Python 3.14 has it.
+if os.environ.get("AEL_START_METHOD"):
+    import multiprocessing
+
+    multiprocessing.set_start_method(os.environ["AEL_START_METHOD"], force=True)
 # Where the executor doubles of airflow_executor_logs_testing.executors record their constructions and ends.
 os.environ["AEL_FAKE_EXECUTOR_JOURNAL"] = str(_HOME / "fake-executor-journal")
 

@@ -65,6 +65,12 @@ class Settings:
         "executor without a class-level reader, then ended): build, read and teardown.",
         "60.0",
     )
+    fallback_idle: float = option(
+        120.0,
+        "Seconds the helper process that forks short-lived executors (one per API server worker, started "
+        "by the first such read) waits for the next read before it exits.",
+        "600.0",
+    )
     # Pressure: the breaker per cluster, the bulkhead per worker process, and the pod-name cache.
     breaker_threshold: int = option(
         3,

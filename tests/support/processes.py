@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import queue
 import subprocess
 import sys
@@ -14,11 +15,12 @@ from collections.abc import Iterator
 import psutil
 
 from airflow_executor_logs.utils.processes import is_gone, stop_process_tree, stop_processes
+from airflow_executor_logs.utils.zygote import helper_pids
 
 
 def child_pids() -> set[int]:
-    """Every live descendant of this process (zombies included)."""
-    return {child.pid for child in psutil.Process().children(recursive=True)}
+    """Every live descendant of this process (zombies included), but its zygote, which lives as long as it does."""
+    return {child.pid for child in psutil.Process().children(recursive=True)} - helper_pids()
 
 
 def zombies() -> list[psutil.Process]:
@@ -138,3 +140,43 @@ def python_child(code: str, timeout: float = 30.0) -> Iterator[PythonChild]:
             if pipe is not None:
                 with contextlib.suppress(OSError):
                     pipe.close()
+
+
+_fork_records: list[list[int]] = []
+_fork_hook_lock = threading.Lock()
+
+
+def _record_fork(event: str, args: tuple[object, ...]) -> None:
+    if event == "os.fork" and _fork_records:
+        from airflow_executor_logs.utils.isolated_call import thread_count
+
+        for record in list(_fork_records):
+            record.append(thread_count())
+
+
+@contextlib.contextmanager
+def forks_of_this_process() -> Iterator[list[int]]:
+    """The thread count of this process at each ``os.fork`` it makes in the block (an audit hook sees them)."""
+    with _fork_hook_lock:
+        if not getattr(_record_fork, "installed", False):
+            sys.addaudithook(_record_fork)
+            _record_fork.installed = True  # type: ignore[attr-defined]
+    record: list[int] = []
+    _fork_records.append(record)
+    try:
+        yield record
+    finally:
+        _fork_records.remove(record)
+
+
+def start_the_helper() -> None:
+    """
+    Start this process's zygote, preloaded as a short-lived read preloads it.
+
+    Its first start imports Airflow (seconds on a loaded machine): tests whose deadlines are about the
+    read, not about that start, call this first.
+    """
+    from airflow_executor_logs.executors.short_lived import PRELOAD
+    from airflow_executor_logs.utils.zygote import call_in_helper
+
+    call_in_helper(os.getpid, deadline=300, preload=PRELOAD)

@@ -64,6 +64,7 @@ def test_the_declared_defaults() -> None:
         "client_ttl": 300.0,
         "fallback_timeout": 30.0,
         "fallback_enabled": True,
+        "fallback_idle": 120.0,
         "breaker_threshold": 3,
         "breaker_cooldown": 15.0,
         "max_concurrent_reads": 8,

@@ -5,11 +5,11 @@ Executors with known behaviour, importable by module path from ``[core] executor
   to be built to read its logs.
 * :class:`ManagerExecutor` forks a ``multiprocessing`` Manager in ``__init__`` and overrides
   ``get_task_log``, like ``KubernetesExecutor`` before cncf-kubernetes 10.19; :class:`ForkingLogExecutor`
-  also fails ``end()`` before ``start()``, as that provider does. The Manager is always *forked*: uvicorn's
-  workers default to ``spawn``, where each Manager would be a new interpreter (seconds, not milliseconds).
+  also fails ``end()`` before ``start()``, as that provider does. Every double starts its processes with the
+  process's default start method, as providers do (``fork`` before Python 3.14, ``forkserver`` from it).
 * The other classes misbehave in one way each (raise, hang, leave processes behind) for fallback tests.
 
-Short-lived executors run in a forked child, so the doubles record what happens to them in a journal
+Short-lived executors run in a child process, so the doubles record what happens to them in a journal
 file named by ``AEL_FAKE_EXECUTOR_JOURNAL`` (unset: no journal), one line per event appended with a
 single ``O_APPEND`` write: ``"<event> <Class> <pid> <thread-id> <time.monotonic()>"``, where the event
 is ``build`` (construction began), ``built`` (it returned or raised) or ``ended`` (``end()`` was called).
@@ -148,7 +148,7 @@ class ManagerExecutor(CountingExecutor):
     """Like KubernetesExecutor before provider 10.19: forks a Manager in ``__init__``."""
 
     #: Start method of the Manager process (``None``: the process's default, as the provider does).
-    start_method: ClassVar[str | None] = "fork"
+    start_method: ClassVar[str | None] = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -179,7 +179,7 @@ class ProcessExecutor(CountingExecutor):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        multiprocessing.get_context("fork").Process(target=_sleep_forever, daemon=False).start()
+        multiprocessing.get_context().Process(target=_sleep_forever, daemon=False).start()
 
 
 class StartsOnReadExecutor(ManagerExecutor):
@@ -190,7 +190,7 @@ class StartsOnReadExecutor(ManagerExecutor):
 
     def start(self) -> None:
         """Start a worker process and a helper process, and keep no handle to the helper."""
-        self.worker = multiprocessing.get_context("fork").Process(target=_sleep_forever, daemon=False)
+        self.worker = multiprocessing.get_context().Process(target=_sleep_forever, daemon=False)
         self.worker.start()
         subprocess.Popen(_SLEEPER, env=_marked_env())
 
@@ -268,7 +268,7 @@ class InitHangsExecutor(CountingExecutor):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._manager = multiprocessing.get_context("fork").Manager()
+        self._manager = multiprocessing.get_context().Manager()
         time.sleep(3600)
 
 

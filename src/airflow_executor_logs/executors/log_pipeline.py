@@ -220,7 +220,9 @@ class ExecutorLogPipeline:
         self._warn_once(executor_cls)
         self.metrics.incr(metric_names.FALLBACK_READS, executor_cls)
         try:
-            task_log = read_with_short_lived_executor(executor, ti, try_number, deadline=settings.fallback_timeout)
+            task_log = read_with_short_lived_executor(
+                executor, ti, try_number, deadline=settings.fallback_timeout, idle=settings.fallback_idle
+            )
         except ExecutorDeadlineExceeded as err:
             self.metrics.incr(metric_names.TIMEOUTS, executor_cls)
             return _problem(Outcome.TIMEOUT, f"Executor logs unavailable: {err}")

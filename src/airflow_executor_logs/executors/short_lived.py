@@ -2,15 +2,20 @@
 Build an executor for one read and leave nothing running afterwards.
 
 Used for executor classes that override ``get_task_log`` but have no class-level reader.
-:func:`call_with_short_lived_executor` runs build, read and teardown in an isolated child process
-(:mod:`airflow_executor_logs.utils.isolated_call`): whatever the executor starts, in ``__init__``,
-``get_task_log`` or ``end()``, held on the instance or not, children and grandchildren alike, is
+:func:`call_with_short_lived_executor` runs build, read and teardown in an isolated child process,
+forked by this worker's single-threaded helper (:mod:`airflow_executor_logs.utils.zygote`), never by
+the threaded worker itself: whatever the executor starts, in ``__init__``, ``get_task_log`` or
+``end()``, held on the instance or not, children and grandchildren alike, under any start method, is
 stopped before the read returns, and concurrent reads never touch each other's processes.
+
+The call and the task instance cross to the child pickled: an ORM task instance as a detached copy
+of its columns (:func:`portable_task_instance`), so no session, relationship or lock comes along.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -18,7 +23,8 @@ from multiprocessing.managers import BaseManager
 from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from airflow_executor_logs.utils.isolated_call import IsolatedCallTimedOut, call_in_child
+from airflow_executor_logs.utils.isolated_call import IsolatedCallTimedOut
+from airflow_executor_logs.utils.zygote import call_in_helper
 
 if TYPE_CHECKING:
     from airflow.executors.base_executor import BaseExecutor
@@ -28,9 +34,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "PRELOAD",
     "ExecutorDeadlineExceeded",
     "ShortLivedExecutor",
     "call_with_short_lived_executor",
+    "portable_task_instance",
     "read_with_short_lived_executor",
     "short_lived_executor",
 ]
@@ -85,23 +93,26 @@ def short_lived_executor(resolved: ResolvedExecutor) -> Iterator[BaseExecutor]:
 
 
 def call_with_short_lived_executor(
-    resolved: ResolvedExecutor, call: Callable[[BaseExecutor], T], *, deadline: float
+    resolved: ResolvedExecutor, call: Callable[[BaseExecutor], T], *, deadline: float, idle: float = 120.0
 ) -> T:
     """
     ``call(executor)`` on a short-lived executor in an isolated child process, within ``deadline`` seconds.
 
-    The answer must pickle. On return, on an exception (re-raised here as
+    ``call`` and its answer must pickle (a module-level function, or a ``functools.partial`` of one).
+    On return, on an exception (re-raised here as
     :class:`~airflow_executor_logs.utils.isolated_call.IsolatedCallFailed`) and at the deadline
-    (:class:`ExecutorDeadlineExceeded`), every process started for the call is gone.
+    (:class:`ExecutorDeadlineExceeded`), every process started for the call is gone. ``idle``: seconds
+    the helper process waits for the next call before it exits.
     """
-
-    def build_call_close() -> T:
-        with short_lived_executor(resolved) as executor:
-            return call(executor)
-
     started = time.monotonic()
     try:
-        return call_in_child(build_call_close, deadline=deadline, grace=_TERMINATE_GRACE)
+        return call_in_helper(
+            functools.partial(_build_call_close, resolved, call),
+            deadline=deadline,
+            grace=_TERMINATE_GRACE,
+            idle=idle,
+            preload=(*PRELOAD, resolved.executor_cls.__module__),
+        )
     except IsolatedCallTimedOut:
         raise ExecutorDeadlineExceeded(
             f"{resolved.executor_cls.__name__} did not return logs within {deadline:g} s "
@@ -110,15 +121,50 @@ def call_with_short_lived_executor(
 
 
 def read_with_short_lived_executor(
-    resolved: ResolvedExecutor, ti: Any, try_number: int, *, deadline: float
+    resolved: ResolvedExecutor, ti: Any, try_number: int, *, deadline: float, idle: float = 120.0
 ) -> tuple[list[str], list[str]]:
     """``get_task_log(ti, try_number)`` of a short-lived executor, as plain lists of strings (they pickle)."""
+    call = functools.partial(_get_task_log, portable_task_instance(ti), try_number)
+    return call_with_short_lived_executor(resolved, call, deadline=deadline, idle=idle)
 
-    def get_task_log(executor: BaseExecutor) -> tuple[list[str], list[str]]:
-        messages, logs = executor.get_task_log(ti, try_number)
-        return [str(message) for message in messages], [str(chunk) for chunk in logs]
 
-    return call_with_short_lived_executor(resolved, get_task_log, deadline=deadline)
+#: What the helper imports once, so its children do not each import it.
+PRELOAD = ("airflow.executors.executor_loader", "airflow.models.taskinstance")
+
+
+def _build_call_close(resolved: ResolvedExecutor, call: Callable[[BaseExecutor], T]) -> T:
+    with short_lived_executor(resolved) as executor:
+        return call(executor)
+
+
+def _get_task_log(ti: Any, try_number: int, executor: BaseExecutor) -> tuple[list[str], list[str]]:
+    messages, logs = executor.get_task_log(ti, try_number)
+    return [str(message) for message in messages], [str(chunk) for chunk in logs]
+
+
+def portable_task_instance(ti: Any) -> Any:
+    """
+    ``ti`` as it may cross to another process: for an ORM instance, a detached copy of its loaded columns.
+
+    Attributes not loaded are left unset rather than fetched: the copy never touches the database.
+    Anything else (a stand-in object) is returned as it is.
+    """
+    try:
+        import sqlalchemy
+        from sqlalchemy.orm.attributes import set_committed_value
+
+        mapper = sqlalchemy.inspect(type(ti), raiseerr=False)
+        state = sqlalchemy.inspect(ti, raiseerr=False)
+    except ImportError:  # pragma: no cover - Airflow always has SQLAlchemy
+        return ti
+    if mapper is None or state is None:
+        return ti
+    loaded = state.dict
+    copy = mapper.class_manager.new_instance()
+    for column in mapper.column_attrs:
+        if column.key in loaded:
+            set_committed_value(copy, column.key, loaded[column.key])
+    return copy
 
 
 def _end_quietly(executor: BaseExecutor) -> None:

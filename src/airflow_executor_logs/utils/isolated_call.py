@@ -1,15 +1,22 @@
 """
-Run a function in a forked child process that leaves no process behind.
+Run a function in a child process that leaves no process behind.
 
 The child makes itself a *child subreaper* (Linux ``PR_SET_CHILD_SUBREAPER``), so every process started
 under it stays its descendant, even one whose parent exits (a double fork, ``setsid``): none can be
-reparented to PID 1 and escape. When the function returns or raises, the child stops all its
-descendants and sends the outcome back. If the deadline passes first, the caller stops the child's
-descendants, then the child. Each call has its own child, so concurrent calls never touch each
-other's processes, and nothing else in the calling process is signalled.
+reparented to PID 1 and escape. When the function returns or raises, the child stops the stdlib's
+helpers it started (forkserver, resource tracker), then all its descendants, and sends the outcome
+back. If the deadline passes first, the caller stops the child's descendants, then the child. Each
+call has its own child, so concurrent calls never touch each other's processes.
 
-The child is forked, as Airflow forks its task runners: it starts at once, with everything the
-caller has imported. Airflow disposes of the forked ORM pool itself (``settings.clean_in_fork``).
+Two ways to get that child:
+
+* :func:`call_in_child` forks the calling process. Only a single-threaded process may do that: a
+  child forked from a threaded one inherits, held forever, every lock another thread held at the
+  fork (the import lock, a logging handler's, a connection pool's). It refuses otherwise.
+* :mod:`airflow_executor_logs.utils.zygote` forks the child from a single-threaded helper process
+  instead; that is what the API server, which is multi-threaded, uses.
+
+Both speak one protocol over one socket: the child writes its pid, then its pickled outcome.
 """
 
 from __future__ import annotations
@@ -20,25 +27,34 @@ import os
 import pickle
 import selectors
 import signal
+import socket
+import struct
 import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
-import psutil
-
-from airflow_executor_logs.utils.processes import is_gone, stop_processes
+from airflow_executor_logs.utils.processes import stop_descendants, stop_tree
 
 T = TypeVar("T")
 
-__all__ = ["IsolatedCallFailed", "IsolatedCallTimedOut", "call_in_child", "stop_descendants"]
+__all__ = [
+    "IsolatedCallFailed",
+    "IsolatedCallTimedOut",
+    "MultiThreadedForkRefused",
+    "await_outcome",
+    "call_in_child",
+    "run_isolated",
+    "thread_count",
+]
 
-_fork_lock = threading.Lock()
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
+_PID = struct.Struct("!q")
 #: Signals a server installs Python handlers for; the child must die of them, not run the server's.
 _RESET_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+_fork_lock = threading.Lock()
 
 
 class IsolatedCallFailed(Exception):
@@ -49,76 +65,112 @@ class IsolatedCallTimedOut(TimeoutError):
     """The child did not answer by the deadline; it and its descendants were stopped."""
 
 
+class MultiThreadedForkRefused(RuntimeError):
+    """:func:`call_in_child` was asked to fork a process that runs more than one thread."""
+
+
+def thread_count() -> int:
+    """This process's OS threads (not only Python's: a C library's count too)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return threading.active_count()
+
+
 def call_in_child(fn: Callable[[], T], *, deadline: float, grace: float = 2.0) -> T:
     """
-    ``fn()`` in a forked child, its answer pickled back; at most ``deadline`` seconds.
+    ``fn()`` in a child forked from this process, its answer pickled back; at most ``deadline`` seconds.
 
+    :raises MultiThreadedForkRefused: this process runs more than one thread (use the zygote).
     :raises IsolatedCallFailed: ``fn`` raised (or its answer could not be sent back).
     :raises IsolatedCallTimedOut: no answer within ``deadline``.
     """
-    # A child forked by a concurrent call would inherit this call's write end and keep it open, so the
-    # answer would wait for that other child too: only one call at a time holds an open write end.
     with _fork_lock:
-        receive, send = os.pipe()
+        threads = thread_count()
+        if threads > 1:
+            raise MultiThreadedForkRefused(f"this process runs {threads} threads; forking it could deadlock the child")
+        ours, theirs = socket.socketpair()
         try:
             pid = os.fork()
         except BaseException:
-            os.close(receive)
-            os.close(send)
+            ours.close()
+            theirs.close()
             raise
         if pid == 0:  # the child: never returns
-            os.close(receive)
-            _child_main(fn, send, grace)
-        os.close(send)
-    payload: bytes | None = None
-    try:
-        payload = _read_until(receive, time.monotonic() + deadline)
-    finally:
-        os.close(receive)
-        # Only this thread waits for this pid (multiprocessing's bookkeeping would let another thread's
-        # Process.start() reap it): the child exits once it has answered, or is stopped here.
-        if payload is None or not _exited(pid, grace):
+            ours.close()
+            run_isolated(lambda: fn, theirs, grace)
+        theirs.close()
+    with ours:
+        return await_outcome(ours, time.monotonic() + deadline, grace, reap=True)
+
+
+def await_outcome(sock: socket.socket, give_up_at: float, grace: float, *, reap: bool = False) -> Any:
+    """
+    The outcome a child of :func:`run_isolated` sends on ``sock``, by ``give_up_at`` (``time.monotonic()``).
+
+    Past it, the child and its descendants are stopped. ``reap``: the child is ours to wait for.
+    """
+    header = _read_until(sock, give_up_at, _PID.size)
+    pid = _PID.unpack(header)[0] if header is not None and len(header) == _PID.size else None
+    payload = _read_until(sock, give_up_at) if pid is not None else None
+    if pid is not None and pid > 0:  # a negative pid: the answer came from no child (a refusal)
+        if payload is None or not _exited(pid, grace, reap):
             stop_tree(pid, grace)
-        _reap(pid)
+        if reap:
+            _reap(pid)
     if payload is None:
-        raise IsolatedCallTimedOut(deadline)
+        if header is not None and pid is None:  # the child died before it could say who it is
+            raise IsolatedCallFailed("the child process died without answering")
+        raise IsolatedCallTimedOut(give_up_at)
     try:
         ok, value = pickle.loads(payload)
     except Exception:
         raise IsolatedCallFailed("the child process died without answering") from None
     if not ok:
         raise IsolatedCallFailed(value)
-    return value  # type: ignore[no-any-return]
+    return value
 
 
-def _read_until(fd: int, give_up_at: float) -> bytes | None:
-    """Everything written to ``fd`` until its end; ``None`` if it is still open at ``give_up_at``."""
+def _read_until(sock: socket.socket, give_up_at: float, size: int | None = None) -> bytes | None:
+    """``size`` bytes from ``sock`` (all of it until its end when ``None``); ``None`` if they are late."""
     chunks: list[bytes] = []
+    got = 0
     with selectors.DefaultSelector() as selector:
-        selector.register(fd, selectors.EVENT_READ)
-        while True:
+        selector.register(sock, selectors.EVENT_READ)
+        while size is None or got < size:
             left = give_up_at - time.monotonic()
             if left <= 0 or not selector.select(left):
                 return None
-            chunk = os.read(fd, 65536)
+            chunk = sock.recv(65536 if size is None else size - got)
             if not chunk:
-                return b"".join(chunks)
+                break
             chunks.append(chunk)
+            got += len(chunk)
+    return b"".join(chunks)
 
 
-def _exited(pid: int, timeout: float) -> bool:
-    """Whether ``pid`` (our child) exits within ``timeout``; reaps it if so."""
+def _exited(pid: int, timeout: float, ours: bool) -> bool:
+    """Whether ``pid`` exits within ``timeout`` (reaped if ``ours``, else a zombie counts as exited)."""
     give_up_at = time.monotonic() + timeout
     while True:
-        try:
-            done, _ = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            return True
-        if done:
+        if ours:
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                return True
+            if done:
+                return True
+        elif _gone(pid):
             return True
         if time.monotonic() >= give_up_at:
             return False
         time.sleep(0.005)
+
+
+def _gone(pid: int) -> bool:
+    from airflow_executor_logs.utils.processes import is_gone
+
+    return is_gone(pid)
 
 
 def _reap(pid: int) -> None:
@@ -126,46 +178,55 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, 0)
 
 
-def _child_main(fn: Callable[[], Any], send: int, grace: float) -> NoReturn:
+def run_isolated(load: Callable[[], Callable[[], Any]], sock: socket.socket, grace: float) -> NoReturn:
+    """
+    The child's side: say who it is, run ``load()()`` as a subreaper, stop what it started, answer, exit.
+
+    ``load`` returns the function to run; it may read it from ``sock`` first (the zygote's children do).
+    """
     try:
-        _reinit_inherited_locks()
         for number in _RESET_SIGNALS:
             with contextlib.suppress(OSError, ValueError):
                 signal.signal(number, signal.SIG_DFL)
-        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # the caller's process dies: so does this child
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # the parent dies: so does this child
         _prctl(_PR_SET_CHILD_SUBREAPER, 1)
+        sock.sendall(_PID.pack(os.getpid()))
         try:
-            outcome: tuple[bool, Any] = (True, fn())
+            outcome: tuple[bool, Any] = (True, load()())
         except BaseException as err:
             outcome = (False, f"{type(err).__name__}: {err}")
         finally:
+            _stop_stdlib_helpers()
             stop_descendants(grace)
         try:
             payload = pickle.dumps(outcome)
         except Exception as err:
             payload = pickle.dumps((False, f"its answer could not be sent back: {type(err).__name__}: {err}"))
-        with os.fdopen(send, "wb") as pipe:
-            pipe.write(payload)
+        sock.sendall(payload)
+        sock.close()
     finally:
-        os._exit(0)  # skip the caller's atexit handlers and finalizers: they are not this process's
+        os._exit(0)  # skip the parent's atexit handlers and finalizers: they are not this process's
 
 
-def _reinit_inherited_locks() -> None:
+def _stop_stdlib_helpers() -> None:
     """
-    Release, in the child, the locks other threads of the caller may have held when it forked.
+    End the forkserver and resource tracker ``multiprocessing`` started here, the way the stdlib does.
 
-    A forked child has only the forking thread; a lock another thread held stays held forever. Python
-    re-creates ``logging``'s locks after a fork, but structlog, which Airflow 3 logs through, keeps a
-    write lock per output file that it does not: the child's first log line would then block (seen
-    under load in a real API server). Each lock is re-initialised in place, as ``logging`` does, so
-    the loggers holding it see it free.
+    The forkserver exits when its alive pipe closes. The resource tracker ignores SIGTERM and exits
+    when the last write end of its pipe closes (after unlinking what was leaked): closing ours lets it
+    go as soon as the processes that inherited the others are stopped, instead of waiting out the grace.
     """
-    _fork_lock._at_fork_reinit()  # type: ignore[attr-defined]  # held by the thread that forked this child
-    output = sys.modules.get("structlog._output")
-    for lock in list(getattr(output, "WRITE_LOCKS", {}).values()):
-        reinit = getattr(lock, "_at_fork_reinit", None)
-        if reinit is not None:
-            reinit()
+    forkserver = sys.modules.get("multiprocessing.forkserver")
+    server = getattr(forkserver, "_forkserver", None)
+    if getattr(server, "_forkserver_pid", None) is not None:
+        with contextlib.suppress(Exception):
+            server._stop()  # type: ignore[union-attr]
+    tracker = getattr(sys.modules.get("multiprocessing.resource_tracker"), "_resource_tracker", None)
+    fd = getattr(tracker, "_fd", None)
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        tracker._fd = None  # type: ignore[union-attr]
 
 
 def _prctl(option: int, value: int) -> None:
@@ -173,53 +234,3 @@ def _prctl(option: int, value: int) -> None:
         return
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
-
-
-def _descendants(root: psutil.Process) -> list[psutil.Process]:
-    try:
-        return [process for process in root.children(recursive=True) if not is_gone(process)]
-    except psutil.Error:
-        return []
-
-
-def stop_descendants(grace: float, root: int | None = None) -> None:
-    """
-    Stop every descendant of ``root`` (this process by default): SIGTERM, ``grace`` seconds, SIGKILL.
-
-    Repeated until none is left alive, since a dying process may start another. Zombies count as
-    gone; this process reaps those that are its children.
-    """
-    try:
-        parent = psutil.Process(root)
-    except psutil.Error:
-        return
-    _until_no_descendants(parent, lambda descendants: stop_processes(descendants, grace, kill_wait=grace))
-    if root is None:
-        _reap_children()
-
-
-def stop_tree(pid: int, grace: float) -> None:
-    """SIGKILL the descendants of ``pid`` until none is left, then ``pid`` itself."""
-    try:
-        root = psutil.Process(pid)
-        root.suspend()  # a stopped subreaper forks nothing more, and its orphans still come back to it
-    except psutil.Error:
-        return
-    # Their parent is stopped, so they stay zombies, which count as gone.
-    _until_no_descendants(root, lambda descendants: stop_processes(descendants, grace=0, kill_wait=grace))
-    with contextlib.suppress(psutil.Error):
-        root.kill()
-
-
-def _until_no_descendants(root: psutil.Process, stop: Callable[[list[psutil.Process]], object]) -> None:
-    for _ in range(10):
-        descendants = _descendants(root)
-        if not descendants:
-            return
-        stop(descendants)
-
-
-def _reap_children() -> None:
-    with contextlib.suppress(ChildProcessError):
-        while os.waitpid(-1, os.WNOHANG)[0] > 0:
-            pass

@@ -15,7 +15,7 @@ from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline
 from airflow_executor_logs.executors.reader_protocol import Notice
 from airflow_executor_logs_testing import executors as fx
 from tests.support.airflow_state import conf_vars
-from tests.support.processes import child_pids, new_children
+from tests.support.processes import child_pids, new_children, start_the_helper
 from tests.support.task_instances import fake_ti
 
 
@@ -23,6 +23,11 @@ from tests.support.task_instances import fake_ti
 def _all_fakes_configured() -> Iterator[None]:
     with conf_vars({("core", "executor"): fx.all_executors_setting()}):
         yield
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _helper_is_up() -> None:
+    start_the_helper()
 
 
 @pytest.fixture

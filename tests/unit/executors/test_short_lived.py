@@ -5,6 +5,8 @@ whoever started it and whenever, held on the instance or not, child or grandchil
 
 from __future__ import annotations
 
+import functools
+import multiprocessing
 import os
 import time
 import uuid
@@ -25,10 +27,24 @@ from airflow_executor_logs.executors.short_lived import (
     read_with_short_lived_executor,
     short_lived_executor,
 )
+from airflow_executor_logs.utils.zygote import helper_pids
 from airflow_executor_logs_testing import executors as fx
 from tests.support.airflow_state import conf_vars
-from tests.support.processes import child_pids, children_stopped_on_exit, describe, new_children, zombies
+from tests.support.processes import (
+    child_pids,
+    children_stopped_on_exit,
+    describe,
+    forks_of_this_process,
+    new_children,
+    start_the_helper,
+    zombies,
+)
 from tests.support.task_instances import fake_ti
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _helper_is_up() -> None:
+    start_the_helper()
 
 
 @pytest.fixture(autouse=True)
@@ -70,9 +86,11 @@ def _resolve(cls: type) -> ResolvedExecutor:
 
 
 def _marked_alive(marker: str) -> list[str]:
-    """Live processes anywhere on the machine (reparented to PID 1 included) carrying ``marker``."""
+    """Live processes anywhere on the machine (reparented to PID 1 included) carrying ``marker``, but our helper."""
     found = []
     for process in psutil.process_iter():
+        if process.pid in helper_pids():
+            continue
         try:
             if process.environ().get(fx.MARKER_ENV) == marker and process.status() != psutil.STATUS_ZOMBIE:
                 found.append(f"{process.pid} ppid={process.ppid()} {' '.join(process.cmdline())[:80]}")
@@ -201,10 +219,14 @@ def test_the_context_manager_stops_processes_held_on_the_instance() -> None:
 # ------------------------------------------------------------------------- in an isolated child
 
 
+def _get_task_log(try_number: int, executor: Any) -> Any:
+    return executor.get_task_log(fake_ti(), try_number)
+
+
 def test_call_returns_the_answer_and_leaves_nothing(marker: str) -> None:
     before = child_pids()
     answer = call_with_short_lived_executor(
-        _resolve(fx.GrandchildExecutor), lambda executor: executor.get_task_log(fake_ti(), 3), deadline=10
+        _resolve(fx.GrandchildExecutor), functools.partial(_get_task_log, 3), deadline=READ_DEADLINE
     )
     assert answer == (["read by GrandchildExecutor"], ["line for task try 3"])
     _assert_nothing_left(before, marker)
@@ -215,7 +237,7 @@ def test_call_at_the_deadline_raises_and_leaves_nothing(marker: str) -> None:
     started = time.monotonic()
     with pytest.raises(ExecutorDeadlineExceeded, match=r"GetLogHangsExecutor did not return logs within 0\.6 s"):
         call_with_short_lived_executor(
-            _resolve(fx.GetLogHangsExecutor), lambda executor: executor.get_task_log(fake_ti(), 1), deadline=DEADLINE
+            _resolve(fx.GetLogHangsExecutor), functools.partial(_get_task_log, 1), deadline=DEADLINE
         )
     assert time.monotonic() - started < DEADLINE + 10.0  # generous for a loaded machine: the call blocks for an hour
     _assert_nothing_left(before, marker)
@@ -289,12 +311,60 @@ def test_a_hung_construction_does_not_block_later_reads(
 
 
 def test_concurrent_reads_with_grandchildren_leave_nothing(pipeline: ExecutorLogPipeline, marker: str) -> None:
-    """An executor whose get_task_log starts a bare subprocess and grandchildren: 10 reads, 4 threads."""
+    """
+    An executor whose get_task_log starts a bare subprocess and grandchildren: 10 reads, 4 threads.
+
+    None of them forks this (threaded) process: the helper forks each read's child.
+    """
     before = child_pids()
-    with ThreadPoolExecutor(4) as pool:
+    with forks_of_this_process() as forks, ThreadPoolExecutor(4) as pool:
         results = list(pool.map(lambda n: _read(pipeline, fx.GrandchildExecutor, task_id=f"t{n}"), range(10)))
+    assert forks == []
     assert results == [(["read by GrandchildExecutor"], [f"line for t{n} try 2"]) for n in range(10)]
     _assert_nothing_left(before, marker)
+
+
+@pytest.fixture(params=["fork", "spawn", "forkserver"])
+def start_method(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The default start method of this process (and so of the reads' children) for the test."""
+    previous = multiprocessing.get_start_method(allow_none=True)
+    multiprocessing.set_start_method(request.param, force=True)
+    yield request.param
+    multiprocessing.set_start_method(previous, force=True)
+
+
+@pytest.mark.parametrize("cls", [fx.ManagerExecutor, fx.StartsOnReadExecutor])
+def test_every_start_method_stops_managers_forkservers_and_trackers(
+    pipeline: ExecutorLogPipeline, marker: str, start_method: str, cls: type
+) -> None:
+    """The executor's Managers and processes start with the default start method; none outlives the read."""
+    before = child_pids()
+    for _ in range(2):
+        assert _read(pipeline, cls) == ([f"read by {cls.__name__}"], ["line for task try 2"])
+    _assert_nothing_left(before, marker)
+
+
+def test_a_worker_that_runs_a_forkserver_of_its_own_still_reads(pipeline: ExecutorLogPipeline, marker: str) -> None:
+    """
+    The read's child does not inherit this process's forkserver (it is the helper's fork, not ours).
+
+    A child forked from this process would, and each of its Managers would then fail with
+    ``ChildProcessError`` waiting for a process the forkserver, not it, started.
+    """
+    import multiprocessing.forkserver
+
+    previous = multiprocessing.get_start_method(allow_none=True)
+    multiprocessing.set_start_method("forkserver", force=True)
+    try:
+        multiprocessing.forkserver.ensure_running()
+        before = child_pids()
+        ours = set(_marked_alive(marker))  # this process's forkserver and resource tracker
+        assert _read(pipeline, fx.ManagerExecutor) == (["read by ManagerExecutor"], ["line for task try 2"])
+        assert not new_children(before)
+        assert set(_marked_alive(marker)) == ours
+    finally:
+        multiprocessing.forkserver._forkserver._stop()  # type: ignore[attr-defined]
+        multiprocessing.set_start_method(previous, force=True)
 
 
 @pytest.mark.slow

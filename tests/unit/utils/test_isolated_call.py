@@ -1,7 +1,11 @@
-"""``call_in_child``: the answer comes back, failures are described, and no lock or process is left behind."""
+"""
+Isolated calls: the answer comes back, failures are described, no process is left behind, and no
+threaded process is ever forked (the zygote forks instead; ``call_in_child`` refuses).
+"""
 
 from __future__ import annotations
 
+import functools
 import io
 import subprocess
 import threading
@@ -11,38 +15,71 @@ from pathlib import Path
 
 import pytest
 
-from airflow_executor_logs.utils.isolated_call import IsolatedCallFailed, IsolatedCallTimedOut, call_in_child
+from airflow_executor_logs.utils.isolated_call import (
+    IsolatedCallFailed,
+    IsolatedCallTimedOut,
+    MultiThreadedForkRefused,
+    call_in_child,
+    thread_count,
+)
+from airflow_executor_logs.utils.zygote import call_in_helper
 from tests.support.processes import child_pids, new_children, stopped_if_left
 
 
+def _answer() -> dict[str, list[str]]:
+    return {"lines": ["a", "b"]}
+
+
+def _explode() -> None:
+    raise KeyError("missing")
+
+
+def _unpicklable() -> object:
+    return threading.Lock()
+
+
+def _sleep_a_minute() -> None:
+    time.sleep(60)
+
+
 def test_the_answer_is_pickled_back() -> None:
-    assert call_in_child(lambda: {"lines": ["a", "b"]}, deadline=10) == {"lines": ["a", "b"]}
+    assert call_in_helper(_answer, deadline=30) == {"lines": ["a", "b"]}
 
 
 def test_an_exception_is_described() -> None:
-    def explode() -> None:
-        raise KeyError("missing")
-
     with pytest.raises(IsolatedCallFailed, match="KeyError: 'missing'"):
-        call_in_child(explode, deadline=10)
+        call_in_helper(_explode, deadline=30)
 
 
 def test_an_answer_that_does_not_pickle_is_described() -> None:
     with pytest.raises(IsolatedCallFailed, match="could not be sent back"):
-        call_in_child(lambda: threading.Lock(), deadline=10)
+        call_in_helper(_unpicklable, deadline=30)
+
+
+def test_a_call_that_does_not_pickle_is_described() -> None:
+    with pytest.raises(IsolatedCallFailed, match="cannot be sent to the helper"):
+        call_in_helper(lambda: 1, deadline=30)
 
 
 def test_the_deadline_stops_the_child() -> None:
+    call_in_helper(_answer, deadline=30)  # the helper is up: the deadline below is the call's alone
     before = child_pids()
     started = time.monotonic()
     with pytest.raises(IsolatedCallTimedOut):
-        call_in_child(lambda: time.sleep(60), deadline=0.5)
+        call_in_helper(_sleep_a_minute, deadline=0.5)
     assert time.monotonic() - started < 30  # generous for a loaded machine: the call sleeps for a minute
     assert not new_children(before)
 
 
-def test_a_structlog_lock_held_by_another_thread_at_fork_does_not_block_the_child() -> None:
-    """Under load, another thread is often writing a log line when a read forks (seen in a real API server)."""
+def _log_in_child(output: io.StringIO) -> str:
+    import structlog
+
+    structlog.PrintLogger(output).msg("from the child")
+    return output.getvalue()
+
+
+def test_a_lock_held_by_another_thread_of_the_caller_does_not_block_the_child() -> None:
+    """Under load, another thread is often writing a log line when a read starts (seen in a real API server)."""
     import structlog
 
     output = io.StringIO()
@@ -58,15 +95,25 @@ def test_a_structlog_lock_held_by_another_thread_at_fork_does_not_block_the_chil
     writer.start()
     assert held.wait(5)
     try:
-
-        def log_in_child() -> str:
-            structlog.PrintLogger(output).msg("from the child")
-            return output.getvalue()
-
-        assert call_in_child(log_in_child, deadline=5) == "from the child\n"
+        assert call_in_helper(functools.partial(_log_in_child, output), deadline=30) == "from the child\n"
     finally:
         release.set()
         writer.join(5)
+
+
+def test_call_in_child_refuses_to_fork_a_threaded_process() -> None:
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, args=(30,), daemon=True)
+    other.start()
+    try:
+        assert thread_count() > 1
+        before = child_pids()
+        with pytest.raises(MultiThreadedForkRefused, match="threads"):
+            call_in_child(_answer, deadline=10)
+        assert not new_children(before, settle=0)
+    finally:
+        stop.set()
+        other.join(5)
 
 
 def _start_sleeper() -> int:
@@ -83,20 +130,21 @@ def _start_double_forked_sleeper() -> int:
 @pytest.mark.parametrize("start", [_start_sleeper, _start_double_forked_sleeper])
 def test_processes_started_by_the_function_are_stopped_when_it_returns(start: Callable[[], int]) -> None:
     before = child_pids()
-    pid = call_in_child(start, deadline=10)
+    pid = call_in_helper(start, deadline=30)
     assert stopped_if_left(pid)
     assert not new_children(before)
 
 
+def _start_and_hang(pid_file: Path) -> None:
+    pid_file.write_text(str(_start_double_forked_sleeper()))
+    time.sleep(60)
+
+
 def test_processes_started_by_the_function_are_stopped_at_the_deadline(tmp_path: Path) -> None:
+    call_in_helper(_answer, deadline=30)  # the helper is up: the deadline below is the call's alone
     pid_file = tmp_path / "pid"
-
-    def start_and_hang() -> None:
-        pid_file.write_text(str(_start_double_forked_sleeper()))
-        time.sleep(60)
-
     before = child_pids()
     with pytest.raises(IsolatedCallTimedOut):
-        call_in_child(start_and_hang, deadline=1.0)
+        call_in_helper(functools.partial(_start_and_hang, pid_file), deadline=2.0)
     assert stopped_if_left(int(pid_file.read_text()))
     assert not new_children(before)

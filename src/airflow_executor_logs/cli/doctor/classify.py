@@ -35,7 +35,7 @@ _MP_CHILD_MARKERS = ("multiprocessing.spawn", "multiprocessing.forkserver", "--m
 _SUBCOMMAND = re.compile(r"[a-z][a-z0-9_-]*")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ManagerRecord(ManagerProcess):
     """A :class:`ManagerProcess` and what the doctor made of it: its ``kind``, ``origin`` and ``forked_from``."""
 
@@ -117,18 +117,37 @@ def _parent_role(ppid: int) -> tuple[str | None, str]:
     return airflow_role(cmdline, grandparent_cmdline), name
 
 
+_MAIN_PATH = re.compile(r"'main_path': '([^']+)'")
+
+
+def _forked_from(manager: ManagerProcess) -> str | None:
+    """
+    What Airflow process ``manager`` was forked from, by its command line.
+
+    Under a forkserver that line is the forkserver's; it still names the main script of the process
+    that started the forkserver (``main_path``), e.g. ``airflow``.
+    """
+    if manager.forkserver is None:
+        return airflow_role(manager.cmdline)
+    match = _MAIN_PATH.search(" ".join(manager.cmdline))
+    role = airflow_role(["python", match.group(1)]) if match else None
+    return f"{role} (through a forkserver)" if role else None
+
+
 def classify(manager: ManagerProcess) -> ManagerRecord:
     """Decide whether ``manager`` is orphaned, a child of an Airflow process, or something else."""
-    forked_from = airflow_role(manager.cmdline)
+    forked_from = _forked_from(manager)
+    via = f" through forkserver {manager.forkserver}" if manager.forkserver is not None else ""
     if manager.orphan_reason is not None:
         kind = KIND_ORPHANED
         origin = f"orphaned ({manager.orphan_reason})" + (f", forked from {forked_from}" if forked_from else "")
     else:
-        role, name = _parent_role(manager.ppid)
+        parent = manager.started_by if manager.started_by is not None else manager.ppid
+        role, name = _parent_role(parent)
         if role is not None:
-            kind, origin = KIND_AIRFLOW, f"child of {role} {manager.ppid}"
+            kind, origin = KIND_AIRFLOW, f"child of {role} {parent}{via}"
         else:
-            kind, origin = KIND_OTHER, f"child of non-Airflow process {manager.ppid} ({name})"
+            kind, origin = KIND_OTHER, f"child of non-Airflow process {parent} ({name}){via}"
     fields = {field.name: getattr(manager, field.name) for field in dataclasses.fields(ManagerProcess)}
     return ManagerRecord(**fields, kind=kind, origin=origin, forked_from=forked_from)
 

@@ -10,6 +10,11 @@ import psutil
 from airflow_executor_logs.cli.doctor.classify import KIND_ORPHANED, ManagerRecord
 from airflow_executor_logs.cli.doctor.options import DEFAULT_GRACE
 from airflow_executor_logs.utils.processes import Outcome, StopResult, is_gone, orphan_reason, owns_socket, stop_each
+from airflow_executor_logs.utils.processes.managers import (
+    forkserver_lineage,
+    is_forkserver_cmdline,
+    is_resource_tracker_cmdline,
+)
 
 __all__ = ["FAILED", "GONE", "REAPED", "SKIPPED", "ReapResult", "reap"]
 
@@ -50,7 +55,7 @@ def _verify(record: ManagerRecord) -> tuple[psutil.Process | None, str]:
         return None, "already exited"
     except psutil.AccessDenied:
         return None, "permission denied"
-    if orphan_reason(ppid, record.create_time) is None:
+    if forkserver_lineage(record.pid, ppid, record.create_time)[2] is None:
         return None, f"no longer orphaned (ppid {ppid})"
     if not still_a_manager:
         return None, "no longer a Manager server"
@@ -90,4 +95,26 @@ def reap(records: Iterable[ManagerRecord], grace: float = DEFAULT_GRACE) -> list
     stopped = stop_each([proc for _, proc in verified], grace, kill_wait=_KILL_WAIT)
     for (record, _), result in zip(verified, stopped, strict=True):
         results[record.pid] = _result(record, result)
+    stop_each(_orphaned_helpers(record for record, _ in verified), grace, kill_wait=_KILL_WAIT)
     return [results[record.pid] for record in orphans]
+
+
+def _orphaned_helpers(records: Iterable[ManagerRecord]) -> list[psutil.Process]:
+    """
+    The forkservers and resource trackers of reaped Managers, if each is still one and still orphaned.
+
+    A resource tracker exits by itself once the last process holding its pipe is gone; one that has
+    not by now is stopped too.
+    """
+    helpers: list[psutil.Process] = []
+    for pid in dict.fromkeys(pid for record in records for pid in record.helpers):
+        try:
+            proc = psutil.Process(pid)
+            with proc.oneshot():
+                cmdline, ppid, started = proc.cmdline(), proc.ppid(), proc.create_time()
+        except psutil.Error:
+            continue
+        helper = is_forkserver_cmdline(cmdline) or is_resource_tracker_cmdline(cmdline)
+        if helper and orphan_reason(ppid, started) is not None and not is_gone(proc):
+            helpers.append(proc)
+    return helpers

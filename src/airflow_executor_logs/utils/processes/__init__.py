@@ -8,11 +8,13 @@ the test sandbox, the demo and the benchmarks all use it.
   :func:`same_process`, :func:`process_tree`, :func:`find_processes_with_env`;
 * :mod:`.stopping`: :func:`stop_each` / :func:`stop_processes` (SIGTERM, wait, SIGKILL, wait),
   :func:`stop_process_tree`, :func:`stop_children` (only what is still our child) and :func:`wait_gone`;
+* :mod:`.descendants`: :func:`stop_descendants` (a subreaper's tree) and :func:`stop_tree` (another's);
 * :mod:`.managers`: the one :class:`ManagerProcess` record and :func:`find_manager_processes`.
 """
 
 from __future__ import annotations
 
+from airflow_executor_logs.utils.processes.descendants import stop_descendants, stop_tree
 from airflow_executor_logs.utils.processes.managers import ManagerProcess, find_manager_processes, owns_socket
 from airflow_executor_logs.utils.processes.state import (
     INIT_NAMES,
@@ -49,8 +51,10 @@ __all__ = [
     "process_tree",
     "same_process",
     "stop_children",
+    "stop_descendants",
     "stop_each",
     "stop_process_tree",
     "stop_processes",
+    "stop_tree",
     "wait_gone",
 ]

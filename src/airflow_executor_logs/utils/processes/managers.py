@@ -1,4 +1,11 @@
-"""Find ``multiprocessing`` Manager servers: the processes that own a listening ``pymp-*/listener-*`` socket."""
+"""
+Find ``multiprocessing`` Manager servers: the processes that own a listening ``pymp-*/listener-*`` socket.
+
+A ``forkserver`` owns such a socket too, but is no Manager: it is skipped. A Manager started under the
+``forkserver`` start method (Python 3.14's default) is the forkserver's child and carries its command
+line; it is orphaned when that forkserver has lost the process that started it, and is reported with
+the forkserver and the resource tracker it shares, so all three are reaped together.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +20,15 @@ import psutil
 
 from airflow_executor_logs.utils.processes.state import orphan_reason
 
-__all__ = ["ManagerProcess", "find_manager_processes", "owns_socket"]
+__all__ = [
+    "ManagerProcess",
+    "find_manager_processes",
+    "forkserver_lineage",
+    "is_forkserver_cmdline",
+    "is_resource_tracker_cmdline",
+    "owns_socket",
+    "pipe_inodes",
+]
 
 _PROC_NET_UNIX = "/proc/net/unix"
 # ``__SO_ACCEPTCON`` in the "Flags" column of /proc/net/unix: the socket is listening.
@@ -33,6 +48,12 @@ class ManagerProcess:
     socket_path: str
     orphan_reason: str | None
     """Why it is orphaned (see :func:`~airflow_executor_logs.utils.processes.orphan_reason`), or ``None``."""
+    forkserver: int | None = None
+    """The pid of the forkserver it was started by (its parent), if any."""
+    helpers: tuple[int, ...] = ()
+    """The forkserver and resource tracker that go with it (stopped with it when it is reaped)."""
+    started_by: int | None = None
+    """The process that started it: its parent, or its forkserver's parent."""
 
     @property
     def orphaned(self) -> bool:
@@ -88,6 +109,65 @@ def _listening_unix_paths() -> set[str] | None:
         return None
 
 
+_FORKSERVER_MAIN = "from multiprocessing.forkserver import main"
+_RESOURCE_TRACKER_MAIN = "from multiprocessing.resource_tracker import main"
+
+
+def is_forkserver_cmdline(cmdline: tuple[str, ...] | list[str]) -> bool:
+    """Whether a command line is a ``multiprocessing`` forkserver's (or that of a process it forked)."""
+    return any(_FORKSERVER_MAIN in argument for argument in cmdline)
+
+
+def is_resource_tracker_cmdline(cmdline: tuple[str, ...] | list[str]) -> bool:
+    """Whether a command line is a ``multiprocessing`` resource tracker's."""
+    return any(_RESOURCE_TRACKER_MAIN in argument for argument in cmdline)
+
+
+def pipe_inodes(pid: int) -> set[str]:
+    """The pipes process ``pid`` holds open (``pipe:[inode]``); empty when unreadable."""
+    found: set[str] = set()
+    fd_dir = f"/proc/{pid}/fd"
+    try:
+        names = os.listdir(fd_dir)
+    except OSError:
+        return found
+    for name in names:
+        with contextlib.suppress(OSError):
+            target = os.readlink(os.path.join(fd_dir, name))
+            if target.startswith("pipe:"):
+                found.add(target)
+    return found
+
+
+def forkserver_lineage(pid: int, ppid: int, create_time: float) -> tuple[int | None, int, str | None, tuple[int, ...]]:
+    """
+    For a process forked by a forkserver: the forkserver, who started it, why it is orphaned, and its helpers.
+
+    ``(None, ppid, orphan_reason, ())`` for any other process.
+    """
+    try:
+        parent = psutil.Process(ppid)
+        parent_cmdline = tuple(parent.cmdline())
+        forkserver_ppid, forkserver_started = parent.ppid(), parent.create_time()
+    except psutil.Error:
+        return None, ppid, orphan_reason(ppid, create_time), ()
+    if not is_forkserver_cmdline(parent_cmdline) or parent_cmdline != tuple(psutil.Process(pid).cmdline()):
+        return None, ppid, orphan_reason(ppid, create_time), ()
+    reason = orphan_reason(forkserver_ppid, forkserver_started)
+    if reason is not None:
+        reason = f"its forkserver {ppid} lost its parent: {reason}"
+    held = pipe_inodes(pid)
+    trackers = tuple(proc.pid for proc in psutil.process_iter() if _is_tracker(proc) and held & pipe_inodes(proc.pid))
+    return ppid, forkserver_ppid, reason, (ppid, *trackers)
+
+
+def _is_tracker(proc: psutil.Process) -> bool:
+    try:
+        return is_resource_tracker_cmdline(proc.cmdline())
+    except psutil.Error:
+        return False
+
+
 def owns_socket(proc: psutil.Process, socket_path: str) -> bool:
     """Whether ``proc`` holds the unix socket bound to ``socket_path`` (raises :class:`psutil.Error`)."""
     return any(connection.laddr == socket_path for connection in proc.net_connections(kind="unix"))
@@ -126,6 +206,9 @@ def find_manager_processes(tmpdir: str | None = None) -> list[ManagerProcess]:
                 create_time = proc.create_time()
                 rss = proc.memory_info().rss
                 cmdline = tuple(proc.cmdline())
+            if is_forkserver_cmdline(cmdline) and _is_the_forkserver(proc, ppid, cmdline):
+                continue  # the forkserver itself: it listens on a pymp-* socket, but serves no Manager
+            forkserver, started_by, reason, helpers = forkserver_lineage(proc.pid, ppid, create_time)
             uss: int | None
             try:
                 uss = proc.memory_full_info().uss
@@ -142,7 +225,25 @@ def find_manager_processes(tmpdir: str | None = None) -> list[ManagerProcess]:
                 uss=uss,
                 cmdline=cmdline,
                 socket_path=socket_path,
-                orphan_reason=orphan_reason(ppid, create_time),
+                orphan_reason=reason,
+                forkserver=forkserver,
+                helpers=helpers,
+                started_by=started_by,
             )
         )
     return sorted(found, key=lambda m: (m.create_time, m.pid))
+
+
+def _is_the_forkserver(proc: psutil.Process, ppid: int, cmdline: tuple[str, ...]) -> bool:
+    """
+    Whether a process with a forkserver's command line is the forkserver, not a process it forked.
+
+    Its children share its command line; a child's parent is a forkserver while it lives, and a Manager
+    server runs an accepting thread, where the forkserver runs one thread only.
+    """
+    try:
+        if tuple(psutil.Process(ppid).cmdline()) == cmdline:
+            return False
+    except psutil.Error:
+        pass
+    return proc.num_threads() == 1

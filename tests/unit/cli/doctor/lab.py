@@ -24,6 +24,7 @@ from airflow_executor_logs.cli import main
 from airflow_executor_logs.utils.processes import (
     INIT_NAMES,
     find_manager_processes,
+    find_processes_with_env,
     stop_process_tree,
     stop_processes,
 )
@@ -32,19 +33,20 @@ WORKER_TITLE = "[ready] airflow api-server worker"
 
 # Started with TMPDIR set to the test's directory, so the Manager's pymp-* socket lands there.
 # argv: pid file, process title ("" for none), "orphan" (exit without shutting the Manager down)
-# or "live" (stay alive as the Manager's parent), and "ignore-term" to have the Manager ignore SIGTERM.
+# or "live" (stay alive as the Manager's parent), "ignore-term" to have the Manager ignore SIGTERM, and the
+# start method of the Manager ("fork", or "forkserver": Python 3.14's default, a forkserver then starts it).
 _HELPER = textwrap.dedent(
     """
     import multiprocessing, os, signal, sys, time
 
-    pid_file, title, mode, term = sys.argv[1:5]
+    pid_file, title, mode, term, method = sys.argv[1:6]
     if term == "ignore-term":
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # inherited by the forked Manager
     if title:
         import setproctitle
 
         setproctitle.setproctitle(title)
-    manager = multiprocessing.get_context("fork").Manager()
+    manager = multiprocessing.get_context(method).Manager()
     with open(pid_file + ".tmp", "w") as f:
         f.write(str(manager._process.pid))
     os.replace(pid_file + ".tmp", pid_file)
@@ -64,13 +66,22 @@ class Lab:
     managers: list[psutil.Process] = dataclasses.field(default_factory=list)
 
     def _start_helper(
-        self, title: str, mode: str, ignore_term: bool = False
+        self, title: str, mode: str, ignore_term: bool = False, method: str = "fork"
     ) -> tuple[subprocess.Popen[bytes], psutil.Process]:
         pid_file = self.tmpdir / f"manager-{len(self.helpers)}.pid"
         env = {**os.environ, "TMPDIR": str(self.tmpdir)}
         with open(self.tmpdir / f"helper-{len(self.helpers)}.log", "wb") as log:
             helper = subprocess.Popen(
-                [sys.executable, "-c", _HELPER, str(pid_file), title, mode, "ignore-term" if ignore_term else "-"],
+                [
+                    sys.executable,
+                    "-c",
+                    _HELPER,
+                    str(pid_file),
+                    title,
+                    mode,
+                    "ignore-term" if ignore_term else "-",
+                    method,
+                ],
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -89,18 +100,18 @@ class Lab:
         wait_listening(self.tmpdir, manager.pid)
         return helper, manager
 
-    def orphan(self, title: str = "", ignore_term: bool = False) -> psutil.Process:
+    def orphan(self, title: str = "", ignore_term: bool = False, method: str = "fork") -> psutil.Process:
         """A real Manager server whose parent exited without shutting it down."""
-        helper, manager = self._start_helper(title, "orphan", ignore_term)
+        helper, manager = self._start_helper(title, "orphan", ignore_term, method)
         assert helper.wait(timeout=30) == 0
         ppid = manager.ppid()
         if ppid != 1 and psutil.Process(ppid).name() not in INIT_NAMES:
             pytest.skip(f"the orphan was adopted by subreaper {ppid}, which the doctor cannot tell from a parent")
         return manager
 
-    def live(self, title: str = "") -> tuple[psutil.Process, psutil.Process]:
-        """A Manager server and its (running) parent."""
-        helper, manager = self._start_helper(title, "live")
+    def live(self, title: str = "", method: str = "fork") -> tuple[psutil.Process, psutil.Process]:
+        """A Manager server and the (running) process that started it."""
+        helper, manager = self._start_helper(title, "live", method=method)
         return psutil.Process(helper.pid), manager
 
     def doctor(self, *args: str) -> tuple[int, str]:
@@ -115,6 +126,8 @@ class Lab:
         for found in find_manager_processes(str(self.tmpdir)):
             with contextlib.suppress(psutil.Error):
                 leftovers.append(psutil.Process(found.pid))
+        # And whatever else was started with our TMPDIR: a forkserver, a resource tracker.
+        leftovers.extend(find_processes_with_env("TMPDIR", str(self.tmpdir)))
         stop_processes(leftovers, grace=0.0)  # by psutil handle: never a pid that now names another process
         for helper in self.helpers:
             stop_process_tree(helper, grace=2.0)  # a no-op once the helper was reaped

@@ -13,6 +13,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from airflow_executor_logs.cli import doctor
@@ -70,6 +71,49 @@ def test_orphan_in_json_says_what_it_was_forked_from(lab: Lab) -> None:
         "remaining_orphans": 1,
         "exit_code": 1,
     }
+
+
+def test_a_forkserver_is_not_a_manager_and_its_manager_names_who_started_it(lab: Lab) -> None:
+    """Under the forkserver start method (3.14's default) the forkserver listens on a pymp-* socket too."""
+    parent, manager = lab.live(method="forkserver")
+    forkserver = psutil.Process(manager.ppid())
+    assert forkserver.ppid() == parent.pid
+
+    code, out = lab.doctor("--json", "--all")
+
+    assert code == 0, out
+    document = json.loads(out)
+    assert [record["pid"] for record in document["managers"]] == [manager.pid]
+    record = record_of(document, manager.pid)
+    assert record["kind"] == KIND_OTHER
+    assert record["origin"] == (
+        f"child of non-Airflow process {parent.pid} ({parent.name()}) through forkserver {forkserver.pid}"
+    )
+
+
+def test_a_forkserver_manager_that_lost_its_worker_is_reaped_with_its_resource_tracker(lab: Lab) -> None:
+    orphan = lab.orphan(method="forkserver")
+    trackers = [
+        process
+        for process in psutil.process_iter()
+        if _env_of(process).get("TMPDIR") == str(lab.tmpdir) and "resource_tracker" in " ".join(process.cmdline())
+    ]
+    assert trackers, "the forkserver start method starts a resource tracker"
+
+    code, out = lab.doctor("--json", "--reap", "--grace", "1")
+
+    document = json.loads(out)
+    assert record_of(document, orphan.pid)["kind"] == KIND_ORPHANED
+    assert record_of(document, orphan.pid)["reap"]["outcome"] == REAPED
+    assert code == 0, out
+    assert not wait_gone([orphan, *trackers], timeout=30)
+
+
+def _env_of(process: psutil.Process) -> dict[str, str]:
+    try:
+        return process.environ()
+    except psutil.Error:
+        return {}
 
 
 def test_reap_terminates_the_orphan_and_reports_memory_freed(lab: Lab) -> None:

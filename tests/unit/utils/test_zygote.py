@@ -1,0 +1,117 @@
+"""
+The zygote: one single-threaded helper per worker, started by the first isolated call, gone after
+``idle`` seconds without calls and when its worker goes (SIGKILL included), with what it was running.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import psutil
+import pytest
+
+from airflow_executor_logs.utils.processes import is_gone
+from airflow_executor_logs.utils.zygote import HELPER_MARK, Zygote, call_in_helper, helper_pids, is_helper_cmdline
+from tests.support.processes import forks_of_this_process, python_child
+
+
+def _pid() -> int:
+    return os.getpid()
+
+
+def _wait_gone(pids: list[int], timeout: float = 30.0) -> list[int]:
+    """The pids still alive after ``timeout`` s (a zombie counts as gone)."""
+    give_up = time.monotonic() + timeout
+    while (alive := [pid for pid in pids if not is_gone(pid)]) and time.monotonic() < give_up:
+        time.sleep(0.05)
+    return alive
+
+
+@pytest.fixture
+def zygote() -> Iterator[Zygote]:
+    helper = Zygote()
+    yield helper
+    helper.stop()
+
+
+def test_the_helper_starts_on_the_first_call_and_forks_each_call_a_child_of_its_own(zygote: Zygote) -> None:
+    assert zygote.pid is None
+    first, second = zygote.call(_pid, deadline=60), zygote.call(_pid, deadline=60)
+    helper = psutil.Process(zygote.pid)
+    assert is_helper_cmdline(helper.cmdline())
+    assert helper.ppid() == os.getpid()
+    assert first != second
+    assert {first, second}.isdisjoint({os.getpid(), helper.pid})
+    assert helper.num_threads() == 1
+
+
+def test_the_helper_exits_after_idle_seconds_without_calls(zygote: Zygote) -> None:
+    zygote.call(_pid, deadline=60, idle=1.0)
+    pid = zygote.pid
+    assert pid is not None
+    assert not _wait_gone([pid], timeout=30)
+    assert zygote.pid is None
+    assert zygote.call(_pid, deadline=60) > 0  # the next call starts a new helper
+    assert zygote.pid not in (None, pid)
+
+
+_WORKER = """
+import functools, sys, threading, time
+from airflow_executor_logs.utils.zygote import call_in_helper, helper_pids
+from tests.unit.utils.test_zygote import start_grandchild_and_hang
+
+threading.Thread(target=call_in_helper, args=(functools.partial(start_grandchild_and_hang, sys.argv[-1]),),
+                 kwargs={"deadline": 600}, daemon=True).start()
+print(*helper_pids() or [0], flush=True)
+print("ready", flush=True)
+sys.stdin.read()
+"""
+
+
+def start_grandchild_and_hang(pid_file: str) -> None:
+    """In the isolated child: start a ``sleep`` (recording the pids), then hang."""
+    import subprocess
+
+    sleeper = subprocess.Popen(["sleep", "600"])
+    with open(pid_file, "w") as out:
+        out.write(f"{os.getpid()} {sleeper.pid}")
+    time.sleep(600)
+
+
+def test_a_sigkilled_worker_takes_its_helper_and_the_read_in_flight_with_it(tmp_path: os.PathLike[str]) -> None:
+    pid_file = os.path.join(tmp_path, "pids")
+    code = _WORKER.replace("sys.argv[-1]", repr(pid_file))
+    with python_child(code, timeout=60) as worker:
+        give_up = time.monotonic() + 60
+        while len(pids := _read_pids(pid_file)) < 2:
+            assert time.monotonic() < give_up, "the read never started"
+            time.sleep(0.05)
+        read_child, sleeper = pids
+        helper = psutil.Process(read_child).ppid()
+        assert is_helper_cmdline(psutil.Process(helper).cmdline())
+        for pid in (helper, read_child, sleeper):
+            worker.adopt(pid)  # stopped by PID on the way out, whatever the assertions say
+        os.kill(worker.proc.pid, signal.SIGKILL)
+        assert not _wait_gone([helper, read_child, sleeper], timeout=30)
+
+
+def _read_pids(path: str) -> list[int]:
+    try:
+        with open(path) as pids:
+            return [int(pid) for pid in pids.read().split()]
+    except FileNotFoundError:
+        return []
+
+
+def test_no_fork_happens_in_a_threaded_caller() -> None:
+    """An audit hook sees every ``os.fork`` of this process: concurrent calls make none, the helper forks."""
+    with forks_of_this_process() as forks, ThreadPoolExecutor(4) as pool:
+        pids = list(pool.map(lambda _: call_in_helper(_pid, deadline=60), range(8)))
+    assert forks == []
+    assert len(set(pids)) == 8
+    assert helper_pids()
+    assert psutil.Process(next(iter(helper_pids()))).cmdline()[-1] == HELPER_MARK
