@@ -6,6 +6,10 @@ recycling, and are measured the same way: gunicorn's worker refresh where the co
 server_type`` (3.2 and later), otherwise uvicorn workers SIGKILLed every ``--refresh`` seconds (uvicorn's
 supervisor starts new ones). Everything started is stopped by PID.
 
+With ``--ui`` it shows what a person sees instead: the Logs tab of the running task in the real Airflow UI
+(headless Debian chromium, see ``tests/support/browser.py``), stock and ours, healthy and while the Kubernetes
+API hangs; it saves a screenshot of each and prints their paths.
+
 Run it from the repository root as ``python -m scripts.demo`` (``bash scripts/demo.sh`` does): the api-server
 sandbox lives in ``tests/support``, which no wheel ships.
 """
@@ -28,7 +32,8 @@ from pathlib import Path
 import httpx
 
 from airflow_executor_logs.utils.processes import ManagerProcess
-from airflow_executor_logs_testing import FakeKubeProcess, TaskRef, serve_task_pod
+from airflow_executor_logs_testing import FakeKubeProcess, Fault, TaskRef, serve_task_pod
+from tests.support import browser
 from tests.support.sandbox import (
     DAG_ID,
     QUEUED_BY_JOB_ID,
@@ -197,11 +202,74 @@ def verdict(stock: RunResult, ours: RunResult) -> str:
     return "OK: no leak with airflow-executor-logs (this provider does not fork a Manager on its own either)."
 
 
+#: ``--ui``: the read deadline of ours, and how long the UI is watched during the hang (two polls past it).
+UI_READ_TIMEOUT = 2.0
+UI_HANG_SECONDS = 10.0
+
+
+def screenshot_log_view(
+    sandbox: AirflowSandbox, kube: FakeKubeProcess, label: str, logging_config: str, folder: Path
+) -> list[Path]:
+    """One api-server with ``logging_config``: the running task's Logs tab, healthy and during a hang."""
+    env = {
+        "AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS": logging_config,
+        "AIRFLOW__EXECUTOR_LOGS__READ_TIMEOUT": str(UI_READ_TIMEOUT),
+    }
+    slug = "stock" if logging_config == STOCK else "ours"
+    progress(f"{label}: starting airflow api-server (1 worker) and headless chromium")
+    shots: list[Path] = []
+    try:
+        with sandbox.api_server(workers=1, extra_env=env) as server, browser.log_view(server.base_url) as view:
+            view.open_task(DAG_ID, RUN_ID, TASK_ID)
+            view.wait_for(lambda lines: any(POD_LINES[-1] in line.text for line in lines), 60, "the pod's last line")
+            view.pause(1.0)
+            shots.append(view.screenshot(folder / f"{slug}-healthy.png"))
+            progress(f"{label}: the Kubernetes API hangs; watching the Logs tab for {UI_HANG_SECONDS:.0f}s")
+            kube.inject("*", Fault.hang())
+            view.pause(UI_HANG_SECONDS)
+            shots.append(view.screenshot(folder / f"{slug}-kubernetes-hangs.png"))
+            kube.heal()
+    finally:
+        kube.heal()
+    return shots
+
+
+def ui_main(folder: Path) -> int:
+    """``--ui``: screenshots of the Logs tab, stock and ours; prints their paths."""
+    reason = browser.unavailable()
+    if reason is not None:
+        print(f"cannot show the UI: {reason}", file=sys.stderr)
+        return 2
+    folder.mkdir(parents=True, exist_ok=True)
+    shots: list[Path] = []
+    with tempfile.TemporaryDirectory(prefix="ael-demo-") as work:
+        kubeconfig = Path(work) / "kubeconfig"
+        progress("starting the loopback Kubernetes API")
+        with FakeKubeProcess(kubeconfig) as kube:
+            progress("creating an sqlite Airflow home with a RUNNING KubernetesExecutor task (db migrate)")
+            with AirflowSandbox(kubeconfig=kubeconfig, base_dir=work) as sandbox:
+                ti = TaskRef(DAG_ID, TASK_ID, RUN_ID, queued_by_job_id=QUEUED_BY_JOB_ID, id=sandbox.ti_ids[RUN_ID])
+                for label, config in (("stock Airflow", STOCK), ("with airflow-executor-logs", FIX)):
+                    serve_task_pod(kube, ti, 1, POD_LINES, name="running-task-pod")
+                    shots += screenshot_log_view(sandbox, kube, label, config, folder)
+    print()
+    print("Screenshots of the running task's Logs tab:")
+    for path in shots:
+        print(f"  {path}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=50.0, help="how long to drive requests per run")
     parser.add_argument(
         "--refresh", type=int, default=15, help="seconds between worker recycles ([api] worker_refresh_interval)"
+    )
+    parser.add_argument(
+        "--ui", action="store_true", help="screenshot the Logs tab in headless chromium, stock and ours, instead"
+    )
+    parser.add_argument(
+        "--ui-dir", type=Path, default=None, help="where --ui saves its screenshots (default: a new temp folder)"
     )
     args = parser.parse_args()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Airflow 3.0 logs every request at INFO once imported
@@ -209,6 +277,8 @@ def main() -> int:
     core = importlib.metadata.version("apache-airflow-core")
     provider = importlib.metadata.version("apache-airflow-providers-cncf-kubernetes")
     print(f"airflow-executor-logs demo: apache-airflow {core}, cncf-kubernetes {provider}", flush=True)
+    if args.ui:
+        return ui_main(args.ui_dir or Path(tempfile.mkdtemp(prefix="ael-demo-ui-")))
     with tempfile.TemporaryDirectory(prefix="ael-demo-") as work:
         kubeconfig = Path(work) / "kubeconfig"
         progress("starting the loopback Kubernetes API")

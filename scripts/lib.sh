@@ -66,3 +66,20 @@ ensure_postgres() {
     say "no PostgreSQL binaries and no root apt-get: the PostgreSQL tests will skip"
   fi
 }
+
+# ensure_chromium: Debian's chromium for the browser e2e test and `demo.sh --ui` (driven by playwright from the
+# cell's lock, launched with executable_path: never `playwright install`, which downloads a browser).
+# Without it (and no root/apt-get to install it) the browser test skips with the reason.
+ensure_chromium() {
+  if command -v chromium >/dev/null 2>&1; then
+    return 0
+  fi
+  if [[ "$(id -u)" -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    say "installing chromium (apt-get)"
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }; then
+      say "could not install chromium: the browser test will skip"
+    fi
+  else
+    say "no chromium and no root apt-get: the browser test will skip (install Debian's chromium package)"
+  fi
+}

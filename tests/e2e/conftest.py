@@ -2,8 +2,9 @@
 One sandboxed Airflow for every e2e test, and a Kubernetes API serving its pod.
 
 The sandbox (sqlite) is migrated and seeded once per session with every task instance the e2e tests read:
-the main run on the KubernetesExecutor, one on ``PlainExecutor`` (named by class name) and one on
-``ForkingLogExecutor`` (named by module path). Each api-server gets its own ``TMPDIR`` under it.
+the main run on the KubernetesExecutor, one on ``PlainExecutor`` (named by class name), one on
+``ForkingLogExecutor`` (named by module path) and one on an executor that does not exist. Each api-server
+gets its own ``TMPDIR`` under it.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ _MODULE = ForkingLogExecutor.__module__
 CORE_EXECUTOR = f"KubernetesExecutor,{_MODULE}.PlainExecutor,{_MODULE}.ForkingLogExecutor"
 PLAIN_RUN = ("executor_logs_demo__plain", PlainExecutor.__name__)  # found by class name
 FALLBACK_RUN = ("executor_logs_demo__fallback", f"{_MODULE}.ForkingLogExecutor")  # found by module path
+#: A task instance whose executor name resolves to nothing (not in ``[core] executor``, no such class).
+UNKNOWN_RUN = ("executor_logs_demo__unknown", "NoSuchExecutor")
 
 
 @dataclass
@@ -75,7 +78,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         AirflowSandbox(
             kubeconfig=Path(kubeconfig),
             logging_config_class=FIX,
-            extra_runs=[PLAIN_RUN, FALLBACK_RUN],
+            extra_runs=[PLAIN_RUN, FALLBACK_RUN, UNKNOWN_RUN],
             extra_env={"AIRFLOW__CORE__EXECUTOR": CORE_EXECUTOR},
         ) as sandbox,
     ):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import psutil
 import pytest
+import urllib3
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
@@ -39,7 +41,17 @@ def test_fake_kube_process(tmp_path: Path) -> None:
 
             requests = process.requests()
             assert [(r.route, r.status) for r in requests] == [("list", 200), ("log", 200), ("log", 500)]
-            assert process.stats() == {"connections_opened": 1, "requests": 3, "pods": 2}
+            assert process.stats() == {"connections_opened": 1, "requests": 3, "pods": 2, "hanging": 0}
+
+            process.inject("*", Fault.hang())
+            with pytest.raises(urllib3.exceptions.ReadTimeoutError):
+                v1.read_namespaced_pod_log("p", "default", _request_timeout=0.3)
+            deadline = time.monotonic() + 30
+            while process.stats()["hanging"] != 1:  # the server may read the request after the client gave up
+                assert time.monotonic() < deadline, process.stats()
+                time.sleep(0.02)
+            assert process.heal() == 1  # through the admin API: the held request is answered, faults are gone
+            assert v1.read_namespaced_pod_log("p", "default", _preload_content=False).read() == b"a\nb\n"
 
             process.remove_pod("q")
             process.set_token("rotated", rewrite_kubeconfig=True)

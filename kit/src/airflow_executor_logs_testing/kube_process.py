@@ -132,6 +132,7 @@ class FakeKubeProcess(LoopbackService):
     clear_pods = remote(FakeKubeAPI.clear_pods)
     inject = remote(FakeKubeAPI.inject)
     clear_faults = remote(FakeKubeAPI.clear_faults)
+    heal = remote(FakeKubeAPI.heal)
     requests = remote(FakeKubeAPI.recorded_requests)
     clear_requests = remote(FakeKubeAPI.clear_requests)
     stats = remote(FakeKubeAPI.stats)

@@ -78,7 +78,12 @@ def test_dispatch_refuses_bad_calls_with_a_status(
 def test_calls_over_http_reach_the_api(fake_kube_api: FakeKubeAPI) -> None:
     call_remote(fake_kube_api.url, "add_pod", {"name": "p", "logs": ["x"]})
     call_remote(fake_kube_api.url, "inject", {"route": "log", "fault": Fault.status(503), "times": 1})
-    assert call_remote(fake_kube_api.url, "stats", {}) == {"connections_opened": 0, "requests": 0, "pods": 1}
+    assert call_remote(fake_kube_api.url, "stats", {}) == {
+        "connections_opened": 0,
+        "requests": 0,
+        "pods": 1,
+        "hanging": 0,
+    }
     assert call_remote(fake_kube_api.url, "recorded_requests", {}) == []
     with pytest.raises(RuntimeError, match=r"^remove_pod failed with 404: .*not found"):
         call_remote(fake_kube_api.url, "remove_pod", {"name": "nope"})

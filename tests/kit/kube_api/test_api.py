@@ -65,7 +65,7 @@ def test_pods_are_listed_by_namespace_and_selector_sorted_and_replaced_by_name()
     assert _names(api, "default") == [("default", "a"), ("default", "b")]
     assert _names(api, None, "app=web") == [("aa", "c")]
     assert api._pod_logs("default", "b") == {"base": ["replaced"]}
-    assert api.stats() == {"connections_opened": 0, "requests": 0, "pods": 3}
+    assert api.stats() == {"connections_opened": 0, "requests": 0, "pods": 3, "hanging": 0}
 
 
 def test_every_change_to_the_pods_bumps_the_resource_version() -> None:
@@ -149,7 +149,7 @@ def test_recorded_requests_are_copies_and_can_be_cleared() -> None:
         "list",
         200,
     )
-    assert api.stats() == {"connections_opened": 1, "requests": 1, "pods": 0}
+    assert api.stats() == {"connections_opened": 1, "requests": 1, "pods": 0, "hanging": 0}
     api.clear_requests()
     assert (api.requests, api.connections_opened) == ([], 1)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import threading
 import time
 from pathlib import Path
 
@@ -97,6 +98,42 @@ def test_fault_reset_mid_stream(fake_kube_api: FakeKubeAPI, v1: client.CoreV1Api
         v1.list_namespaced_pod("default")
     # The pool drops the broken connection and the next call works.
     assert v1.read_namespaced_pod_log("p", "default", tail_lines=1, _preload_content=False).read() == b"line 99\n"
+
+
+def _wait_hanging(api: FakeKubeAPI, count: int) -> None:
+    deadline = time.monotonic() + 30
+    while api.stats()["hanging"] != count:
+        assert time.monotonic() < deadline, f"expected {count} held requests, have {api.stats()['hanging']}"
+        time.sleep(0.02)
+
+
+def test_fault_hang_holds_requests_until_healed(fake_kube_api: FakeKubeAPI, v1: client.CoreV1Api) -> None:
+    fake_kube_api.add_pod("p", logs=["before"])
+    fake_kube_api.inject("log", Fault.hang())
+    with pytest.raises(urllib3.exceptions.ReadTimeoutError):  # a client that gives up
+        v1.read_namespaced_pod_log("p", "default", _request_timeout=0.3)
+    answers: list[bytes] = []
+    waiting = threading.Thread(
+        target=lambda: answers.append(
+            v1.read_namespaced_pod_log("p", "default", _request_timeout=60, _preload_content=False).read()
+        )
+    )
+    waiting.start()  # a client that waits
+    _wait_hanging(fake_kube_api, 2)
+    fake_kube_api.clear_faults()
+    assert v1.read_namespaced_pod_log("p", "default", _preload_content=False).read() == b"before\n"
+    assert fake_kube_api.stats()["hanging"] == 2  # clearing the faults lets no held request go
+
+    fake_kube_api.append_logs("p", ["after"])
+    fake_kube_api.inject("log", Fault.hang())
+    assert fake_kube_api.heal() == 2
+    waiting.join(30)
+    assert not waiting.is_alive()
+    assert answers == [b"before\nafter\n"]  # answered as the healed API would, with the lines it has now
+    _wait_hanging(fake_kube_api, 0)
+    assert v1.read_namespaced_pod_log("p", "default", _preload_content=False).read() == b"before\nafter\n"
+    assert [r.status for r in fake_kube_api.requests] == [200, 200, 200, 200]  # the abandoned one too
+    assert fake_kube_api.heal() == 0
 
 
 def test_fault_hang_is_released_by_stop(tmp_path: Path) -> None:

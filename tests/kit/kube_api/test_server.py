@@ -251,6 +251,7 @@ def test_keep_alive_reuses_one_connection(fake_kube_api: FakeKubeAPI, v1: client
         "connections_opened": fake_kube_api.connections_opened,
         "requests": 20,
         "pods": 1,
+        "hanging": 0,
     }
 
 

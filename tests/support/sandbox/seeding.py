@@ -93,7 +93,7 @@ def seed_running_task(
     extra_runs: Sequence[ExtraRun] = (),
 ) -> dict[str, str]:
     """
-    Migrate the DB ``env`` points at, serialize the sandbox DAG and seed its RUNNING task instances.
+    Migrate the DB ``env`` points at, serialize the sandbox DAG, unpause it and seed its RUNNING task instances.
 
     ``extra_runs`` are ``(run_id, executor)`` pairs: more DagRuns of the same DAG, each with its task
     instance RUNNING on ``executor`` (same hostname and ``queued_by_job_id`` as the main one).

@@ -29,6 +29,7 @@ ADMIN_METHODS: frozenset[str] = frozenset(
         "clear_pods",
         "inject",
         "clear_faults",
+        "heal",
         "recorded_requests",
         "clear_requests",
         "stats",

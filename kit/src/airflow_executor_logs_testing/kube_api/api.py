@@ -74,6 +74,8 @@ class FakeKubeAPI(LoopbackService):
         self._resource_version = 1
         self._kubeconfig: tuple[Path, dict[str, Any]] | None = None
         self._stopping = threading.Event()
+        self._release = threading.Event()  # set (and replaced) by heal(): the requests a hang holds answer
+        self._hanging = 0
         self._server: LoopbackServer | None = None
         self._thread: threading.Thread | None = None
         self._stopped = False
@@ -103,6 +105,8 @@ class FakeKubeAPI(LoopbackService):
             self._stopped = True
             server, thread = self._server, self._thread
         self._stopping.set()
+        with self._lock:
+            self._release.set()  # the held requests wake up, see the stop and drop their connections
         if server is None or thread is None:
             return
         server.shutdown()
@@ -282,9 +286,33 @@ class FakeKubeAPI(LoopbackService):
             self._faults.append(_Injection(route, fault, times))
 
     def clear_faults(self) -> None:
-        """Remove every injected fault."""
+        """Remove every injected fault (requests a hang already holds stay held: see :meth:`heal`)."""
         with self._lock:
             self._faults.clear()
+
+    def heal(self) -> int:
+        """Remove every injected fault and answer the requests a hang holds, as an API that came back would.
+
+        Returns how many held requests were let go (their clients may have given up already).
+        """
+        with self._lock:
+            self._faults.clear()
+            released, self._release = self._release, threading.Event()
+            count = self._hanging
+        released.set()
+        return count
+
+    def _hold(self) -> bool:
+        """Hold a request until :meth:`heal` (return ``True``: answer it) or :meth:`stop` (``False``: drop it)."""
+        with self._lock:
+            release = self._release
+            self._hanging += 1
+        try:
+            release.wait()
+        finally:
+            with self._lock:
+                self._hanging -= 1
+        return not self._stopping.is_set()
 
     def _take_fault(self, route: str) -> Fault | None:
         with self._lock:
@@ -329,12 +357,13 @@ class FakeKubeAPI(LoopbackService):
         return server.open_count()
 
     def stats(self) -> dict[str, int]:
-        """``connections_opened``, ``requests`` and ``pods`` counters."""
+        """``connections_opened``, ``requests``, ``pods`` and ``hanging`` (requests a hang holds right now)."""
         with self._lock:
             return {
                 "connections_opened": self._connections,
                 "requests": len(self._requests),
                 "pods": len(self._pods),
+                "hanging": self._hanging,
             }
 
     def _record(self, method: str, path: str, query: dict[str, str], route: str) -> RecordedRequest:

@@ -37,7 +37,7 @@ class Fault:
 
     @classmethod
     def hang(cls) -> Fault:
-        """Read the request and never answer (until the server stops)."""
+        """Read the request and answer only once healed (``FakeKubeAPI.heal``); dropped when the server stops."""
         return cls("hang")
 
     @classmethod
