@@ -4,8 +4,10 @@
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENVS="${REPO_ROOT}/.venvs"
 UV_VERSION="0.13.9"
-PYTHON="${PYTHON:-python3.11}"
+PYTHON="${PYTHON:-python3.11}"  # only runs the pip that installs uv
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
+# Every lock is resolved as of this instant (scripts/lock.sh): the same release set whenever it is re-run.
+EXCLUDE_NEWER="2026-10-26T00:00:00Z"
 
 # The matrix: core + cncf-kubernetes provider, each pinned by constraints/<cell>.txt.
 # Primary cells run the whole suite: where the bug bites, and the newest stable core and provider.
@@ -20,6 +22,14 @@ COMPAT_CELLS=(
 # Provider parity only: the other releases whose get_task_log / get_streaming_task_log differ.
 PARITY_CELLS=(airflow-3.2.1-k8s-10.19.0 airflow-3.2.1-k8s-10.20.0 airflow-3.3.2-k8s-10.24.0)
 
+# Each cell's interpreter (major.minor); a cell not named here runs on 3.11. Its lock is resolved for it.
+declare -A CELL_PYTHON=(
+  [airflow-3.3.2-k8s-10.25.0]=3.12    # the official Airflow 3 images' Python
+  [airflow-3.3.2-k8s-10.24.0]=3.12
+  [airflow-3.4.0b2-k8s-10.25.0]=3.13
+  [airflow-3.0.6-k8s-10.4.3]=3.10     # the oldest Python core 3.0 supports
+)
+
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 ensure_uv() {
@@ -33,17 +43,57 @@ ensure_uv() {
   UV="${VENVS}/uv/bin/uv"
 }
 
+all_cells() { printf '%s\n' "${MATRIX_CELLS[@]}" "${COMPAT_CELLS[@]}" "${PARITY_CELLS[@]}"; }
+
+# cell_python CELL -> the cell's Python version, major.minor.
+cell_python() { echo "${CELL_PYTHON[$1]:-3.11}"; }
+
+# find_python X.Y -> the path of a working CPython X.Y: pyenv's newest X.Y.* (whether or not pyenv has it active),
+# else pythonX.Y on PATH. Fails, saying how to install one, when there is none.
+find_python() {
+  local want="$1" candidate
+  local pyenv_root="${PYENV_ROOT:-${HOME}/.pyenv}"
+  local candidates=()
+  # pyenv's shims answer only for the active versions, so its own installs are looked at first, newest patch first.
+  while IFS= read -r candidate; do
+    candidates+=("$candidate")
+  done < <(compgen -G "${pyenv_root}/versions/${want}.*/bin/python${want}" | sort -rV)
+  candidate="$(command -v "python${want}" 2>/dev/null)" && candidates+=("$candidate")
+  for candidate in "${candidates[@]}"; do
+    if [[ "$("$candidate" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" == "$want" ]]; then
+      echo "$candidate"
+      return 0
+    fi
+  done
+  say "Python ${want} is missing: looked in ${pyenv_root}/versions/${want}.* and for python${want} on PATH." \
+    "Install it (e.g. 'pyenv install ${want}') and run again."
+  return 1
+}
+
 # ensure_cell CELL -> prints the cell's python; installs exactly the cell's lock plus this package and its test kit
-# (kit/), both editable.
+# (kit/), both editable, into a virtualenv on the cell's interpreter (cell_python). A virtualenv on another
+# interpreter is deleted and created anew.
 ensure_cell() {
   local cell="$1" venv="${VENVS}/$1" lock="${REPO_ROOT}/constraints/$1.txt"
   ensure_uv
-  local stamp="${venv}/.lock-sha"
+  [[ -f "$lock" ]] || { say "no lock for cell ${cell}: constraints/${cell}.txt"; return 1; }
+  local base interpreter
+  base="$(find_python "$(cell_python "$cell")")" || { say "cannot install cell ${cell}"; return 1; }
+  interpreter="$("$base" -c 'import sys; print(sys.version.split()[0], sys.base_prefix)')"
+  local stamp="${venv}/.lock-sha" have_interpreter="${venv}/.interpreter"
+  if [[ -e "$venv" && (! -x "${venv}/bin/python" || "$(cat "$have_interpreter" 2>/dev/null)" != "$interpreter") ]]; then
+    say "${cell}: the virtualenv is not on Python ${interpreter}: creating it anew"
+    rm -rf "$venv"
+  fi
   local want
-  want="$(sha256sum "$lock" "${REPO_ROOT}/pyproject.toml" "${REPO_ROOT}/kit/pyproject.toml" | sha256sum | cut -d' ' -f1)"
+  want="$( (sha256sum "$lock" "${REPO_ROOT}/pyproject.toml" "${REPO_ROOT}/kit/pyproject.toml"; echo "$interpreter") \
+    | sha256sum | cut -d' ' -f1)"
   if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
-    say "installing ${cell} (pinned by constraints/${cell}.txt)"
-    [[ -x "${venv}/bin/python" ]] || "$UV" venv --quiet --python "$PYTHON" "$venv"
+    say "installing ${cell} on Python ${interpreter%% *} (pinned by constraints/${cell}.txt)"
+    if [[ ! -x "${venv}/bin/python" ]]; then
+      UV_PYTHON_DOWNLOADS=never "$UV" venv --quiet --python "$base" "$venv"
+      echo "$interpreter" >"$have_interpreter"
+    fi
     "$UV" pip sync --quiet --python "${venv}/bin/python" "$lock"
     "$UV" pip install --quiet --python "${venv}/bin/python" --no-deps -e "$REPO_ROOT" -e "${REPO_ROOT}/kit"
     echo "$want" >"$stamp"

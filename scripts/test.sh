@@ -3,7 +3,8 @@
 #   primary cells:       the whole suite (unit, integration, real api-servers, load and recycling, PostgreSQL
 #                        pressure), the longest api-server runs shared between the two (see below)
 #   compatibility cells: unit tests, reads through Airflow on a real sqlite DB (TaskLogReader and the
-#                        FastAPI endpoint, with the stock control where the provider leaks), the
+#                        FastAPI endpoint, with the stock control where the provider leaks; NomadExecutor
+#                        through the endpoint and its stock control on the 3.1.8 cell), the
 #                        Kubernetes reader against the loopback API, provider parity, and one real
 #                        api-server run with one worker-recycle cycle and a tailing read (and its
 #                        stock control where the provider leaks)
@@ -100,8 +101,10 @@ unset AEL_START_METHOD
 for cell in "${COMPAT_CELLS[@]}"; do
   # The loopback API's own tests: the same code on every cell, the primary cells run them (not kube_api/test_task_pods.py:
   # it labels pods as the installed provider does).
+  # test_nomad_executor.py runs where the nomad provider imports (the 3.1.8 cell) and skips, saying so, elsewhere.
   run_cell "$cell" compat tests/unit tests/integration/test_read_through_airflow.py tests/integration/test_db_connections.py \
     tests/integration/test_kubernetes_reader.py tests/integration/test_kubernetes_parity.py \
+    tests/integration/test_nomad_executor.py \
     tests/e2e/test_one_recycle_cycle.py tests/kit tests/support_tests --ignore tests/kit/test_kube_process.py \
     --ignore-glob 'tests/kit/kube_api/test_[!t]*.py' "$@"
 done

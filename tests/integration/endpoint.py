@@ -38,14 +38,14 @@ class LogEndpoint:
 
 
 @contextlib.contextmanager
-def log_endpoint(dag_id: str, task_id: str) -> Iterator[LogEndpoint]:
-    """A TestClient on the real app with our LOGGING_CONFIG on ``airflow.task``."""
+def log_endpoint(dag_id: str, task_id: str, config: dict[str, Any] | None = None) -> Iterator[LogEndpoint]:
+    """A TestClient on the real app with ``config`` (our LOGGING_CONFIG unless given) on ``airflow.task``."""
     from airflow.api_fastapi.app import create_app
     from fastapi.testclient import TestClient
 
     task_logger = logging.getLogger("airflow.task")
     saved = list(task_logger.handlers)
-    logging.config.dictConfig(LOGGING_CONFIG)
+    logging.config.dictConfig(LOGGING_CONFIG if config is None else config)
     try:
         with TestClient(create_app("core")) as client:
             token = client.get("/auth/token").json()["access_token"]

@@ -141,7 +141,8 @@ def test_airflow_cli_sees_provider_and_defaults(tmp_path: Path) -> None:
     listed = _section_values(run("config", "list", "--section", config.SECTION, *show_values), config.SECTION)
     assert listed == {name: option["default"] for name, option in _options().items()}
 
-    providers = json.loads(run("providers", "list", "-o", "json"))
+    # Core 3.0 logs to stdout too (alembic 1.17+ logs its plugin setup there), before the one-line JSON document.
+    providers = json.loads(run("providers", "list", "-o", "json").strip().splitlines()[-1])
     assert {"package_name": PACKAGE_NAME, "version": __version__} in [
         {key: provider[key] for key in ("package_name", "version")} for provider in providers
     ]
