@@ -15,12 +15,29 @@ from collections.abc import Iterator
 import psutil
 
 from airflow_executor_logs.utils.processes import is_gone, stop_process_tree, stop_processes
+from airflow_executor_logs.utils.processes.managers import is_forkserver_cmdline, is_resource_tracker_cmdline
 from airflow_executor_logs.utils.zygote import helper_pids
 
 
 def child_pids() -> set[int]:
-    """Every live descendant of this process (zombies included), but its zygote, which lives as long as it does."""
-    return {child.pid for child in psutil.Process().children(recursive=True)} - helper_pids()
+    """
+    Every live descendant of this process (zombies included), but the helpers that live as long as it does.
+
+    Those are its zygote, and the forkserver and resource tracker ``multiprocessing`` keeps for the whole
+    process once something here started one (a Manager started under the ``forkserver`` start method).
+    """
+    me = psutil.Process()
+    return {child.pid for child in me.children(recursive=True)} - helper_pids() - _stdlib_helpers(me)
+
+
+def _stdlib_helpers(me: psutil.Process) -> set[int]:
+    found = set()
+    for child in me.children():
+        with contextlib.suppress(psutil.Error):
+            cmdline = child.cmdline()
+            if is_forkserver_cmdline(cmdline) or is_resource_tracker_cmdline(cmdline):
+                found.add(child.pid)
+    return found
 
 
 def zombies() -> list[psutil.Process]:

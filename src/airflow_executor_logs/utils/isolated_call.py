@@ -210,23 +210,21 @@ def run_isolated(load: Callable[[], Callable[[], Any]], sock: socket.socket, gra
 
 def _stop_stdlib_helpers() -> None:
     """
-    End the forkserver and resource tracker ``multiprocessing`` started here, the way the stdlib does.
+    Let the forkserver and resource tracker ``multiprocessing`` started here exit, the way the stdlib does.
 
-    The forkserver exits when its alive pipe closes. The resource tracker ignores SIGTERM and exits
-    when the last write end of its pipe closes (after unlinking what was leaked): closing ours lets it
-    go as soon as the processes that inherited the others are stopped, instead of waiting out the grace.
+    Each exits when the last write end of its pipe closes: the forkserver's "alive" pipe, and the
+    resource tracker's (which ignores SIGTERM, and unlinks what was leaked before it exits). This
+    process closes its own ends here, without waiting: the processes started under them hold the other
+    ends and are stopped next, and then both helpers go (or are stopped) instead of waiting out the grace.
     """
-    forkserver = sys.modules.get("multiprocessing.forkserver")
-    server = getattr(forkserver, "_forkserver", None)
-    if getattr(server, "_forkserver_pid", None) is not None:
-        with contextlib.suppress(Exception):
-            server._stop()  # type: ignore[union-attr]
+    server = getattr(sys.modules.get("multiprocessing.forkserver"), "_forkserver", None)
     tracker = getattr(sys.modules.get("multiprocessing.resource_tracker"), "_resource_tracker", None)
-    fd = getattr(tracker, "_fd", None)
-    if fd is not None:
-        with contextlib.suppress(OSError):
-            os.close(fd)
-        tracker._fd = None  # type: ignore[union-attr]
+    for owner, attribute in ((server, "_forkserver_alive_fd"), (tracker, "_fd")):
+        fd = getattr(owner, attribute, None)
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+            setattr(owner, attribute, None)
 
 
 def _prctl(option: int, value: int) -> None:
