@@ -18,10 +18,13 @@ import signal
 import time
 from dataclasses import dataclass, field
 
+import psutil
 import pytest
 
-from airflow_executor_logs.utils.processes import ManagerProcess, find_processes_with_env, is_gone
-from tests.e2e.conftest import FIX, MANAGER_IN_INIT, POD_LINES, PROVIDER, STOCK, Deployment, assert_tails
+from airflow_executor_logs.utils.processes import ManagerProcess, find_processes_with_env, is_gone, wait_gone
+from airflow_executor_logs.utils.zygote import is_helper_cmdline
+from airflow_executor_logs_testing.executors import FALLBACK_SOURCE
+from tests.e2e.conftest import FALLBACK_RUN, FIX, MANAGER_IN_INIT, POD_LINES, PROVIDER, STOCK, Deployment, assert_tails
 from tests.support.sandbox import ApiServer
 
 pytestmark = [pytest.mark.e2e]
@@ -139,12 +142,48 @@ def assert_nothing_survives(deployment: Deployment, server: ApiServer) -> None:
     assert [p.pid for p in find_processes_with_env("TMPDIR", server.tmpdir) if not is_gone(p)] == []
 
 
+def serve_fallback(server: ApiServer, reads: int = 4) -> list[int]:
+    """
+    ``reads`` reads of the fallback task (a short-lived executor each); the pids of the zygotes under the server.
+
+    Each worker forks those reads from its single-threaded helper: no fork of the threaded worker, so no
+    "multi-threaded, use of fork()" warning (Python 3.12+) in the server's log.
+    """
+    for _ in range(reads):
+        response = server.fetch_task_log(run_id=FALLBACK_RUN[0])
+        assert response.status_code == 200, response.text[:500]
+        assert FALLBACK_SOURCE in response.text, response.text[-1500:]
+    return [p.pid for p in server.process_tree() if _is_zygote(p)]
+
+
+def _processes(pids: list[int]) -> list[psutil.Process]:
+    found = []
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            found.append(psutil.Process(pid))
+    return found
+
+
+def _is_zygote(process: psutil.Process) -> bool:
+    try:
+        return is_helper_cmdline(process.cmdline())
+    except psutil.Error:
+        return False
+
+
 def test_ours_serves_every_worker_across_a_recycle_tails_and_leaks_nothing(deployment: Deployment) -> None:
     server = start_server(deployment, FIX)
     with server:
+        helpers_before = serve_fallback(server)
+        assert helpers_before, "no helper started for the fallback reads"
         cycle = run_cycle(server)
         assert cycle.managers == [], f"Managers appeared: {cycle.managers}"
         assert strays(server) == [], "processes outside the server tree"
+        # The first workers are gone, and their helpers with them (each checks on its worker twice a second).
+        assert wait_gone(_processes(helpers_before), timeout=10) == []
+        helpers_after = serve_fallback(server)
+        assert all(psutil.Process(pid).ppid() in cycle.new for pid in helpers_after if not is_gone(pid))
+        assert "use of fork() may lead to deadlocks" not in server.log_text()
 
         assert_tails(deployment, server)
         print(
