@@ -22,7 +22,14 @@ os.environ["AIRFLOW__CORE__AUTH_MANAGER"] = (
     "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 )
 os.environ["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS"] = "True"
-os.environ.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", "airflow-executor-logs-tests-jwt-secret-0123456789")
+# Keys of at least 64 bytes: PyJWT warns (InsecureKeyLengthWarning) below that for the SHA512 HMAC Airflow signs
+# API tokens (jwt_secret) and log-server requests (secret_key, else a generated 24-byte one) with.
+os.environ.setdefault(
+    "AIRFLOW__API_AUTH__JWT_SECRET", "airflow-executor-logs-tests-jwt-secret-0123456789abcdef0123456789abcdef"
+)
+os.environ.setdefault(
+    "AIRFLOW__API__SECRET_KEY", "airflow-executor-logs-tests-secret-key-0123456789abcdef0123456789abcdef"
+)
 os.environ.setdefault("AIRFLOW__LOGGING__BASE_LOG_FOLDER", str(_HOME / "logs"))
 # AEL_START_METHOD=forkserver runs the suite with that default start method, as Python 3.14 has it.
 if os.environ.get("AEL_START_METHOD"):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator
 
-import psutil
 import pytest
 
 from airflow_executor_logs.utils.processes import stop_processes
@@ -99,6 +98,9 @@ def test_stock_control_leaks_the_nomad_manager(nomad_task: SeededCluster) -> Non
         assert len(managers) == 1, describe(spawned)  # the leak
         assert spawned == managers, describe(spawned)
 
+        manager_process = FileTaskHandler.executor_instances[NOMAD_EXECUTOR]._manager._process
+        assert {manager_process.pid} == managers
         FileTaskHandler.executor_instances.clear()
-        assert stop_processes([psutil.Process(pid) for pid in managers], grace=5.0) == []
+        # Stopped by its PID through the handle that started it, which also reaps it.
+        assert stop_processes([manager_process], grace=5.0) == []
         assert not new_children(before)

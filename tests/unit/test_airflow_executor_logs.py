@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import types
+import warnings
 
 import pytest
 
@@ -48,3 +49,18 @@ def test_all_and_dir_list_the_version_and_every_public_name() -> None:
 def test_an_unknown_name_is_an_attribute_error_that_names_it() -> None:
     with pytest.raises(AttributeError, match="has no attribute 'no_such_name'"):
         airflow_executor_logs.no_such_name  # noqa: B018
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["airflow_executor_logs", "airflow_executor_logs.utils.processes", "airflow_executor_logs_testing.kube_api"],
+)
+def test_a_warning_raised_from_our_code_fails_the_test(module: str) -> None:
+    """pyproject.toml's filterwarnings: a warning attributed to the package or its kit is an error."""
+    with pytest.raises(DeprecationWarning, match="from our code"):
+        warnings.warn_explicit("from our code", DeprecationWarning, "ours.py", 1, module=module)
+
+
+def test_a_third_party_warning_is_not_an_error() -> None:
+    with pytest.warns(DeprecationWarning, match="from a library"):
+        warnings.warn_explicit("from a library", DeprecationWarning, "lib.py", 1, module="airflow_executor_logs_x.lib")

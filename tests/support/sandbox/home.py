@@ -21,8 +21,8 @@ TASK_ID = "running_task"
 RUN_ID = "executor_logs_demo__running"
 TI_HOSTNAME = "executor-logs-demo-running-task-pod"
 QUEUED_BY_JOB_ID = 4242
-JWT_SECRET = "airflow-executor-logs-sandbox-jwt-secret-0123456789abcdef"
-API_SECRET_KEY = "airflow-executor-logs-sandbox-secret-key"
+JWT_SECRET = "airflow-executor-logs-sandbox-jwt-secret-0123456789abcdef0123456789abcdef"
+API_SECRET_KEY = "airflow-executor-logs-sandbox-secret-key-0123456789abcdef0123456789abcdef"
 SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 
 #: Pass as ``kubeconfig`` to get a kubeconfig whose API server is a closed 127.0.0.1 port.
