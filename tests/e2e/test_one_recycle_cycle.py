@@ -164,6 +164,14 @@ def _processes(pids: list[int]) -> list[psutil.Process]:
     return found
 
 
+def _describe(processes: list[psutil.Process]) -> list[str]:
+    described = []
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            described.append(f"{process.pid}<{process.ppid()} {' '.join(process.cmdline())[-120:]}")
+    return described
+
+
 def _is_zygote(process: psutil.Process) -> bool:
     try:
         return is_helper_cmdline(process.cmdline())
@@ -175,7 +183,7 @@ def test_ours_serves_every_worker_across_a_recycle_tails_and_leaks_nothing(deplo
     server = start_server(deployment, FIX)
     with server:
         helpers_before = serve_fallback(server)
-        assert helpers_before, "no helper started for the fallback reads"
+        assert helpers_before, f"no helper started for the fallback reads: {_describe(server.process_tree())}"
         cycle = run_cycle(server)
         assert cycle.managers == [], f"Managers appeared: {cycle.managers}"
         assert strays(server) == [], "processes outside the server tree"

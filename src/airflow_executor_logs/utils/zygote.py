@@ -249,10 +249,10 @@ def main(argv: list[str]) -> None:
             _reap(children)
             if not children and time.monotonic() - last_call > idle:
                 break
-            ready, _, _ = select.select([control, wake_r], [], [], _WATCH_INTERVAL)
+            ready, _, _ = select.select([control.fileno(), wake_r], [], [], _WATCH_INTERVAL)
             if wake_r in ready:
                 os.read(wake_r, 4096)
-            if control not in ready:
+            if control.fileno() not in ready:
                 continue
             message, fds, _flags, _address = socket.recv_fds(control, 65536, 1)
             if not message:
