@@ -47,7 +47,8 @@ from airflow_executor_logs.executors.reader_registry import class_path
 
 __all__ = ["AWS_EKS_EXECUTOR", "REGISTRATION", "AwsEksLogReader", "build_eks_client", "reads_like_aws_eks"]
 
-AWS_EKS_EXECUTOR = "airflow.providers.amazon.aws.executors.eks.eks_executor.AwsEksExecutor"
+AWS_EKS_MODULE = "airflow.providers.amazon.aws.executors.eks.eks_executor"
+AWS_EKS_EXECUTOR = f"{AWS_EKS_MODULE}.AwsEksExecutor"
 #: The executor's section of its own settings (global only: it refuses team values).
 EKS_SECTION = "aws_eks_executor"
 #: Attributes through which a ``KubernetesExecutor`` subclass would read differently.
@@ -93,9 +94,10 @@ def build_eks_client(team_name: str | None) -> KubeCoreApi:
     Then cap its retries.
     """
     from airflow.configuration import conf
-    from airflow.providers.amazon.aws.executors.eks import eks_executor
 
-    own = _own_factory_path(eks_executor.AwsEksExecutor)
+    own = getattr(importlib.import_module(AWS_EKS_MODULE), "_CLIENT_FACTORY_PATH", None)
+    if not isinstance(own, str):
+        raise RuntimeError(f"{AWS_EKS_MODULE} names no _CLIENT_FACTORY_PATH: this AwsEksExecutor is not known")
     team = {"team_name": team_name} if team_name else {}
     configured = conf.get("kubernetes_executor", "client_factory", fallback=None, **team)
     if configured and configured != own:
