@@ -122,13 +122,13 @@ def test_a_subclass_that_changes_nothing_of_the_read_is_served_too(eks_cls: type
     ],
 )
 def test_a_subclass_that_overrides_the_read_or_the_client_goes_to_the_fallback(eks_cls: type, attribute: str) -> None:
-    subclass = type("CompanyEksExecutor", (eks_cls,), {attribute: getattr(eks_cls, attribute)})
+    subclass = type("CompanyEksExecutor", (eks_cls,), {attribute: getattr(eks_cls, attribute, None)})
     assert not reads_like_aws_eks(subclass)
     assert _registry().find(subclass) is None
 
 
 def test_an_aws_eks_that_reads_differently_itself_goes_to_the_fallback(eks_cls: type) -> None:
-    eks_cls.get_streaming_task_log = eks_cls.get_streaming_task_log  # type: ignore[attr-defined]  # an override
+    eks_cls.get_task_log = eks_cls.get_task_log  # type: ignore[method-assign]  # an override of its own
     assert _registry().find(eks_cls) is None
 
 
