@@ -135,9 +135,9 @@ def eks(fake_kube_api: FakeKubeAPI, monkeypatch: pytest.MonkeyPatch) -> Iterator
             "AIRFLOW_CONN_AWS_DEFAULT": json.dumps({"conn_type": "aws"}),
         }.items():
             monkeypatch.setenv(name, value)
-        # The executor sets these in os.environ when built; each test starts, and ends, without them.
-        monkeypatch.delenv(FACTORY_VARIABLE, raising=False)
-        monkeypatch.delenv(ASYNC_FACTORY_VARIABLE, raising=False)
+        # The executor sets these in os.environ when built; each test starts, and ends, without them (monkeypatch
+        # would not undo a variable that was absent when it was deleted).
+        saved = {name: os.environ.pop(name, None) for name in (FACTORY_VARIABLE, ASYNC_FACTORY_VARIABLE)}
         overrides: dict[tuple[str, str], str | None] = {
             ("core", "executor"): EXECUTOR,
             ("aws_eks_executor", "cluster_name"): CLUSTER,
@@ -147,8 +147,15 @@ def eks(fake_kube_api: FakeKubeAPI, monkeypatch: pytest.MonkeyPatch) -> Iterator
             # No kubeconfig: a client built the default way cannot reach the loopback API.
             ("kubernetes_executor", "config_file"): os.devnull,
         }
-        with conf_vars(overrides):
-            yield fake, tokens
+        try:
+            with conf_vars(overrides):
+                yield fake, tokens
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
 
 def _materialized(answer: tuple[list[str], list[Any]]) -> tuple[list[str], list[list[str]]]:
