@@ -9,8 +9,8 @@
 #                        api-server run with one worker-recycle cycle and a tailing read (and its
 #                        stock control where the provider leaks)
 #   forkserver run:      the short-lived, isolation and doctor tests with forkserver as the default start method
-#   parity cells:        our reader against the provider's own get_task_log / get_streaming_task_log
-#                        (only the module that holds them is collected)
+#   parity cells:        our reader against the provider's own get_task_log / get_streaming_task_log, and
+#                        AwsEksExecutor's where the amazon provider is locked (only those modules are collected)
 # Every cell is installed and type-checked first (mypy two cells at a time, while the next cells install); the
 # test runs then go one cell at a time, so no test shares the machine with another cell's.
 # Extra arguments go to pytest, e.g. scripts/test.sh -k fallback
@@ -109,7 +109,9 @@ for cell in "${COMPAT_CELLS[@]}"; do
     --ignore-glob 'tests/kit/kube_api/test_[!t]*.py' "$@"
 done
 for cell in "${PARITY_CELLS[@]}"; do
-  run_cell "$cell" parity tests/integration/test_kubernetes_parity.py -m parity "$@"
+  # test_aws_eks_parity.py runs where the amazon provider has AwsEksExecutor (the 10.24.0 cell) and skips elsewhere.
+  run_cell "$cell" parity tests/integration/test_kubernetes_parity.py tests/integration/test_aws_eks_parity.py \
+    -m parity "$@"
 done
 
 say "time per cell"

@@ -54,7 +54,10 @@ __all__ = [
 
 #: Readers this package ships, as ``module:attribute`` of a registration, imported on first use. Their
 #: one channel: they are not entry points, so the first read does not scan every installed package.
-BUILTIN_READERS = ("airflow_executor_logs.executors.kubernetes.reader:REGISTRATION",)
+BUILTIN_READERS = (
+    "airflow_executor_logs.executors.kubernetes.reader:REGISTRATION",
+    "airflow_executor_logs.executors.kubernetes.aws_eks:REGISTRATION",
+)
 
 
 class ExecutorLogPipeline:

@@ -193,7 +193,9 @@ class ReaderRegistration:
     (AwsEksExecutor subclasses KubernetesExecutor), and a reader that does not know that would read
     from the wrong place. ``keeps_deadline`` says the reader returns, and its streams end, by
     ``context.deadline`` on their own (for example through socket timeouts), so the pipeline can call
-    it inline instead of on a guarded worker thread.
+    it inline instead of on a guarded worker thread. ``applies_to`` narrows which classes (the named one
+    and, with ``include_subclasses``, its subclasses) the reader serves: a class it refuses resolves as
+    if the registration did not exist.
     """
 
     executor: str
@@ -201,6 +203,7 @@ class ReaderRegistration:
     include_subclasses: bool = False
     factory: Callable[[], ExecutorLogReader] | None = None
     keeps_deadline: bool = False
+    applies_to: Callable[[type], bool] | None = None
 
     def __post_init__(self) -> None:
         if (self.reader is None) == (self.factory is None):

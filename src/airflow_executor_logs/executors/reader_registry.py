@@ -94,30 +94,34 @@ class ReaderRegistry:
     def find(self, executor_cls: type) -> FoundReader | None:
         """
         The reader for ``executor_cls``: its native classmethod, an exact registration, or a registration
-        for a base class that declared ``include_subclasses``. ``None`` when none applies.
+        for a base class that declared ``include_subclasses``, each only if its ``applies_to`` accepts the
+        class. ``None`` when none applies.
         """
         native = _native_reader(executor_cls)
         if native is not None:
             return native
         self._load_builtins()
-        path = class_path(executor_cls)
-        found = self._lookup(path, exact_only=True, mro=())
+        found = self._lookup(executor_cls, exact_only=True)
         if found is not None:
             return found  # no need to scan every installed package's entry points
         self._load_entry_points()
-        return self._lookup(path, exact_only=False, mro=executor_cls.__mro__[1:])
+        return self._lookup(executor_cls, exact_only=False)
 
-    def _lookup(self, path: str, *, exact_only: bool, mro: tuple[type, ...]) -> FoundReader | None:
+    def _lookup(self, executor_cls: type, *, exact_only: bool) -> FoundReader | None:
         with self._lock:
-            registration = self._registrations.get(path)
-            if registration is None and not exact_only:
-                for base in mro:
+            registration = self._registrations.get(class_path(executor_cls))
+        if registration is not None and not _applies(registration, executor_cls):
+            registration = None
+        if registration is None and not exact_only:
+            for base in executor_cls.__mro__[1:]:
+                with self._lock:
                     inherited = self._registrations.get(class_path(base))
-                    if inherited is not None and inherited.include_subclasses:
-                        registration = inherited
-                        break
-            if registration is None:
-                return None
+                if inherited is not None and inherited.include_subclasses and _applies(inherited, executor_cls):
+                    registration = inherited
+                    break
+        if registration is None:
+            return None
+        with self._lock:
             ready = self._ready.get(registration.executor)
             if ready is None:
                 ready = self._ready[registration.executor] = _prepare(registration)
@@ -169,6 +173,11 @@ class ReaderRegistry:
                 continue
             with self._lock:
                 self._registrations.setdefault(item.executor, item)
+
+
+def _applies(registration: ReaderRegistration, executor_cls: type) -> bool:
+    """Whether ``registration`` serves ``executor_cls`` (its ``applies_to`` is asked outside the registry's lock)."""
+    return registration.applies_to is None or bool(registration.applies_to(executor_cls))
 
 
 def _unusable(source: str, reason: str) -> None:

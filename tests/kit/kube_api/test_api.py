@@ -172,6 +172,22 @@ def test_only_the_current_bearer_token_is_authorized() -> None:
     assert len(FakeKubeAPI().token) == 32  # a random one: 24 bytes, URL-safe base64
 
 
+def test_a_token_check_also_accepts_the_tokens_it_accepts() -> None:
+    api = FakeKubeAPI(token="fixed")
+    seen: list[str] = []
+
+    def check(token: str) -> bool:
+        seen.append(token)
+        return token.startswith("minted.")
+
+    api.accept_tokens(check)
+    headers = ("Bearer minted.1", "Bearer other", "minted.1", "Bearer fixed", None)
+    assert [api._authorized(h) for h in headers] == [True, False, False, True, False]
+    assert seen == ["minted.1", "other"]  # the fixed token is compared first; a header without "Bearer " is not
+    api.accept_tokens(None)
+    assert not api._authorized("Bearer minted.1")
+
+
 # -- kubeconfig --------------------------------------------------------------------------------------------
 
 

@@ -139,6 +139,29 @@ def test_exact_registration_wins_over_an_inherited_one() -> None:
     assert _call(registry.find(fx.ManagerExecutor), fx.ManagerExecutor)[0] == ["own:ManagerExecutor"]
 
 
+def test_a_registration_serves_only_the_classes_its_applies_to_accepts() -> None:
+    asked: list[type] = []
+
+    def applies_to(cls: type) -> bool:
+        asked.append(cls)
+        return cls is not fx.ManagerExecutor
+
+    registry = _registry()
+    registry.register(
+        ReaderRegistration(
+            class_path(fx.CountingExecutor), _legacy_reader("base"), include_subclasses=True, applies_to=applies_to
+        )
+    )
+    assert _call(registry.find(fx.CountingExecutor), fx.CountingExecutor)[0] == ["base:CountingExecutor"]
+    assert registry.find(fx.ManagerExecutor) is None  # a refused subclass resolves as if unregistered
+    assert asked == [fx.CountingExecutor, fx.ManagerExecutor]
+
+    registry.register(
+        ReaderRegistration(class_path(fx.CountingExecutor), _legacy_reader("base"), applies_to=lambda cls: False)
+    )
+    assert registry.find(fx.CountingExecutor) is None  # the named class itself too
+
+
 SHIPPED: list[ReaderRegistration] = []
 
 

@@ -13,9 +13,17 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["ClientFactory", "KubeClientCache", "KubeCoreApi", "PodList", "PodLogResponse", "build_client"]
+__all__ = [
+    "ClientFactory",
+    "KubeClientCache",
+    "KubeCoreApi",
+    "PodList",
+    "PodLogResponse",
+    "build_client",
+    "cap_retries",
+]
 
 
 class _PodMetadata(Protocol):
@@ -116,11 +124,17 @@ class KubeClientCache:
 
 def build_client(team_name: str | None) -> KubeCoreApi:
     """Build a ``CoreV1Api`` the way the installed provider does, then cap its retries."""
-    import urllib3
     from airflow.providers.cncf.kubernetes import kube_client
 
     team_aware = getattr(kube_client, "_get_executor_kube_client", None)
     api = team_aware(team_name=team_name) if team_aware is not None else kube_client.get_kube_client()
+    return cap_retries(api)
+
+
+def cap_retries(api: Any) -> KubeCoreApi:
+    """Cap the retries of a built ``CoreV1Api`` (in place) and return it."""
+    import urllib3
+
     # Airflow's default urllib3 Retry() retries 10 times: 11 round trips against a dead API server.
     # One quick reconnect is enough; the deadline bounds everything else.
     pool_manager = api.api_client.rest_client.pool_manager

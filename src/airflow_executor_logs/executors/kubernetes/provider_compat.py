@@ -55,15 +55,15 @@ def labels_pods_with_ti_id(executor_cls: type) -> bool:
 
 
 class ProviderSettings:
-    """``[kubernetes_executor]`` settings per team, reused for :data:`CONF_REFRESH_SECONDS`."""
+    """``[kubernetes_executor]`` (or another section's) settings per team, reused for :data:`CONF_REFRESH_SECONDS`."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._values: dict[tuple[Any, ...], tuple[float, Any]] = {}
         self._lock = threading.Lock()
 
-    def get(self, key: str, team_name: str | None, **kwargs: Any) -> Any:
-        cache_key = (key, team_name, *sorted(kwargs.items()))
+    def get(self, key: str, team_name: str | None, *, section: str = "kubernetes_executor", **kwargs: Any) -> Any:
+        cache_key = (section, key, team_name, *sorted(kwargs.items()))
         now = self._clock()
         with self._lock:
             hit = self._values.get(cache_key)
@@ -71,10 +71,8 @@ class ProviderSettings:
             return hit[1]
         from airflow.configuration import conf
 
-        if team_name:
-            value = conf.get("kubernetes_executor", key, team_name=team_name, **kwargs)
-        else:
-            value = conf.get("kubernetes_executor", key, **kwargs)
+        team = {"team_name": team_name} if team_name else {}
+        value = conf.get(section, key, **team, **kwargs)
         with self._lock:
             self._values[cache_key] = (now, value)
         return value

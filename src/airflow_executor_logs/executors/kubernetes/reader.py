@@ -180,7 +180,7 @@ class KubernetesLogReader:
 REGISTRATION = ReaderRegistration(
     executor=KUBERNETES_EXECUTOR,
     factory=KubernetesLogReader,
-    # AwsEksExecutor and other subclasses build their clients their own way: they need their own reader.
+    # Subclasses may build their clients their own way: each needs its own registration (AwsEksExecutor's: aws_eks.py).
     include_subclasses=False,
     # Every call and every chunk of the body is bounded by socket timeouts set from the deadline.
     keeps_deadline=True,
