@@ -247,9 +247,12 @@ def main(argv: list[str]) -> None:
     try:
         while os.getppid() == worker:
             _reap(children)
-            if not children and time.monotonic() - last_call > idle:
+            idle_now = not children and time.monotonic() - last_call > idle
+            # Idle: exit, unless a call is already waiting (one arriving after this check finds the socket
+            # closed, and the worker starts a new helper for it).
+            ready, _, _ = select.select([control.fileno(), wake_r], [], [], 0 if idle_now else _WATCH_INTERVAL)
+            if idle_now and control.fileno() not in ready:
                 break
-            ready, _, _ = select.select([control.fileno(), wake_r], [], [], _WATCH_INTERVAL)
             if wake_r in ready:
                 os.read(wake_r, 4096)
             if control.fileno() not in ready:
@@ -257,12 +260,12 @@ def main(argv: list[str]) -> None:
             message, fds, _flags, _address = socket.recv_fds(control, 65536, 1)
             if not message:
                 break  # the worker closed its end, or exited
-            last_call = time.monotonic()
             for fd in fds:
                 pid = _serve(json.loads(message), fd, preloaded)
                 if pid is None:
                     return
                 children.add(pid)
+            last_call = time.monotonic()  # after the call's preloads: idle counts from when it started running
     except SystemExit:
         pass
     finally:

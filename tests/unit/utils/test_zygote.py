@@ -10,6 +10,7 @@ import signal
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import psutil
 import pytest
@@ -57,6 +58,19 @@ def test_the_helper_exits_after_idle_seconds_without_calls(zygote: Zygote) -> No
     assert zygote.pid is None
     assert zygote.call(_pid, deadline=60) > 0  # the next call starts a new helper
     assert zygote.pid not in (None, pid)
+
+
+def test_idle_counts_from_when_a_call_ran_not_from_when_it_arrived(
+    zygote: Zygote, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A call whose preloads take longer than ``idle`` does not leave a helper that exits at once."""
+    (tmp_path / "slow_to_import.py").write_text("import time\ntime.sleep(4.0)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))  # the helper imports it before its first fork
+    zygote.call(_pid, deadline=120, idle=2.0, preload=["slow_to_import"])
+    helper = zygote.pid
+    zygote.call(_pid, deadline=120, idle=2.0, preload=["slow_to_import"])
+    assert zygote.pid == helper
 
 
 _WORKER = """
