@@ -15,7 +15,19 @@ import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
-__all__ = ["BreakerPermit", "CircuitBreakers"]
+__all__ = ["BreakerPermit", "CircuitBreakers", "Refusal"]
+
+
+class Refusal(str):
+    """Why a read is refused now (the message), with the count of failures and the seconds to the next attempt."""
+
+    failures: int
+    retry_in: float | None
+
+    def __new__(cls, message: str, failures: int, retry_in: float | None) -> Refusal:
+        refusal = super().__new__(cls, message)
+        refusal.failures, refusal.retry_in = failures, retry_in
+        return refusal
 
 
 @dataclass
@@ -24,6 +36,7 @@ class _Circuit:
     last_error: str = ""
     opened_at: float | None = None
     probing: bool = False
+    cooldown: float = 0.0
 
 
 class BreakerPermit:
@@ -68,10 +81,11 @@ class CircuitBreakers:
         self._circuits: dict[Hashable, _Circuit] = {}
         self._lock = threading.Lock()
 
-    def admit(self, key: Hashable, *, threshold: int, cooldown: float) -> BreakerPermit | str:
+    def admit(self, key: Hashable, *, threshold: int, cooldown: float) -> BreakerPermit | Refusal:
         """A permit for one read, or the message explaining why the read is refused now."""
         with self._lock:
             circuit = self._circuits.setdefault(key, _Circuit())
+            circuit.cooldown = cooldown
             if circuit.opened_at is None:
                 return BreakerPermit(self, key, probe=False, threshold=threshold)
             waited = self._clock() - circuit.opened_at
@@ -83,8 +97,18 @@ class CircuitBreakers:
                 f"({circuit.last_error})"
             )
             if circuit.probing:
-                return f"{reason}; a probe read is checking it now"
-            return f"{reason}; next attempt in {cooldown - waited:.0f} s ([executor_logs] breaker_cooldown)"
+                return Refusal(f"{reason}; a probe read is checking it now", circuit.failures, None)
+            left = cooldown - waited
+            message = f"{reason}; next attempt in {left:.0f} s ([executor_logs] breaker_cooldown)"
+            return Refusal(message, circuit.failures, left)
+
+    def retry_in(self, key: Hashable) -> float | None:
+        """Seconds until an open circuit lets a read through again; ``None`` while it is closed."""
+        with self._lock:
+            circuit = self._circuits.get(key)
+            if circuit is None or circuit.opened_at is None:
+                return None
+            return max(circuit.cooldown - (self._clock() - circuit.opened_at), 0.0)
 
     def state(self, key: Hashable) -> str:
         """``closed``, ``open`` or ``half-open`` (a probe is out), for tests and diagnostics."""
