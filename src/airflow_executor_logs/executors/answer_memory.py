@@ -157,6 +157,7 @@ class AnswerMemory:
         self._wall = wall
         self.lines = LastGoodLines(clock)
         self._problems: OrderedDict[ReadKey, tuple[float, Remembered]] = OrderedDict()
+        self._reading: dict[ReadKey, threading.Event] = {}
         self._lock = threading.Lock()
         self._swept = clock()
         #: Answers given without reading (reused within ``answer_ttl``), for tests and diagnostics.
@@ -169,11 +170,50 @@ class AnswerMemory:
         recent = self._recent(key, now, settings.answer_ttl)
         if recent is not None:
             return recent
-        started, started_at = now, self._wall()
-        answer = read()
+        done = self._in_flight(key, settings.answer_ttl)
+        if done is None:  # an identical read was in flight and has answered: reuse its answer
+            recent = self._recent(key, self._clock(), settings.answer_ttl)
+            if recent is not None:
+                return recent
+            done = threading.Event()  # it kept nothing (cut, too large): read, unregistered
+        started, started_at = self._clock(), self._wall()
+        try:
+            answer = read()
+        except BaseException:
+            self._landed(key, done)
+            raise
         if answer.outcome is Outcome.SUCCESS:
-            return self._keep(key, answer, started, started_at, settings)
-        return self._problem(key, answer, settings)
+            return self._keep(key, answer, started, started_at, settings, lambda: self._landed(key, done))
+        try:
+            return self._problem(key, answer, settings)
+        finally:
+            self._landed(key, done)
+
+    def _in_flight(self, key: ReadKey, wait: float) -> threading.Event | None:
+        """
+        Register this read of ``key`` (its event, set once its answer is kept), or, if an identical read
+        is in flight, wait up to ``wait`` s for it and return ``None`` (its answer may then be reused).
+        Coalescing shares only requests still open; this also covers the moment between a fetch's end
+        and its answer being kept, and readers without coalescing (a short-lived executor).
+        """
+        with self._lock:
+            other = self._reading.get(key)
+            if other is None:
+                event = self._reading[key] = threading.Event()
+                return event
+        if other.wait(wait):
+            return None
+        with self._lock:  # that read's answer was never read to its end: stop waiting for it
+            if self._reading.get(key) is other:
+                event = self._reading[key] = threading.Event()
+                return event
+        return threading.Event()
+
+    def _landed(self, key: ReadKey, done: threading.Event) -> None:
+        with self._lock:
+            if self._reading.get(key) is done:
+                del self._reading[key]
+        done.set()
 
     # ------------------------------------------------------------------ reuse within answer_ttl
 
@@ -212,9 +252,17 @@ class AnswerMemory:
 
     # ------------------------------------------------------------------ keeping good answers
 
-    def _keep(self, key: ReadKey, answer: Answer, started: float, started_at: datetime, settings: Settings) -> Answer:
+    def _keep(
+        self,
+        key: ReadKey,
+        answer: Answer,
+        started: float,
+        started_at: datetime,
+        settings: Settings,
+        landed: Callable[[], None],
+    ) -> Answer:
         limit = settings.stale_lines_max_bytes // ENTRY_SHARE
-        recording = _Recording(self, key, answer, started, started_at, settings)
+        recording = _Recording(self, key, answer, started, started_at, settings, landed)
         if isinstance(answer.streams, TextStreams):
             chunks = [stream.text for stream in answer.streams if isinstance(stream, TextStream)]
             recording.expect(len(chunks), limit)
@@ -313,8 +361,11 @@ class _Recording:
         started: float,
         started_at: datetime,
         settings: Settings,
+        landed: Callable[[], None],
     ) -> None:
         self._memory, self._key, self._answer, self._settings = memory, key, answer, settings
+        self._landed: Callable[[], None] | None = landed
+        self._open = 0
         self._started, self._started_at = started, started_at
         self.parts: list[list[str]] | None = []
         self.size = ENTRY_OVERHEAD + sum(sys.getsizeof(message) for message in answer.messages)
@@ -326,7 +377,21 @@ class _Recording:
 
     def expect(self, streams: int, limit: int) -> None:
         self.parts = [[] for _ in range(streams)]
-        self._left, self._limit = streams, limit
+        self._left, self._limit, self._open = streams, limit, streams
+
+    def closed(self) -> None:
+        """One stream is done (read to its end, closed or dropped); after the last, identical reads go on."""
+        with self._lock:
+            self._open -= 1
+            if self._open > 0:
+                return
+        self._land()
+
+    def _land(self) -> None:
+        with self._lock:
+            landed, self._landed = self._landed, None
+        if landed is not None:
+            landed()
 
     def add(self, index: int, line: str, lines: int = 1) -> None:
         with self._lock:
@@ -353,6 +418,12 @@ class _Recording:
         self.finish(as_text=False, limit=self._limit)
 
     def finish(self, *, as_text: bool, limit: int) -> None:
+        try:
+            self._finish(as_text=as_text, limit=limit)
+        finally:
+            self._land()
+
+    def _finish(self, *, as_text: bool, limit: int) -> None:
         if self._answer.outcome is not Outcome.SUCCESS or self.spoiled:
             return  # cut or failed mid-stream: these are not good lines
         if self.lines == 0 and not self._answer.messages:
@@ -379,6 +450,9 @@ def _tee(stream: LogStream, index: int, recording: _Recording) -> Iterator[str]:
             yield line
         recording.ended()
     finally:
-        close = getattr(stream, "close", None)
-        if close is not None:
-            close()
+        try:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
+        finally:
+            recording.closed()

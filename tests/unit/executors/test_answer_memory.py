@@ -258,3 +258,37 @@ def test_an_answer_in_the_list_form_is_kept_and_given_back_as_it_came(clock: Fak
     _, chunks = consume(kept.answer(KEY, reads))
     assert chunks[:2] == ["a\nb", "c"]
     assert "showing the 3 lines read 2 s ago" in json.loads(chunks[2])["event"]
+
+
+def test_a_read_arriving_while_an_identical_one_is_in_flight_waits_for_its_answer(clock: FakeClock) -> None:
+    import threading
+
+    reads, kept = Reads(), memory(clock, answer_ttl=30.0)
+    release, entered = threading.Event(), threading.Event()
+
+    def slow() -> Answer:
+        entered.set()
+        release.wait(30)
+        return good(3)
+
+    reads.next = slow
+    answers: list[Any] = []
+    first = threading.Thread(target=lambda: answers.append(consume(kept.answer(KEY, reads))))
+    first.start()
+    entered.wait(30)
+    second = threading.Thread(target=lambda: answers.append(consume(kept.answer(KEY, reads))))
+    second.start()
+    release.set()
+    first.join(30)
+    second.join(30)
+    assert reads.count == 1  # the second waited for the first answer instead of reading again
+    assert answers[0] == answers[1]
+
+
+def test_an_answer_never_read_to_its_end_holds_later_reads_once_at_most(clock: FakeClock) -> None:
+    reads, kept = Reads(), memory(clock, answer_ttl=0.05)
+    abandoned = kept.answer(KEY, reads)  # its stream is never read: nothing is kept
+    consume(kept.answer(KEY, reads))  # waits up to answer_ttl for it, then reads
+    consume(kept.answer(KEY, reads))  # reused: the first answer no longer holds anyone up
+    assert reads.count == 2
+    assert abandoned.streams
