@@ -21,6 +21,7 @@ from airflow_executor_logs import metrics
 from airflow_executor_logs.executors.kubernetes import provider_compat
 from airflow_executor_logs.executors.kubernetes.client import KubeClientCache, KubeCoreApi
 from airflow_executor_logs.executors.kubernetes.pod_log_fetch import (
+    CONTAINER,
     Cluster,
     PodCache,
     PodKey,
@@ -156,7 +157,11 @@ class KubernetesLogReader:
         waiter = self.coalescer.join(key, deadline)
         if waiter is None:
             admitted = self.breakers.admit(
-                key.pod.cluster, threshold=settings.breaker_threshold, cooldown=settings.breaker_cooldown
+                key.pod.cluster,
+                threshold=settings.breaker_threshold,
+                cooldown=settings.breaker_cooldown,
+                probe=_probe(api, key, self.pods.get(key.pod, settings.pod_cache_ttl), settings.connect_timeout),
+                probe_wait=min(settings.connect_timeout, deadline.left()),
             )
             if isinstance(admitted, Refusal):
                 return admitted
@@ -205,6 +210,41 @@ REGISTRATION = ReaderRegistration(
     # Every call and every chunk of the body is bounded by socket timeouts set from the deadline.
     keeps_deadline=True,
 )
+
+
+def _probe(api: KubeCoreApi, key: PodLogKey, pod_name: str | None, timeout: float) -> Callable[[], None]:
+    """
+    A cheap call that tells whether the cluster's API answers again, with connect and read timeouts of
+    ``timeout``: the last line of the task's pod log when the pod is known (the call that failed, not
+    another that may work while it hangs), else the task's pod list. Any answer counts (an error
+    status too); it raises only if the call fails.
+    """
+
+    def probe() -> None:
+        from kubernetes.client.rest import ApiException
+
+        pod = key.pod
+        try:
+            if pod_name is None:
+                api.list_namespaced_pod(pod.namespace, label_selector=pod.selector, _request_timeout=(timeout, timeout))
+                return
+            response = api.read_namespaced_pod_log(
+                pod_name,
+                pod.namespace,
+                container=CONTAINER,
+                follow=False,
+                tail_lines=1,
+                _preload_content=False,
+                _request_timeout=(timeout, timeout),
+            )
+            try:
+                response.read()
+            finally:
+                response.release_conn()
+        except ApiException:
+            return
+
+    return probe
 
 
 def _shorten(text: str, width: int) -> str:
