@@ -38,6 +38,7 @@ from airflow_executor_logs.executors.reader_registry import FoundReader, ReaderR
 from airflow_executor_logs.executors.resilience.bulkhead import Bulkhead
 from airflow_executor_logs.executors.resilience.deadline import Deadline, ReadDeadlineExceeded, timed_out
 from airflow_executor_logs.executors.resilience.guard import ReaderBlocked, ReaderGuard
+from airflow_executor_logs.executors.resilience.single_flight import SingleFlight, SingleFlightTimeout
 from airflow_executor_logs.executors.resolution import ExecutorResolutionError, ExecutorResolver, ResolvedExecutor
 from airflow_executor_logs.executors.short_lived import ExecutorDeadlineExceeded, read_with_short_lived_executor
 from airflow_executor_logs.metrics import Metrics, MetricsSink
@@ -95,6 +96,8 @@ class ExecutorLogPipeline:
         self._settings: tuple[float, Settings] | None = None
         self._clock = clock
         self._warned: set[type] = set()
+        #: Short-lived executor reads in flight: identical ones share one.
+        self._fallback_reads: SingleFlight[ReadKey, tuple[list[str], list[str]]] = SingleFlight()
         self._lock = threading.Lock()
 
     @property
@@ -234,11 +237,17 @@ class ExecutorLogPipeline:
             return _problem(Outcome.REFUSED, message, summary=summary, transient=False)
         self._warn_once(executor_cls)
         self.metrics.incr(metric_names.FALLBACK_READS, executor_cls)
+        # People polling one task at the same moment share one short-lived executor.
+        key = ReadKey.of(class_path(executor_cls), ti, try_number)
         try:
-            task_log = read_with_short_lived_executor(
-                executor, ti, try_number, deadline=settings.fallback_timeout, idle=settings.fallback_idle
+            task_log = self._fallback_reads.call(
+                key,
+                lambda: read_with_short_lived_executor(
+                    executor, ti, try_number, deadline=settings.fallback_timeout, idle=settings.fallback_idle
+                ),
+                wait=settings.fallback_timeout,
             )
-        except ExecutorDeadlineExceeded as err:
+        except (ExecutorDeadlineExceeded, SingleFlightTimeout) as err:
             self.metrics.incr(metric_names.TIMEOUTS, executor_cls)
             seconds = settings.fallback_timeout
             summary = f"Short-lived {executor_cls.__name__} not answering (timed out after {seconds:g} s)"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import multiprocessing
 import os
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -368,6 +369,25 @@ def test_a_worker_that_runs_a_forkserver_of_its_own_still_reads(pipeline: Execut
     finally:
         multiprocessing.forkserver._forkserver._stop()  # type: ignore[attr-defined]
         multiprocessing.set_start_method(previous, force=True)
+
+
+def test_identical_concurrent_reads_share_one_short_lived_executor(marker: str) -> None:
+    """Eight people polling one task at once cost one executor (answers are not reused here: answer_ttl ~ 0)."""
+    pipeline = ExecutorLogPipeline(settings=Settings(fallback_timeout=READ_DEADLINE, answer_ttl=1e-6))
+    before = child_pids()
+    constructed = fx.constructed(fx.ManagerExecutor)
+    barrier = threading.Barrier(8)
+
+    def read(_: int) -> tuple[list[str], list[str]]:
+        barrier.wait(30)
+        return _read(pipeline, fx.ManagerExecutor)
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(read, range(8)))
+    assert results == [(["read by ManagerExecutor"], ["line for task try 2"])] * 8
+    assert fx.constructed(fx.ManagerExecutor) - constructed < 8
+    assert pipeline._fallback_reads.shared == 8 - (fx.constructed(fx.ManagerExecutor) - constructed)
+    _assert_nothing_left(before, marker)
 
 
 @pytest.mark.slow
