@@ -199,7 +199,7 @@ def test_unknown_executor_on_the_task(cluster: SeededCluster, endpoint: LogEndpo
     assert "served logs" not in response.text, response.text  # no misleading follow-up from the log server
     last = _content(response)[-1]
     assert (last["event"], last["level"]) == (
-        "Cannot resolve executor 'NoSuchExecutor': check the task's executor and [core] executor",
+        "Unknown executor 'NoSuchExecutor': check the task's executor and [core] executor",
         "error",
     )
 

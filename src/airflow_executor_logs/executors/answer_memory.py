@@ -13,8 +13,7 @@ task instance, try) it keeps:
 Every problem answer leaves here with the problem as a source message (so core does not go on to the
 worker's served logs, see :func:`problem_answer`) and as one line at the end of the log, with a level
 the UI colours. A transient problem (a timeout, a refusal, a transport failure) shows the last good
-lines above it: "Kubernetes API not answering (timed out after 5 s): showing the 100 lines read 42 s
-ago, at 12:03:11 UTC; next attempt in 1 s".
+lines above it: "Kubernetes API timed out (5 s): lines above from 12:03:11 UTC (42 s ago); retry in 1 s".
 """
 
 from __future__ import annotations
@@ -54,8 +53,8 @@ ENTRY_OVERHEAD = 512
 LINE_OVERHEAD = 8
 #: At most this many problem answers are remembered for reuse (each lives ``answer_ttl`` seconds).
 MAX_RECENT_PROBLEMS = 4096
-#: Characters a problem line is cut to when it has no short summary: it must fit the log view.
-LINE_WIDTH = 100
+#: Characters a problem line is cut to: with the UI's timestamp and level before it, it fits a 1,400 px window.
+LINE_WIDTH = 90
 
 
 @dataclass(frozen=True)
@@ -70,6 +69,13 @@ class Remembered:
     size: int
     read_at: datetime
     read_mono: float
+    #: When the read ended (``time.monotonic()``): answers are reused for ``answer_ttl`` from then, so a
+    #: read slower than ``answer_ttl`` (a short-lived executor) is still reused. ``None``: at ``read_mono``.
+    landed_mono: float | None = None
+
+    @property
+    def landed(self) -> float:
+        return self.read_mono if self.landed_mono is None else self.landed_mono
 
     def replay(self, *extra: str) -> tuple[list[str], list[LogStream]]:
         """The kept answer again, with ``extra`` lines after it (a line of their own each)."""
@@ -100,6 +106,15 @@ class LastGoodLines:
             if self._clock() - entry.read_mono >= ttl:
                 if drop:
                     self._drop(key)
+                return None
+            self._entries.move_to_end(key)
+            return entry
+
+    def reusable(self, key: ReadKey, ttl: float) -> Remembered | None:
+        """The entry of ``key`` if its read ended less than ``ttl`` seconds ago (it is kept either way)."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or self._clock() - entry.landed >= ttl:
                 return None
             self._entries.move_to_end(key)
             return entry
@@ -230,7 +245,7 @@ class AnswerMemory:
             with self._lock:
                 self.reused += 1
             return Answer(messages, streams, report)
-        good = self.lines.get(key, ttl, drop=False)
+        good = self.lines.reusable(key, ttl)
         if good is None:
             return None
         with self._lock:
@@ -330,17 +345,22 @@ def problem_answer(answer: Answer, line: str, stale: Remembered | None) -> Answe
 
 
 def problem_line(report: ReadReport, stale: Remembered | None, now: float, retry_in: float | None) -> str:
-    """The one line that says a problem: what failed, the lines shown instead (if any), the next attempt."""
-    text = report.summary or report.detail
+    """
+    The one line that says a problem: what failed, the lines shown instead (if any), the next attempt.
+
+    At most :data:`LINE_WIDTH` characters, so that, after the UI's timestamp and level, it fits the log
+    panel of a laptop-sized window (checked in a real browser): what failed is shortened, never the rest.
+    """
+    tail = ""
     if stale is not None:
-        text += (
-            f": showing the {stale.lines} lines read {_age(now - stale.read_mono)} ago, at {stale.read_at:%H:%M:%S} UTC"
-        )
+        tail += f": lines above from {stale.read_at:%H:%M:%S} UTC ({_age(now - stale.read_mono)} ago)"
     if retry_in is not None:
-        text += f"; next attempt in {max(math.ceil(retry_in - 0.05), 1)} s"
-    elif len(text) > LINE_WIDTH:
-        text = text[: LINE_WIDTH - 1] + "…"
-    return text
+        tail += f"; retry in {max(math.ceil(retry_in - 0.05), 1)} s"
+    head = report.summary or report.detail
+    room = max(LINE_WIDTH - len(tail), 24)
+    if len(head) > room:
+        head = head[: room - 1] + "…"
+    return head + tail
 
 
 def _age(seconds: float) -> str:
@@ -438,6 +458,7 @@ class _Recording:
                 size=self.size,
                 read_at=self._started_at,
                 read_mono=self._started,
+                landed_mono=self._memory._clock(),
             )
         self._memory._remember(self._key, entry, self._settings)
 

@@ -155,7 +155,7 @@ class ExecutorLogPipeline:
             # API server does not know, so which worker (if any) serves its log is unknown, and the
             # attempt only adds a misleading error (a pod's host name that does not resolve).
             name = getattr(ti, "executor", None) or "(default)"
-            summary = f"Cannot resolve executor {name!r}: check the task's executor and [core] executor"
+            summary = f"Unknown executor {name!r}: check the task's executor and [core] executor"
             return _problem(Outcome.FAILED, f"Executor logs unavailable: {err}", summary=summary)
         key = ReadKey.of(class_path(executor.executor_cls), ti, try_number)
         return self.policy.answer(key, lambda: self._read(executor, ti, try_number, settings))
@@ -212,12 +212,12 @@ class ExecutorLogPipeline:
         except ReadDeadlineExceeded:
             self.metrics.incr(metric_names.TIMEOUTS, executor_cls)
             message = timed_out(f"Executor logs unavailable: {reader.name}", context.deadline.seconds)
-            summary = f"{reader.name} not answering (timed out after {context.deadline.seconds:g} s)"
+            summary = f"{reader.name} timed out ({context.deadline.seconds:g} s)"
             return _problem_task_log(report, Outcome.TIMEOUT, message, summary=summary)
         except ReaderBlocked as err:
             self.metrics.incr(metric_names.FAILURES, executor_cls)
             message = f"Executor logs unavailable: {reader.name}: {err}"
-            summary = f"{reader.name} not answering (earlier reads still blocked)"
+            summary = f"{reader.name} blocked (earlier reads still running)"
             return _problem_task_log(report, Outcome.REFUSED, message, summary=summary)
         except Exception as err:
             log.exception("Class-level log reader for %s failed", executor_cls.__name__)
@@ -250,7 +250,7 @@ class ExecutorLogPipeline:
         except (ExecutorDeadlineExceeded, SingleFlightTimeout) as err:
             self.metrics.incr(metric_names.TIMEOUTS, executor_cls)
             seconds = settings.fallback_timeout
-            summary = f"Short-lived {executor_cls.__name__} not answering (timed out after {seconds:g} s)"
+            summary = f"Short-lived {executor_cls.__name__} timed out ({seconds:g} s)"
             return _problem(Outcome.TIMEOUT, f"Executor logs unavailable: {err}", summary=summary)
         except Exception as err:
             log.warning("Short-lived %s failed to read task logs: %s", executor_cls.__name__, err)

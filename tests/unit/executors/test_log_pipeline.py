@@ -11,6 +11,7 @@ from unittest import mock
 import pytest
 
 from airflow_executor_logs.config import Settings
+from airflow_executor_logs.executors.answer_memory import LINE_WIDTH
 from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline
 from airflow_executor_logs.executors.reader_protocol import Notice
 from airflow_executor_logs_testing import executors as fx
@@ -174,8 +175,8 @@ def test_unknown_executor_is_a_message_in_the_log_stream(pipeline: ExecutorLogPi
     assert messages[0].startswith("Executor logs unavailable: Cannot find executor 'DefinitelyNotConfigured'")
     notice = _notice(logs)
     assert notice["level"] == "error"
-    assert notice["event"] == (
-        "Cannot resolve executor 'DefinitelyNotConfigured': check the task's executor and [core] executor"
+    assert (
+        notice["event"] == "Unknown executor 'DefinitelyNotConfigured': check the task's executor and [core] executor"
     )
 
 
@@ -223,4 +224,4 @@ def test_a_reader_factory_that_raises_is_a_message(pipeline: ExecutorLogPipeline
     messages, logs = pipeline.read(fake_ti("CountingExecutor"), 1)
     detail = "Executor logs unavailable: CountingExecutor failed to read logs: RuntimeError: no client config"
     assert messages == [detail]
-    assert _notice(logs)["event"] == detail
+    assert _notice(logs)["event"] == detail[: LINE_WIDTH - 1] + "…"  # cut to fit the log panel; the source has it all

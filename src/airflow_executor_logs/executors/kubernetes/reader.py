@@ -115,7 +115,7 @@ class KubernetesLogReader:
             key = PodLogKey(pod, self.provider_settings.tail_lines(executor_cls, team_name))
             joined = self._join_or_start(key, api, context, TaskRead(executor_cls, team_name, ti))
             if isinstance(joined, Refusal):
-                summary = f"Kubernetes API not answering ({joined.failures} failed calls in a row)"
+                summary = f"Kubernetes API failing ({joined.failures} calls in a row)"
                 message = f"{SOURCE} skipped: {joined}"
                 return problem(Outcome.REFUSED, metrics.BREAKER_REFUSALS, message, summary, retry_in=joined.retry_in)
             waiter, fetch = joined
@@ -140,14 +140,14 @@ class KubernetesLogReader:
                 if fetch is not None:
                     fetch.timed_out()
                 seconds = context.deadline.seconds
-                summary = f"Kubernetes API not answering (timed out after {seconds:g} s)"
+                summary = f"Kubernetes API timed out ({seconds:g} s)"
                 retry_in = self.breakers.retry_in(cluster) if cluster is not None else None
                 message = timed_out(SOURCE, seconds, 0)
                 return problem(Outcome.TIMEOUT, metrics.TIMEOUTS, message, summary, retry_in=retry_in)
             described = describe(err, api)
             message = f"{SOURCE} failed: {described}"
             if is_transport_failure(err):  # the API may answer again: earlier lines are worth showing
-                summary = f"Kubernetes API unreachable ({_shorten(described, 50)})"
+                summary = f"Kubernetes API unreachable ({_shorten(described, 30)})"
                 return problem(Outcome.FAILED, metrics.FAILURES, message, summary, transient=True)
             return problem(Outcome.FAILED, metrics.FAILURES, message, message)
 

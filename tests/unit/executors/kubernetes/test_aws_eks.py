@@ -222,6 +222,7 @@ def test_a_client_build_that_hangs_is_cut_at_the_deadline(
     try:
         answer = eks_pipeline.answer(ti, 1)
         assert answer.outcome is Outcome.TIMEOUT
-        assert answer.report.detail.startswith("Executor logs unavailable: AwsEksLogReader")
+        # The client cache builds on a thread of its own and gives up at the read's deadline.
+        assert "the Kubernetes client was not built within 2 s" in answer.report.detail
     finally:
         FactoryDouble.gate.set()
