@@ -84,7 +84,22 @@ def test_identical_reads_within_answer_ttl_reuse_the_answer(clock: FakeClock) ->
     assert reads.count == 1
     clock.advance(0.1)
     kept.answer(KEY, reads)
-    assert reads.count == 2  # answer_ttl after the first read started
+    assert reads.count == 2  # answer_ttl after the first read ended (it took no time here)
+
+
+def test_a_read_slower_than_answer_ttl_is_reused_from_when_it_ended(clock: FakeClock) -> None:
+    """A short-lived executor's read takes seconds: dated from its start, it would never be reused."""
+    reads, kept = Reads(), memory(clock, answer_ttl=1.0)
+
+    def slow() -> Answer:
+        clock.advance(2.0)
+        return good(3)
+
+    reads.next = slow
+    first = consume(kept.answer(KEY, reads))
+    clock.advance(0.9)
+    assert consume(kept.answer(KEY, reads)) == first
+    assert reads.count == 1
 
 
 def test_another_try_or_task_is_not_reused(clock: FakeClock) -> None:
