@@ -129,7 +129,14 @@ def read_with_short_lived_executor(
 
 
 #: What the helper imports once, so its children do not each import it.
-PRELOAD = ("airflow.executors.executor_loader", "airflow.models.taskinstance")
+PRELOAD = (
+    "airflow.executors.executor_loader",
+    "airflow.models.taskinstance",
+    # What BaseExecutor.__init__ and a Manager import on the first build: each read would import them again.
+    "airflow.executors.base_executor",
+    "airflow.api_fastapi.auth.tokens",
+    "multiprocessing.managers",
+)
 
 
 def _build_call_close(resolved: ResolvedExecutor, call: Callable[[BaseExecutor], T]) -> T:
