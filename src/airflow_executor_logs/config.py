@@ -105,6 +105,26 @@ class Settings:
     pod_cache_size: int = option(
         4096, "Pod names remembered per API server worker process (least recently used first out).", "10000"
     )
+    # What one worker process remembers of the answers it served.
+    answer_ttl: float = option(
+        1.0,
+        "Seconds an answer is reused for identical reads (same executor, task instance and try) in one API "
+        "server worker process, on top of sharing reads in flight: however many people watch a task, a worker "
+        "reads its log at most once per answer_ttl.",
+        "2.0",
+    )
+    stale_lines_max_bytes: int = option(
+        8 * 1024 * 1024,
+        "Bytes of last good log lines one API server worker process keeps (least recently used first out), "
+        "to show while the executor's API times out, is skipped or fails in transport. A single read larger "
+        "than a sixteenth of it is not kept.",
+        "16777216",
+    )
+    stale_lines_ttl: float = option(
+        600.0,
+        "Seconds the last good lines of a task are kept after they were read; older lines are not shown.",
+        "1800.0",
+    )
     # Not ours: Airflow's own ``[core] multi_team``.
     multi_team: bool = field(default=False, metadata={"section": "core"})
 

@@ -21,6 +21,15 @@ from tests.support.sandbox import (
 POD_LINES = [f"2026-01-01T00:00:00.{n:06d}Z pod says line {n}" for n in range(30)]
 
 
+@pytest.fixture(autouse=True)
+def _every_read_reaches_the_api(monkeypatch: pytest.MonkeyPatch) -> None:
+    """
+    These tests change the API between reads a few milliseconds apart and check each read's answer, so
+    answers are reused for 1 µs only; the tests of ``answer_ttl`` itself set it back.
+    """
+    monkeypatch.setenv("AIRFLOW__EXECUTOR_LOGS__ANSWER_TTL", "0.000001")
+
+
 @dataclass
 class SeededCluster:
     kube: FakeKubeAPI

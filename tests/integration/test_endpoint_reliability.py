@@ -65,6 +65,7 @@ class Scenario:
     fault: Fault | None = None
     kubeconfig: str | None = None  # "refused" or "dns"
     executor: type | None = None
+    problem: bool = True  # the read fails: its problem must be the log's last line
 
 
 KUBERNETES_FAULTS = [
@@ -96,9 +97,14 @@ EXECUTOR_FAULTS = [
     Scenario("executor-init-hangs", ("did not return logs within 2 s",), executor=fx.InitHangsExecutor),
     Scenario("executor-get-task-log-raises", ("get_task_log exploded",), executor=fx.GetLogRaisesExecutor),
     Scenario("executor-get-task-log-hangs", ("did not return logs within 2 s",), executor=fx.GetLogHangsExecutor),
-    Scenario("executor-end-raises", ("line for running_task try 1",), executor=fx.EndRaisesExecutor),
+    Scenario("executor-end-raises", ("line for running_task try 1",), executor=fx.EndRaisesExecutor, problem=False),
     Scenario("executor-end-hangs", ("did not return logs within 2 s",), executor=fx.EndHangsExecutor),
-    Scenario("executor-manager-already-dead", ("line for running_task try 1",), executor=fx.DeadManagerExecutor),
+    Scenario(
+        "executor-manager-already-dead",
+        ("line for running_task try 1",),
+        executor=fx.DeadManagerExecutor,
+        problem=False,
+    ),
 ]
 
 
@@ -136,6 +142,12 @@ def test_fault(scenario: Scenario, cluster: SeededCluster, endpoint: LogEndpoint
     assert response.elapsed <= deadline + ENDPOINT_OVERHEAD, f"{response.elapsed:.2f} s"
     for expected in scenario.expect:
         assert expected in response.text, response.text[:1500]
+    # Our failure must not send core on to the worker's log server: its error would mislead.
+    assert "served logs" not in response.text, response.text[:1500]
+    if scenario.problem:
+        last = _content(response)[-1]
+        assert last.get("level") in ("warning", "error"), last  # the problem ends the log, coloured
+        assert last.get("logger") == "airflow_executor_logs", last
     left = new_children(before)
     assert not left, describe(left)
     assert not zombies()
@@ -173,11 +185,23 @@ def _assert_no_fetch_in_flight(timeout: float = 30.0) -> None:
 # --------------------------------------------------------------------------------------------
 
 
+def _content(response: Any) -> list[dict[str, Any]]:
+    import json
+
+    return list(json.loads(response.text)["content"])
+
+
 def test_unknown_executor_on_the_task(cluster: SeededCluster, endpoint: LogEndpoint) -> None:
     with task_instance_changed(cluster.dag_id, cluster.run_id, cluster.task_id, executor="NoSuchExecutor"):
         response = endpoint.get(cluster.run_id)
     assert response.status_code == 200
-    assert "Cannot find executor 'NoSuchExecutor'" in response.text
+    assert "Cannot find executor 'NoSuchExecutor'" in response.text  # the source message
+    assert "served logs" not in response.text, response.text  # no misleading follow-up from the log server
+    last = _content(response)[-1]
+    assert (last["event"], last["level"]) == (
+        "Cannot resolve executor 'NoSuchExecutor': check the task's executor and [core] executor",
+        "error",
+    )
 
 
 def test_team_scoped_executor(cluster: SeededCluster, endpoint: LogEndpoint) -> None:

@@ -293,5 +293,22 @@ def test_the_breaker_opens_against_a_hung_api_and_then_answers_at_once(kube: Fak
         elapsed, messages, _ = _timed_read(ti)
     assert messages[-1].startswith("Reading from k8s pod logs skipped: the Kubernetes API failed 2 times in a row")
     assert "(timed out)" in messages[-1]
-    assert len(kube.requests) == asked  # the open breaker answered without asking the hung API
+    # The open breaker answered without a read; it sent one cheap probe call, cut at connect_timeout.
+    assert len(kube.requests) <= asked + 1
     assert elapsed < DEADLINE  # and so without waiting for the deadline
+
+
+def test_the_first_read_after_the_api_heals_gets_fresh_lines_not_the_cooldown(kube: FakeKubeAPI) -> None:
+    """An open breaker probes the API in the background (started by reads): recovery is not held to the cool-down."""
+    ti = fake_ti("KubernetesExecutor")
+    serve_task_pod(kube, ti, 1, ["the pod's line"])
+    kube.inject("*", Fault.hang())
+    with conf_vars({("executor_logs", "breaker_threshold"): "2", ("executor_logs", "breaker_cooldown"): "600"}):
+        for _ in range(2):
+            assert f"timed out after {DEADLINE:g} s" in _timed_read(ti)[1][-1]
+        assert _timed_read(ti)[1][-1].startswith("Reading from k8s pod logs skipped")
+        kube.clear_faults()  # the API answers again
+        time.sleep(3.0)  # the probe in flight (cut at 1 s) has ended, and the next may start
+        _, messages, logs = _timed_read(ti)
+    assert messages[-1] == "Found logs through kube API"  # 10 minutes of "skipped" before
+    assert "the pod's line" in logs[0]

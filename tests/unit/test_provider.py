@@ -71,6 +71,9 @@ def test_the_declared_defaults() -> None:
         "slot_wait": 0.25,
         "pod_cache_ttl": 60.0,
         "pod_cache_size": 4096,
+        "answer_ttl": 1.0,
+        "stale_lines_max_bytes": 8388608,
+        "stale_lines_ttl": 600.0,
     }
     assert declared == {name: getattr(config.Settings(), name) for name in declared}
 

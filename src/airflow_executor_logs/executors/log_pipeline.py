@@ -19,7 +19,8 @@ from typing import Any
 
 from airflow_executor_logs import metrics as metric_names
 from airflow_executor_logs.config import REFRESH_SECONDS, SECTION, Settings
-from airflow_executor_logs.executors.answers import Answer, AnswerPolicy, PassThrough, ReadKey
+from airflow_executor_logs.executors.answer_memory import LINE_WIDTH, AnswerMemory, problem_answer
+from airflow_executor_logs.executors.answers import Answer, AnswerPolicy, ReadKey
 from airflow_executor_logs.executors.reader_protocol import (
     Outcome,
     ReadContext,
@@ -27,11 +28,11 @@ from airflow_executor_logs.executors.reader_protocol import (
     ReadReport,
     StreamingTaskLog,
     TaskLog,
-    TextStream,
     TextStreams,
     as_streaming,
     notice,
     to_task_log,
+    utc_now,
 )
 from airflow_executor_logs.executors.reader_registry import FoundReader, ReaderRegistry, class_path
 from airflow_executor_logs.executors.resilience.bulkhead import Bulkhead
@@ -65,7 +66,8 @@ class ExecutorLogPipeline:
 
     :param settings: fixed settings; by default a snapshot of ``conf`` refreshed every few seconds.
     :param registry: the readers; by default the shipped ones, entry points and code registrations.
-    :param policy: what happens around each answer; by default none (:class:`~.answers.PassThrough`).
+    :param policy: what happens around each answer; by default :class:`~.answer_memory.AnswerMemory`
+        (answers reused within ``answer_ttl``, the last good lines shown when a read fails).
     :param max_blocked_readers: threads each reader may leave blocked past their deadline.
     """
 
@@ -83,7 +85,7 @@ class ExecutorLogPipeline:
         self.registry = registry or ReaderRegistry(builtins=BUILTIN_READERS)
         self.metrics: MetricsSink = metrics or Metrics()
         self.resolver = resolver or ExecutorResolver()
-        self.policy: AnswerPolicy = policy or PassThrough()
+        self.policy: AnswerPolicy = policy or AnswerMemory(lambda: self.settings)
         self.guard = ReaderGuard(max_blocked=max_blocked_readers)
         self.bulkhead = Bulkhead()
         self._fixed_settings = settings
@@ -142,7 +144,13 @@ class ExecutorLogPipeline:
             executor = self.resolver.resolve(ti, multi_team=settings.multi_team)
         except ExecutorResolutionError as err:
             self.metrics.incr(metric_names.FAILURES, getattr(ti, "executor", None))
-            return _problem(Outcome.FAILED, f"Executor logs unavailable: {err}")
+            # Not through the policy: there is no executor class to key a read by. Its source message
+            # also stops core from reading the worker's served logs: the task names an executor this
+            # API server does not know, so which worker (if any) serves its log is unknown, and the
+            # attempt only adds a misleading error (a pod's host name that does not resolve).
+            name = getattr(ti, "executor", None) or "(default)"
+            summary = f"Cannot resolve executor {name!r}: check the task's executor and [core] executor"
+            return _problem(Outcome.FAILED, f"Executor logs unavailable: {err}", summary=summary)
         key = ReadKey.of(class_path(executor.executor_cls), ti, try_number)
         return self.policy.answer(key, lambda: self._read(executor, ti, try_number, settings))
 
@@ -174,7 +182,8 @@ class ExecutorLogPipeline:
                 f"Executor logs unavailable: this API server worker is busy, {settings.max_concurrent_reads} reads "
                 f"of running tasks' logs are already waiting ([{SECTION}] max_concurrent_reads); try again shortly"
             )
-            return _problem(Outcome.REFUSED, message, "warning")
+            summary = f"This API server worker is busy ({settings.max_concurrent_reads} log reads waiting)"
+            return _problem(Outcome.REFUSED, message, summary=summary)
         try:
             messages, streams = self._call_reader(reader, executor, ti, try_number, context)
         except BaseException:
@@ -197,11 +206,13 @@ class ExecutorLogPipeline:
         except ReadDeadlineExceeded:
             self.metrics.incr(metric_names.TIMEOUTS, executor_cls)
             message = timed_out(f"Executor logs unavailable: {reader.name}", context.deadline.seconds)
-            # No source message: core then still reads the worker's served logs.
-            return _problem_task_log(report, Outcome.TIMEOUT, message)
+            summary = f"{reader.name} not answering (timed out after {context.deadline.seconds:g} s)"
+            return _problem_task_log(report, Outcome.TIMEOUT, message, summary=summary)
         except ReaderBlocked as err:
             self.metrics.incr(metric_names.FAILURES, executor_cls)
-            return _problem_task_log(report, Outcome.FAILED, f"Executor logs unavailable: {reader.name}: {err}")
+            message = f"Executor logs unavailable: {reader.name}: {err}"
+            summary = f"{reader.name} not answering (earlier reads still blocked)"
+            return _problem_task_log(report, Outcome.REFUSED, message, summary=summary)
         except Exception as err:
             log.exception("Class-level log reader for %s failed", executor_cls.__name__)
             self.metrics.incr(metric_names.FAILURES, executor_cls)
@@ -216,7 +227,8 @@ class ExecutorLogPipeline:
                 f"Executor logs unavailable: {executor_cls.__name__} has no class-level log reader and "
                 f"[{SECTION}] fallback_enabled is off."
             )
-            return _problem(Outcome.REFUSED, message, "warning")
+            summary = f"No log reader for {executor_cls.__name__}: set [{SECTION}] fallback_enabled = True to read it"
+            return _problem(Outcome.REFUSED, message, summary=summary, transient=False)
         self._warn_once(executor_cls)
         self.metrics.incr(metric_names.FALLBACK_READS, executor_cls)
         try:
@@ -225,7 +237,9 @@ class ExecutorLogPipeline:
             )
         except ExecutorDeadlineExceeded as err:
             self.metrics.incr(metric_names.TIMEOUTS, executor_cls)
-            return _problem(Outcome.TIMEOUT, f"Executor logs unavailable: {err}")
+            seconds = settings.fallback_timeout
+            summary = f"Short-lived {executor_cls.__name__} not answering (timed out after {seconds:g} s)"
+            return _problem(Outcome.TIMEOUT, f"Executor logs unavailable: {err}", summary=summary)
         except Exception as err:
             log.warning("Short-lived %s failed to read task logs: %s", executor_cls.__name__, err)
             self.metrics.incr(metric_names.FAILURES, executor_cls)
@@ -246,15 +260,28 @@ class ExecutorLogPipeline:
         )
 
 
-def _problem_task_log(report: ReadReport, outcome: Outcome, message: str, level: str = "error") -> StreamingTaskLog:
-    """A problem the pipeline met, reported, as a log line (no source message: core still reads served logs)."""
-    report.problem(outcome, message)
-    return [], TextStreams([TextStream(notice(message, level))])
+def _problem_task_log(
+    report: ReadReport,
+    outcome: Outcome,
+    message: str,
+    *,
+    summary: str = "",
+    transient: bool | None = None,
+) -> StreamingTaskLog:
+    """
+    A problem the pipeline met, reported, as a source message and as the last log line (see
+    :func:`~.answer_memory.problem_answer` for why both; the answer policy may add earlier lines).
+    """
+    report.problem(outcome, message, summary=summary, transient=transient)
+    text = report.summary if len(report.summary) <= LINE_WIDTH else report.summary[: LINE_WIDTH - 1] + "…"
+    line = notice(text, "warning" if report.transient else "error", at=utc_now())
+    answer = problem_answer(Answer([], [], report), line, None)
+    return answer.task_log()
 
 
-def _problem(outcome: Outcome, message: str, level: str = "error") -> Answer:
+def _problem(outcome: Outcome, message: str, *, summary: str = "", transient: bool | None = None) -> Answer:
     report = ReadReport()
-    messages, streams = _problem_task_log(report, outcome, message, level)
+    messages, streams = _problem_task_log(report, outcome, message, summary=summary, transient=transient)
     return Answer(messages, streams, report)
 
 

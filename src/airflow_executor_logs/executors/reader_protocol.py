@@ -16,6 +16,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ __all__ = [
     "as_streaming",
     "notice",
     "to_task_log",
+    "utc_now",
 ]
 
 #: ``get_task_log``'s answer: ``(messages, log_chunks)``.
@@ -68,18 +70,40 @@ class Outcome(enum.Enum):
 
 
 class ReadReport:
-    """How one read went, as its reader tells it: a success until a problem is reported; the first problem stays."""
+    """
+    How one read went, as its reader tells it: a success until a problem is reported; the first problem stays.
+
+    Besides the full ``detail`` (the source message), a problem may carry a ``summary`` short enough for
+    one log line ("Kubernetes API not answering (timed out after 5 s)"), whether it is ``transient`` (the
+    API may answer again: earlier lines are worth showing) and when the next attempt is (``retry_in``).
+    """
 
     def __init__(self) -> None:
         self.outcome = Outcome.SUCCESS
         self.detail = ""
+        self.summary = ""
+        self.transient = False
+        self.retry_in: float | None = None
         self._lock = threading.Lock()
 
-    def problem(self, outcome: Outcome, detail: str) -> None:
-        """Report a problem (also while streaming); later ones do not replace the first."""
+    def problem(
+        self,
+        outcome: Outcome,
+        detail: str,
+        *,
+        summary: str = "",
+        transient: bool | None = None,
+        retry_in: float | None = None,
+    ) -> None:
+        """
+        Report a problem (also while streaming); later ones do not replace the first. ``transient``
+        defaults to whether ``outcome`` is a timeout or a refusal.
+        """
         with self._lock:
             if self.outcome is Outcome.SUCCESS:
-                self.outcome, self.detail = outcome, detail
+                self.outcome, self.detail, self.summary = outcome, detail, summary or detail
+                self.transient = outcome in (Outcome.TIMEOUT, Outcome.REFUSED) if transient is None else transient
+                self.retry_in = retry_in
 
 
 @dataclass(frozen=True)
@@ -123,9 +147,23 @@ class Notice(str):
         return line
 
 
-def notice(message: str, level: str = "warning") -> str:
-    """A log line Airflow's log parser turns into a structured message with ``level``."""
-    return json.dumps({"event": message, "level": level, "logger": NOTICE_LOGGER})
+def utc_now() -> datetime:
+    """The wall clock, in UTC (what the notices and the "read at" wording use; freezegun moves it)."""
+    return datetime.now(timezone.utc)
+
+
+def notice(message: str, level: str = "warning", *, at: datetime | None = None) -> str:
+    """
+    A log line Airflow's log parser turns into a structured message with ``level``.
+
+    With ``at`` it carries that timestamp: core merges the log streams by timestamp, and a line without
+    one takes the time of the line before it (or sorts first), so a notice stamped now sorts at the end
+    of the log, where the view of a running task sits.
+    """
+    record: dict[str, str] = {"event": message, "level": level, "logger": NOTICE_LOGGER}
+    if at is not None:
+        record["timestamp"] = at.isoformat()
+    return json.dumps(record)
 
 
 class TextStream(Iterator[str]):
@@ -161,9 +199,10 @@ def to_task_log(answer: StreamingTaskLog) -> TaskLog:
     """
     The ``get_task_log`` answer for a streaming answer, as the Kubernetes provider derives it.
 
-    Each stream is read to its end and joined with newlines; :class:`Notice` lines become messages;
-    no stream at all gives ``[""]``. An answer that came in the list form (:class:`TextStreams`) is
-    given back as it came.
+    Each stream is read to its end and joined with newlines; :class:`Notice` lines also become messages
+    (the provider says its problems there) and stay at their place in the log, where people look; no
+    stream at all gives ``[""]``. An answer that came in the list form (:class:`TextStreams`) is given
+    back as it came.
     """
     messages, streams = answer
     messages = list(messages)
@@ -175,8 +214,7 @@ def to_task_log(answer: StreamingTaskLog) -> TaskLog:
         for line in stream:
             if isinstance(line, Notice):
                 messages.append(line.message)
-            else:
-                lines.append(line)
+            lines.append(line)
         logs.append("\n".join(lines))
     return messages, logs or [""]
 

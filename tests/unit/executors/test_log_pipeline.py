@@ -63,7 +63,9 @@ def test_registered_reader_is_used_instead_of_building(pipeline: ExecutorLogPipe
 def test_a_registration_in_one_pipeline_does_not_leak_into_another(pipeline: ExecutorLogPipeline) -> None:
     pipeline.register(fx.CountingExecutor, lambda cls, ti, try_number: (["registered"], ["ok"]))
     other = ExecutorLogPipeline(settings=Settings(fallback_enabled=False))
-    assert other.read(fake_ti("CountingExecutor"), 1)[0] == []
+    messages, _ = other.read(fake_ti("CountingExecutor"), 1)
+    assert "registered" not in messages
+    assert messages[-1].endswith("has no class-level log reader and [executor_logs] fallback_enabled is off.")
 
 
 def test_the_streaming_form_is_lazy_and_the_list_form_is_derived_from_it(pipeline: ExecutorLogPipeline) -> None:
@@ -104,7 +106,7 @@ def test_notices_in_a_stream_become_messages_in_the_list_form(pipeline: Executor
         return ["m"], [iter(["a", Notice("cut short"), "b"]), iter([])]
 
     pipeline.register(fx.CountingExecutor, reader)
-    assert pipeline.read(fake_ti("CountingExecutor"), 1) == (["m", "cut short"], ["a\nb", ""])
+    assert pipeline.read(fake_ti("CountingExecutor"), 1) == (["m", "cut short"], [f"a\n{Notice('cut short')}\nb", ""])
     line = next(line for line in pipeline.read_streaming(fake_ti("CountingExecutor"), 1)[1][0] if line != "a")
     assert json.loads(line) == {"event": "cut short", "level": "error", "logger": "airflow_executor_logs"}
 
@@ -167,10 +169,14 @@ def test_subclass_without_its_own_reader_takes_the_fallback(pipeline: ExecutorLo
 
 def test_unknown_executor_is_a_message_in_the_log_stream(pipeline: ExecutorLogPipeline) -> None:
     messages, logs = pipeline.read(fake_ti("DefinitelyNotConfigured"), 1)
-    assert messages == []  # nothing claims a pod, so the served-logs fetch still happens
+    # A source message, so that core does not go on to a worker's served logs that nothing says exist.
+    assert len(messages) == 1
+    assert messages[0].startswith("Executor logs unavailable: Cannot find executor 'DefinitelyNotConfigured'")
     notice = _notice(logs)
     assert notice["level"] == "error"
-    assert notice["event"].startswith("Executor logs unavailable: Cannot find executor 'DefinitelyNotConfigured'")
+    assert notice["event"] == (
+        "Cannot resolve executor 'DefinitelyNotConfigured': check the task's executor and [core] executor"
+    )
 
 
 def test_a_failing_reader_is_a_message_not_an_exception(pipeline: ExecutorLogPipeline) -> None:
@@ -179,10 +185,9 @@ def test_a_failing_reader_is_a_message_not_an_exception(pipeline: ExecutorLogPip
 
     pipeline.register(fx.CountingExecutor, reader)
     messages, logs = pipeline.read(fake_ti("CountingExecutor"), 1)
-    assert messages == []
-    assert _notice(logs)["event"] == (
-        "Executor logs unavailable: CountingExecutor failed to read logs: ValueError: reader broke"
-    )
+    detail = "Executor logs unavailable: CountingExecutor failed to read logs: ValueError: reader broke"
+    assert messages == [detail]
+    assert (_notice(logs)["event"], _notice(logs)["level"]) == (detail, "error")
 
 
 def test_settings_come_from_conf_and_are_reread_after_a_while() -> None:
@@ -216,7 +221,6 @@ def test_a_reader_factory_that_raises_is_a_message(pipeline: ExecutorLogPipeline
 
     pipeline.registry.register(ReaderRegistration(class_path(fx.CountingExecutor), factory=broken_factory))
     messages, logs = pipeline.read(fake_ti("CountingExecutor"), 1)
-    assert messages == []
-    assert _notice(logs)["event"] == (
-        "Executor logs unavailable: CountingExecutor failed to read logs: RuntimeError: no client config"
-    )
+    detail = "Executor logs unavailable: CountingExecutor failed to read logs: RuntimeError: no client config"
+    assert messages == [detail]
+    assert _notice(logs)["event"] == detail

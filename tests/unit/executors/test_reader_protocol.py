@@ -35,9 +35,12 @@ def test_a_notice_line_is_the_structured_line_and_keeps_its_message() -> None:
     assert Notice("slow", "warning") == notice("slow", "warning")
 
 
-def test_to_task_log_joins_each_stream_and_moves_notices_to_the_messages() -> None:
+def test_to_task_log_joins_each_stream_and_copies_notices_to_the_messages() -> None:
     answer = (["source"], [_lines("a", Notice("first cut"), "b"), _lines(), _lines("c", Notice("second cut"))])
-    assert to_task_log(answer) == (["source", "first cut", "second cut"], ["a\nb", "", "c"])
+    assert to_task_log(answer) == (
+        ["source", "first cut", "second cut"],
+        [f"a\n{Notice('first cut')}\nb", "", f"c\n{Notice('second cut')}"],  # and they stay in the log
+    )
 
 
 def test_to_task_log_without_streams_is_one_empty_chunk_as_the_provider_answers() -> None:

@@ -21,6 +21,7 @@ from airflow_executor_logs import metrics
 from airflow_executor_logs.executors.kubernetes import provider_compat
 from airflow_executor_logs.executors.kubernetes.client import KubeClientCache, KubeCoreApi
 from airflow_executor_logs.executors.kubernetes.pod_log_fetch import (
+    CONTAINER,
     Cluster,
     PodCache,
     PodKey,
@@ -28,7 +29,7 @@ from airflow_executor_logs.executors.kubernetes.pod_log_fetch import (
     PodLogKey,
     TaskRead,
 )
-from airflow_executor_logs.executors.kubernetes.transport import describe, is_timeout
+from airflow_executor_logs.executors.kubernetes.transport import describe, is_timeout, is_transport_failure
 from airflow_executor_logs.executors.reader_protocol import (
     LogStream,
     Notice,
@@ -37,7 +38,7 @@ from airflow_executor_logs.executors.reader_protocol import (
     ReaderRegistration,
     StreamingTaskLog,
 )
-from airflow_executor_logs.executors.resilience.circuit_breaker import CircuitBreakers
+from airflow_executor_logs.executors.resilience.circuit_breaker import CircuitBreakers, Refusal
 from airflow_executor_logs.executors.resilience.coalescing import Coalescer, Waiter
 from airflow_executor_logs.executors.resilience.deadline import timed_out
 
@@ -89,10 +90,19 @@ class KubernetesLogReader:
         messages: list[str] = []
         api: KubeCoreApi | None = None
         fetch: PodLogFetch | None = None  # the fetch this read started, if it started one
+        cluster: Cluster | None = None
 
-        def problem(outcome: Outcome, metric: str, message: str) -> StreamingTaskLog:
+        def problem(
+            outcome: Outcome,
+            metric: str,
+            message: str,
+            summary: str,
+            *,
+            transient: bool | None = None,
+            retry_in: float | None = None,
+        ) -> StreamingTaskLog:
             context.metrics.incr(metric, executor_cls)
-            context.report.problem(outcome, message)
+            context.report.problem(outcome, message, summary=summary, transient=transient, retry_in=retry_in)
             return [*messages, message], []
 
         try:
@@ -104,8 +114,10 @@ class KubernetesLogReader:
             )
             key = PodLogKey(pod, self.provider_settings.tail_lines(executor_cls, team_name))
             joined = self._join_or_start(key, api, context, TaskRead(executor_cls, team_name, ti))
-            if isinstance(joined, str):
-                return problem(Outcome.REFUSED, metrics.BREAKER_REFUSALS, f"{SOURCE} skipped: {joined}")
+            if isinstance(joined, Refusal):
+                summary = f"Kubernetes API not answering ({joined.failures} failed calls in a row)"
+                message = f"{SOURCE} skipped: {joined}"
+                return problem(Outcome.REFUSED, metrics.BREAKER_REFUSALS, message, summary, retry_in=joined.retry_in)
             waiter, fetch = joined
             waiter.opened()
             raw_lines = waiter.lines()
@@ -122,12 +134,21 @@ class KubernetesLogReader:
             if context.deadline.expired or is_timeout(err):
                 if fetch is not None:
                     fetch.timed_out()
-                return problem(Outcome.TIMEOUT, metrics.TIMEOUTS, timed_out(SOURCE, context.deadline.seconds, 0))
-            return problem(Outcome.FAILED, metrics.FAILURES, f"{SOURCE} failed: {describe(err, api)}")
+                seconds = context.deadline.seconds
+                summary = f"Kubernetes API not answering (timed out after {seconds:g} s)"
+                retry_in = self.breakers.retry_in(cluster) if cluster is not None else None
+                message = timed_out(SOURCE, seconds, 0)
+                return problem(Outcome.TIMEOUT, metrics.TIMEOUTS, message, summary, retry_in=retry_in)
+            described = describe(err, api)
+            message = f"{SOURCE} failed: {described}"
+            if is_transport_failure(err):  # the API may answer again: earlier lines are worth showing
+                summary = f"Kubernetes API unreachable ({_shorten(described, 50)})"
+                return problem(Outcome.FAILED, metrics.FAILURES, message, summary, transient=True)
+            return problem(Outcome.FAILED, metrics.FAILURES, message, message)
 
     def _join_or_start(
         self, key: PodLogKey, api: KubeCoreApi, context: ReadContext, task: TaskRead
-    ) -> tuple[Waiter[bytes], PodLogFetch | None] | str:
+    ) -> tuple[Waiter[bytes], PodLogFetch | None] | Refusal:
         """
         A waiter on the fetch of ``key``: one in flight joined, or one started if the cluster's breaker
         lets it (with the fetch this read started), or why the breaker refused it.
@@ -136,9 +157,13 @@ class KubernetesLogReader:
         waiter = self.coalescer.join(key, deadline)
         if waiter is None:
             admitted = self.breakers.admit(
-                key.pod.cluster, threshold=settings.breaker_threshold, cooldown=settings.breaker_cooldown
+                key.pod.cluster,
+                threshold=settings.breaker_threshold,
+                cooldown=settings.breaker_cooldown,
+                probe=_probe(api, key, self.pods.get(key.pod, settings.pod_cache_ttl), settings.connect_timeout),
+                probe_wait=min(settings.connect_timeout, deadline.left()),
             )
-            if isinstance(admitted, str):
+            if isinstance(admitted, Refusal):
                 return admitted
             fetch = PodLogFetch(key, api, admitted, context, clients=self.clients, pods=self.pods, task=task)
             waiter, joined = self.coalescer.start(key, fetch.open, deadline)
@@ -185,3 +210,42 @@ REGISTRATION = ReaderRegistration(
     # Every call and every chunk of the body is bounded by socket timeouts set from the deadline.
     keeps_deadline=True,
 )
+
+
+def _probe(api: KubeCoreApi, key: PodLogKey, pod_name: str | None, timeout: float) -> Callable[[], None]:
+    """
+    A cheap call that tells whether the cluster's API answers again, with connect and read timeouts of
+    ``timeout``: the last line of the task's pod log when the pod is known (the call that failed, not
+    another that may work while it hangs), else the task's pod list. Any answer counts (an error
+    status too); it raises only if the call fails.
+    """
+
+    def probe() -> None:
+        from kubernetes.client.rest import ApiException
+
+        pod = key.pod
+        try:
+            if pod_name is None:
+                api.list_namespaced_pod(pod.namespace, label_selector=pod.selector, _request_timeout=(timeout, timeout))
+                return
+            response = api.read_namespaced_pod_log(
+                pod_name,
+                pod.namespace,
+                container=CONTAINER,
+                follow=False,
+                tail_lines=1,
+                _preload_content=False,
+                _request_timeout=(timeout, timeout),
+            )
+            try:
+                response.read()
+            finally:
+                response.release_conn()
+        except ApiException:
+            return
+
+    return probe
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -6,6 +6,12 @@ breaker opens: reads are refused at once, with a message saying what failed and 
 is. After ``cooldown`` seconds one probe read is let through (half-open); its success closes the
 breaker, its failure opens it again. Any answer from the API, an error status included, is a success:
 the transport works.
+
+So that a recovered API is read again on the next poll, not after the whole cool-down, a read refused by
+an open breaker may bring a cheap probe call (``probe``): it runs in the background, at most one per
+circuit at a time and one every :data:`PROBE_EVERY` seconds, and only while reads keep coming (nobody
+looking, no calls). Its success closes the breaker; the read that started it waits up to ``probe_wait``
+for it, so that read already gets the fresh answer.
 """
 
 from __future__ import annotations
@@ -15,7 +21,22 @@ import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
-__all__ = ["BreakerPermit", "CircuitBreakers"]
+__all__ = ["PROBE_EVERY", "BreakerPermit", "CircuitBreakers", "Refusal"]
+
+#: Seconds between background probes of one open circuit (each is bounded by its own timeouts).
+PROBE_EVERY = 1.0
+
+
+class Refusal(str):
+    """Why a read is refused now (the message), with the count of failures and the seconds to the next attempt."""
+
+    failures: int
+    retry_in: float | None
+
+    def __new__(cls, message: str, failures: int, retry_in: float | None) -> Refusal:
+        refusal = super().__new__(cls, message)
+        refusal.failures, refusal.retry_in = failures, retry_in
+        return refusal
 
 
 @dataclass
@@ -24,6 +45,9 @@ class _Circuit:
     last_error: str = ""
     opened_at: float | None = None
     probing: bool = False
+    cooldown: float = 0.0
+    probe_running: threading.Event | None = None  # set once the background probe in flight is done
+    probe_started: float | None = None
 
 
 class BreakerPermit:
@@ -68,10 +92,26 @@ class CircuitBreakers:
         self._circuits: dict[Hashable, _Circuit] = {}
         self._lock = threading.Lock()
 
-    def admit(self, key: Hashable, *, threshold: int, cooldown: float) -> BreakerPermit | str:
-        """A permit for one read, or the message explaining why the read is refused now."""
+    def admit(
+        self,
+        key: Hashable,
+        *,
+        threshold: int,
+        cooldown: float,
+        probe: Callable[[], None] | None = None,
+        probe_wait: float = 0.0,
+    ) -> BreakerPermit | Refusal:
+        """
+        A permit for one read, or the message explaining why the read is refused now. While the circuit
+        is open, ``probe`` (a cheap call that raises if the API still fails) may be started in the
+        background; a read that starts it waits up to ``probe_wait`` s and is let through if it succeeds.
+        """
+        started = self._start_probe(key, probe)
+        if started is not None:
+            started.wait(probe_wait)  # if it succeeds in time, the circuit is closed below
         with self._lock:
             circuit = self._circuits.setdefault(key, _Circuit())
+            circuit.cooldown = cooldown
             if circuit.opened_at is None:
                 return BreakerPermit(self, key, probe=False, threshold=threshold)
             waited = self._clock() - circuit.opened_at
@@ -83,8 +123,53 @@ class CircuitBreakers:
                 f"({circuit.last_error})"
             )
             if circuit.probing:
-                return f"{reason}; a probe read is checking it now"
-            return f"{reason}; next attempt in {cooldown - waited:.0f} s ([executor_logs] breaker_cooldown)"
+                return Refusal(f"{reason}; a probe read is checking it now", circuit.failures, None)
+            left = cooldown - waited
+            message = f"{reason}; next attempt in {left:.0f} s ([executor_logs] breaker_cooldown)"
+            if probe is not None:  # probed in the background: a read after a good probe goes through
+                since = self._clock() - (circuit.probe_started or 0.0)
+                left = min(left, max(PROBE_EVERY - since, 0.0))
+            return Refusal(message, circuit.failures, left)
+
+    def _start_probe(self, key: Hashable, probe: Callable[[], None] | None) -> threading.Event | None:
+        """Start ``probe`` for the open circuit of ``key`` if none runs and none started recently."""
+        if probe is None:
+            return None
+        with self._lock:
+            circuit = self._circuits.get(key)
+            if circuit is None or circuit.opened_at is None or circuit.probing or circuit.probe_running is not None:
+                return None
+            now = self._clock()
+            if circuit.probe_started is not None and now - circuit.probe_started < PROBE_EVERY:
+                return None
+            done = circuit.probe_running = threading.Event()
+            circuit.probe_started = now
+        threading.Thread(
+            target=self._probe, args=(key, probe, circuit, done), name="executor-logs-breaker-probe", daemon=True
+        ).start()
+        return done
+
+    def _probe(self, key: Hashable, probe: Callable[[], None], circuit: _Circuit, done: threading.Event) -> None:
+        try:
+            probe()
+        except Exception:  # still failing: the circuit stays open, with the error that opened it
+            pass
+        else:
+            with self._lock:
+                if self._circuits.get(key) is circuit:
+                    self._circuits[key] = _Circuit()  # the API answers: closed
+        finally:
+            with self._lock:
+                circuit.probe_running = None
+            done.set()
+
+    def retry_in(self, key: Hashable) -> float | None:
+        """Seconds until an open circuit lets a read through again; ``None`` while it is closed."""
+        with self._lock:
+            circuit = self._circuits.get(key)
+            if circuit is None or circuit.opened_at is None:
+                return None
+            return max(circuit.cooldown - (self._clock() - circuit.opened_at), 0.0)
 
     def state(self, key: Hashable) -> str:
         """``closed``, ``open`` or ``half-open`` (a probe is out), for tests and diagnostics."""

@@ -12,6 +12,7 @@ import pytest
 
 from airflow_executor_logs import metrics
 from airflow_executor_logs.config import Settings
+from airflow_executor_logs.executors.answers import PassThrough
 from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline
 from airflow_executor_logs.executors.resilience.bulkhead import Bulkhead
 from airflow_executor_logs.executors.resilience.deadline import Deadline
@@ -24,6 +25,8 @@ BUSY = (
     "Executor logs unavailable: this API server worker is busy, 2 reads of running tasks' logs are already "
     "waiting ([executor_logs] max_concurrent_reads); try again shortly"
 )
+#: The line at the end of the log: short, and when to look again.
+BUSY_LINE = "This API server worker is busy (2 log reads waiting)"
 
 
 from airflow.executors.base_executor import BaseExecutor  # noqa: E402
@@ -55,6 +58,7 @@ def pipeline(clock: FakeClock, counted: RecordingMetrics) -> ExecutorLogPipeline
         settings=Settings(max_concurrent_reads=2, slot_wait=0.0, read_timeout=5.0),
         metrics=counted,  # type: ignore[arg-type]
         clock=clock,
+        policy=PassThrough(),  # each read reaches the bulkhead (none is answered from memory)
     )
 
     def reader(executor: Any, ti: Any, try_number: int, context: Any) -> Any:
@@ -71,7 +75,10 @@ def _read(pipeline: ExecutorLogPipeline) -> tuple[list[str], list[Any]]:
 def _is_busy(answer: tuple[list[str], list[Any]]) -> bool:
     messages, streams = answer
     lines = [line for stream in streams for line in stream]
-    return messages == [] and [json.loads(line)["event"] for line in lines] == [BUSY]
+    if messages != [BUSY] or len(lines) != 1:
+        return False
+    event = json.loads(lines[0])
+    return (event["event"], event["level"]) == (BUSY_LINE, "warning")
 
 
 def test_the_read_beyond_k_is_refused_with_its_message(
@@ -82,9 +89,9 @@ def test_the_read_beyond_k_is_refused_with_its_message(
     assert pipeline.bulkhead.in_use == 2
     assert _is_busy(_read(pipeline))
     assert counted.count(metrics.BULKHEAD_REFUSALS) == 1
-    assert pipeline.read(fake_ti(f"{__name__}.BulkheadExecutor"), 1)[1] == [
-        json.dumps({"event": BUSY, "level": "warning", "logger": "airflow_executor_logs"})
-    ]
+    messages, logs = pipeline.read(fake_ti(f"{__name__}.BulkheadExecutor"), 1)
+    assert messages == [BUSY]
+    assert [json.loads(line)["event"] for line in logs] == [BUSY_LINE]
 
 
 def test_a_slot_is_freed_when_the_answer_is_read(pipeline: ExecutorLogPipeline) -> None:
@@ -128,7 +135,7 @@ def test_list_form_reads_release_at_once(pipeline: ExecutorLogPipeline) -> None:
 
 
 def test_a_waiting_read_gets_a_slot_freed_within_its_wait() -> None:
-    pipeline = ExecutorLogPipeline(settings=Settings(max_concurrent_reads=1, slot_wait=30.0))
+    pipeline = ExecutorLogPipeline(settings=Settings(max_concurrent_reads=1, slot_wait=30.0), policy=PassThrough())
     release = threading.Event()
 
     def reader(executor: Any, ti: Any, try_number: int, context: Any) -> Any:

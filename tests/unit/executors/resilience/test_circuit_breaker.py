@@ -117,7 +117,7 @@ def _cluster(k: Kube) -> object:
 def test_opens_after_consecutive_transport_failures_and_says_when_it_retries(k: Kube) -> None:
     ti = fake_ti("KubernetesExecutor")
     k.add_pod(ti, ["hello"])
-    k.api.fail("list", refused(), times=3)
+    k.api.fail("list", refused(), times=None)
     for _ in range(3):  # closed: each read tries, and says how it failed
         messages, _ = k.read(ti)
         assert messages[-1].startswith("Reading from k8s pod logs failed:")
@@ -126,24 +126,40 @@ def test_opens_after_consecutive_transport_failures_and_says_when_it_retries(k: 
     calls = k.api.count()
 
     k.clock.advance(4)
-    messages, logs = k.read(ti)  # open: answered at once, no call
+    messages, logs = k.read(ti)  # open: answered without a read; one cheap probe call, which fails
     assert messages[0] == FIRST
     assert messages[1].startswith("Reading from k8s pod logs skipped: the Kubernetes API failed 3 times in a row")
-    assert "Connection refused" in messages[1]
     assert messages[1].endswith("next attempt in 6 s ([executor_logs] breaker_cooldown)")
+    assert "Connection refused" in messages[1]
     assert logs == [""]
-    assert k.api.count() == calls
+    assert k.api.count() == calls + 1
+    messages, _ = k.read(ti)  # within a second of that probe: no call at all
+    assert messages[1].startswith("Reading from k8s pod logs skipped")
+    assert k.api.count() == calls + 1
     assert k.metrics.count(metrics.BREAKER_OPENINGS) == 1
-    assert k.metrics.count(metrics.BREAKER_REFUSALS) == 1
+    assert k.metrics.count(metrics.BREAKER_REFUSALS) == 2
 
 
-def test_a_probe_after_the_cooldown_closes_it(k: Kube) -> None:
+def test_a_background_probe_closes_it_and_the_read_that_started_it_reads_fresh_lines(k: Kube) -> None:
+    """The API answers again: the next read, not the end of the cool-down, gets fresh lines."""
+    ti = fake_ti("KubernetesExecutor")
+    k.add_pod(ti, ["hello"])
+    k.api.fail("list", refused(), times=3)
+    for _ in range(3):
+        k.read(ti)
+    assert k.reader.breakers.state(_cluster(k)) == "open"
+    assert k.read(ti)[0][-1] == "Found logs through kube API"
+    assert k.reader.breakers.state(_cluster(k)) == "closed"
+
+
+def test_without_a_probe_a_read_after_the_cooldown_is_the_probe(k: Kube) -> None:
     ti = fake_ti("KubernetesExecutor")
     k.add_pod(ti, ["hello"])
     k.api.fail("list", refused(), times=3)
     for _ in range(3):
         k.read(ti)
     k.clock.advance(10)
+    k.reader.breakers._start_probe = lambda key, probe: None  # type: ignore[method-assign]  # no background probe
 
     gate = k.api.hold("list")
     probe: list[tuple[list[str], list[str]]] = []
@@ -169,6 +185,7 @@ def test_a_failed_probe_opens_it_again(k: Kube) -> None:
     for _ in range(3):
         k.read(ti)
     k.clock.advance(10)
+    k.reader.breakers._start_probe = lambda key, probe: None  # type: ignore[method-assign]  # no background probe
     messages, _ = k.read(ti)  # the probe
     assert messages[-1].startswith("Reading from k8s pod logs failed:")
     assert k.reader.breakers.state(_cluster(k)) == "open"

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from airflow_executor_logs.config import Settings
+from airflow_executor_logs.executors.answers import PassThrough
 from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline
 from airflow_executor_logs.executors.reader_protocol import Notice
 from airflow_executor_logs.executors.resilience.deadline import Deadline
@@ -51,7 +52,9 @@ def pipeline(release: threading.Event) -> ExecutorLogPipeline:
 
         return ["streaming"], [lines()]
 
-    pipeline = ExecutorLogPipeline(settings=Settings(read_timeout=READ_TIMEOUT), max_blocked_readers=MAX_BLOCKED)
+    pipeline = ExecutorLogPipeline(
+        settings=Settings(read_timeout=READ_TIMEOUT), max_blocked_readers=MAX_BLOCKED, policy=PassThrough()
+    )
     pipeline.register(fx.CountingExecutor, sleeps_past_the_deadline)
     pipeline.register(fx.ManagerExecutor, blocks_halfway)
     # Warm up what a first read imports before its reader runs (the deadline covers the reader).
@@ -71,9 +74,10 @@ def _timed(read: Any) -> tuple[float, Any]:
 def test_a_reader_that_hangs_before_answering_is_cut(pipeline: ExecutorLogPipeline) -> None:
     elapsed, (messages, logs) = _timed(lambda: pipeline.read(fake_ti("CountingExecutor"), 1))
     assert READ_TIMEOUT <= elapsed <= BOUND, elapsed
-    assert messages == []  # no source message: core still reads the worker's served logs
-    assert [json.loads(line)["event"] for line in logs] == [
-        "Executor logs unavailable: sleeps_past_the_deadline timed out after 0.25 s ([executor_logs] read_timeout)"
+    detail = "Executor logs unavailable: sleeps_past_the_deadline timed out after 0.25 s ([executor_logs] read_timeout)"
+    assert messages == [detail]  # a source message: core does not go on to the worker's served logs
+    assert [(json.loads(line)["event"], json.loads(line)["level"]) for line in logs] == [
+        ("sleeps_past_the_deadline not answering (timed out after 0.25 s)", "warning")
     ]
 
 
@@ -85,7 +89,7 @@ def test_a_stream_that_hangs_halfway_keeps_the_lines_read(pipeline: ExecutorLogP
         "blocks_halfway timed out after 0.25 s ([executor_logs] read_timeout); "
         "showing the 3 lines read before the deadline",
     ]
-    assert logs == ["first\nsecond\nthird"]
+    assert logs == ["first\nsecond\nthird\n" + Notice(messages[-1])]  # the problem also ends the log
 
 
 def test_the_streaming_form_is_cut_while_core_iterates(pipeline: ExecutorLogPipeline) -> None:
@@ -118,7 +122,7 @@ def test_twenty_hung_reads_leave_a_bounded_number_of_threads(pipeline: ExecutorL
         answers.append(answer)
     assert len(_reader_threads()) - before <= MAX_BLOCKED
     assert pipeline.guard.blocked(_reader_name(executor)) == MAX_BLOCKED
-    refused = [logs for _, logs in answers if any("still blocked past their deadline" in line for line in logs)]
+    refused = [messages for messages, _ in answers if any("still blocked past their deadline" in m for m in messages)]
     assert len(refused) == 20 - MAX_BLOCKED  # refused at once, once the bound is reached
 
 

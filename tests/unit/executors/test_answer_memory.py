@@ -1,0 +1,294 @@
+"""The answer memory: answers reused within answer_ttl, the last good lines kept and shown when a read fails."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from freezegun import freeze_time
+
+from airflow_executor_logs.config import Settings
+from airflow_executor_logs.executors.answer_memory import AnswerMemory
+from airflow_executor_logs.executors.answers import Answer, ReadKey
+from airflow_executor_logs.executors.reader_protocol import (
+    Notice,
+    Outcome,
+    ReadReport,
+    TextStream,
+    TextStreams,
+    to_task_log,
+)
+from airflow_executor_logs_testing.kube_client import FakeClock
+
+KEY = ReadKey("a.KubernetesExecutor", "dag", "task", "run", -1, 1)
+TIMEOUT_DETAIL = "Reading from k8s pod logs timed out after 5 s ([executor_logs] read_timeout)"
+TIMEOUT_SUMMARY = "Kubernetes API not answering (timed out after 5 s)"
+
+
+class Reads:
+    """A reader double: answers what it is told to next, and counts its reads."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.next: Callable[[], Answer] = lambda: good(3)
+
+    def __call__(self) -> Answer:
+        self.count += 1
+        return self.next()
+
+
+def good(lines: int, prefix: str = "line") -> Answer:
+    """A streamed answer of ``lines`` lines, as the Kubernetes reader gives it."""
+    return Answer(["Found logs through kube API"], [iter([f"{prefix} {n}\n" for n in range(lines)])])
+
+
+def failed(outcome: Outcome, detail: str, summary: str = "", *, retry_in: float | None = None, **kw: Any) -> Answer:
+    report = ReadReport()
+    report.problem(outcome, detail, summary=summary, retry_in=retry_in, **kw)
+    return Answer(["Attempting to fetch logs from pod p through kube API", detail], [], report)
+
+
+def consume(answer: Answer) -> tuple[list[str], list[str]]:
+    return to_task_log(answer.task_log())
+
+
+def events(answer: Answer) -> list[dict[str, Any]]:
+    """The structured lines of an answer's log."""
+    _, chunks = consume(answer)
+    out = []
+    for chunk in chunks:
+        for line in chunk.splitlines():
+            if line.startswith("{"):
+                out.append(json.loads(line))
+    return out
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def memory(clock: Callable[[], float], **settings: Any) -> AnswerMemory:
+    fixed = Settings(**settings)
+    return AnswerMemory(lambda: fixed, clock=clock)
+
+
+def test_identical_reads_within_answer_ttl_reuse_the_answer(clock: FakeClock) -> None:
+    reads, kept = Reads(), memory(clock, answer_ttl=1.0)
+    first = consume(kept.answer(KEY, reads))
+    clock.advance(0.9)
+    assert consume(kept.answer(KEY, reads)) == first
+    assert reads.count == 1
+    clock.advance(0.1)
+    kept.answer(KEY, reads)
+    assert reads.count == 2  # answer_ttl after the first read started
+
+
+def test_another_try_or_task_is_not_reused(clock: FakeClock) -> None:
+    reads, kept = Reads(), memory(clock)
+    consume(kept.answer(KEY, reads))
+    consume(kept.answer(ReadKey("a.KubernetesExecutor", "dag", "task", "run", -1, 2), reads))
+    consume(kept.answer(ReadKey("a.KubernetesExecutor", "dag", "other", "run", -1, 1), reads))
+    assert reads.count == 3
+
+
+def test_a_problem_is_reused_within_answer_ttl_too(clock: FakeClock) -> None:
+    reads, kept = Reads(), memory(clock)
+    reads.next = lambda: failed(Outcome.TIMEOUT, TIMEOUT_DETAIL, TIMEOUT_SUMMARY)
+    first = consume(kept.answer(KEY, reads))
+    assert consume(kept.answer(KEY, reads)) == first
+    assert reads.count == 1
+
+
+def test_an_answer_not_read_to_its_end_is_not_kept(clock: FakeClock) -> None:
+    reads, kept = Reads(), memory(clock)
+    answer = kept.answer(KEY, reads)
+    next(iter(answer.streams[0]))
+    answer.streams[0].close()  # type: ignore[attr-defined]  # core stopped early
+    kept.answer(KEY, reads)
+    assert reads.count == 2
+
+
+def test_a_timeout_shows_the_last_good_lines_and_says_what_failed_when_and_what_next() -> None:
+    with freeze_time("2026-12-04 12:03:11", tz_offset=0) as frozen:
+        reads, kept = Reads(), AnswerMemory(lambda: Settings(), clock=time.monotonic)
+        reads.next = lambda: good(100)
+        assert len([line for line in consume(kept.answer(KEY, reads))[1][0].splitlines() if line]) == 100
+        frozen.tick(42)
+        reads.next = lambda: failed(Outcome.TIMEOUT, TIMEOUT_DETAIL, TIMEOUT_SUMMARY, retry_in=12.0)
+        answer = kept.answer(KEY, reads)
+        messages, chunks = consume(answer)
+    assert messages[-1] == TIMEOUT_DETAIL  # the source message stays
+    lines = [line for line in "\n".join(chunks).splitlines() if line]
+    assert lines[:100] == [f"line {n}" for n in range(100)]  # the last good lines, then the warning, last
+    warning = json.loads(lines[-1])
+    assert warning["event"] == (
+        "Kubernetes API not answering (timed out after 5 s): showing the 100 lines read 42 s ago, "
+        "at 12:03:11 UTC; next attempt in 12 s"
+    )
+    assert warning["level"] == "warning"
+    assert warning["timestamp"].startswith("2026-12-04T12:03:53")  # stamped now: core sorts it last
+    assert len(warning["event"]) <= 130  # the wording the issue asks for, one line in the log view
+
+
+def test_the_next_attempt_is_at_least_answer_ttl_away(clock: FakeClock) -> None:
+    reads, kept = Reads(), memory(clock, answer_ttl=2.0)
+    consume(kept.answer(KEY, reads))
+    clock.advance(3)
+    reads.next = lambda: failed(Outcome.TIMEOUT, TIMEOUT_DETAIL, TIMEOUT_SUMMARY)
+    line = events(kept.answer(KEY, reads))[-1]["event"]
+    assert "showing the 3 lines read 3 s ago, at " in line
+    assert line.endswith(" UTC; next attempt in 2 s")  # a poll within answer_ttl gets this answer again
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param(
+            lambda: failed(Outcome.REFUSED, "skipped: the breaker is open", "Kubernetes API down"), id="breaker"
+        ),
+        pytest.param(lambda: failed(Outcome.REFUSED, "busy", "This API server worker is busy"), id="bulkhead"),
+        pytest.param(
+            lambda: failed(Outcome.FAILED, "failed: connection refused", "Kubernetes API unreachable", transient=True),
+            id="transport",
+        ),
+    ],
+)
+def test_refusals_and_transport_failures_show_the_last_good_lines(
+    clock: FakeClock, answer: Callable[[], Answer]
+) -> None:
+    reads, kept = Reads(), memory(clock)
+    consume(kept.answer(KEY, reads))
+    clock.advance(5)
+    reads.next = answer
+    messages, chunks = consume(kept.answer(KEY, reads))
+    assert chunks[0] == "line 0\n\nline 1\n\nline 2\n"
+    assert json.loads(chunks[-1])["level"] == "warning"
+    assert "showing the 3 lines read 5 s ago" in json.loads(chunks[-1])["event"]
+    assert messages[-1] == answer().report.detail
+
+
+def test_a_failure_that_is_not_transient_is_an_error_line_without_old_lines(clock: FakeClock) -> None:
+    reads, kept = Reads(), memory(clock)
+    consume(kept.answer(KEY, reads))
+    clock.advance(5)
+    reads.next = lambda: failed(Outcome.FAILED, "Reading from k8s pod logs failed: (403) Forbidden")
+    _messages, chunks = consume(kept.answer(KEY, reads))
+    assert chunks == [json.dumps(json.loads(chunks[0]))]  # one line: the error, nothing else
+    assert json.loads(chunks[0])["event"] == "Reading from k8s pod logs failed: (403) Forbidden"
+    assert json.loads(chunks[0])["level"] == "error"
+
+
+def test_without_earlier_lines_a_problem_is_still_a_line_at_the_end(clock: FakeClock) -> None:
+    reads, kept = Reads(), memory(clock)
+    reads.next = lambda: failed(Outcome.TIMEOUT, TIMEOUT_DETAIL, TIMEOUT_SUMMARY)
+    messages, chunks = consume(kept.answer(KEY, reads))
+    assert TIMEOUT_DETAIL in messages
+    assert [json.loads(chunk)["event"] for chunk in chunks] == [f"{TIMEOUT_SUMMARY}; next attempt in 1 s"]
+
+
+def test_lines_older_than_stale_lines_ttl_are_not_shown(clock: FakeClock) -> None:
+    reads, kept = Reads(), memory(clock, stale_lines_ttl=60.0)
+    consume(kept.answer(KEY, reads))
+    clock.advance(60)
+    reads.next = lambda: failed(Outcome.TIMEOUT, TIMEOUT_DETAIL, TIMEOUT_SUMMARY)
+    _, chunks = consume(kept.answer(KEY, reads))
+    assert len(chunks) == 1
+    assert len(kept.lines) == 0
+
+
+def test_the_memory_is_bounded_by_bytes_least_recently_used_first_out(clock: FakeClock) -> None:
+    reads, kept = Reads(), memory(clock, stale_lines_max_bytes=64 * 1024, answer_ttl=0.001)
+    reads.next = lambda: good(20)
+    keys = [ReadKey("a.K", "dag", f"task-{n}", "run", -1, 1) for n in range(100)]
+    for key in keys[:10]:
+        consume(kept.answer(key, reads))
+    clock.advance(1)
+    kept.lines.get(keys[0], 600)  # used again: kept longest
+    for key in keys[10:]:
+        consume(kept.answer(key, reads))
+        assert kept.lines.bytes <= 64 * 1024
+    assert 0 < len(kept.lines) < 100
+    assert kept.lines.get(keys[1], 600) is None  # least recently used: out
+    assert kept.lines.get(keys[-1], 600) is not None
+
+
+def test_a_streamed_read_larger_than_its_share_is_not_kept_and_stops_being_buffered(clock: FakeClock) -> None:
+    reads, kept = Reads(), memory(clock, stale_lines_max_bytes=16 * 1024)  # a read may keep 1 KiB
+    consume(kept.answer(KEY, reads))
+    assert len(kept.lines) == 1
+    clock.advance(5)
+    reads.next = lambda: good(1000, "a longer line, one of many")
+    answer = kept.answer(KEY, reads)
+    recording = answer.streams[0].gi_frame.f_locals["recording"]  # type: ignore[attr-defined]
+    consume(answer)
+    assert recording.parts is None  # nothing was buffered past the bound
+    assert len(kept.lines) == 0  # and the older lines are not the last ones served: dropped
+
+
+def test_a_stream_cut_by_a_problem_is_not_kept(clock: FakeClock) -> None:
+    reads, kept = Reads(), memory(clock)
+
+    def cut() -> Answer:
+        report = ReadReport()
+
+        def lines() -> Iterator[str]:
+            yield "first\n"
+            report.problem(Outcome.TIMEOUT, "cut", summary="cut")
+            yield Notice("cut")
+
+        return Answer(["m"], [lines()], report)
+
+    reads.next = cut
+    consume(kept.answer(KEY, reads))
+    assert len(kept.lines) == 0
+
+
+def test_an_answer_in_the_list_form_is_kept_and_given_back_as_it_came(clock: FakeClock) -> None:
+    reads, kept = Reads(), memory(clock)
+    reads.next = lambda: Answer(["listed"], TextStreams([TextStream("a\nb"), TextStream("c")]))
+    first = consume(kept.answer(KEY, reads))
+    assert first == (["listed"], ["a\nb", "c"])
+    assert consume(kept.answer(KEY, reads)) == first
+    clock.advance(2)
+    reads.next = lambda: failed(Outcome.TIMEOUT, "timed out", "Short-lived X not answering")
+    _, chunks = consume(kept.answer(KEY, reads))
+    assert chunks[:2] == ["a\nb", "c"]
+    assert "showing the 3 lines read 2 s ago" in json.loads(chunks[2])["event"]
+
+
+def test_a_read_arriving_while_an_identical_one_is_in_flight_waits_for_its_answer(clock: FakeClock) -> None:
+    import threading
+
+    reads, kept = Reads(), memory(clock, answer_ttl=30.0)
+    release, entered = threading.Event(), threading.Event()
+
+    def slow() -> Answer:
+        entered.set()
+        release.wait(30)
+        return good(3)
+
+    reads.next = slow
+    answers: list[Any] = []
+    first = threading.Thread(target=lambda: answers.append(consume(kept.answer(KEY, reads))))
+    first.start()
+    entered.wait(30)
+    second = threading.Thread(target=lambda: answers.append(consume(kept.answer(KEY, reads))))
+    second.start()
+    release.set()
+    first.join(30)
+    second.join(30)
+    assert reads.count == 1  # the second waited for the first answer instead of reading again
+    assert answers[0] == answers[1]
+
+
+def test_an_answer_never_read_to_its_end_holds_later_reads_once_at_most(clock: FakeClock) -> None:
+    reads, kept = Reads(), memory(clock, answer_ttl=0.05)
+    abandoned = kept.answer(KEY, reads)  # its stream is never read: nothing is kept
+    consume(kept.answer(KEY, reads))  # waits up to answer_ttl for it, then reads
+    consume(kept.answer(KEY, reads))  # reused: the first answer no longer holds anyone up
+    assert reads.count == 2
+    assert abandoned.streams
