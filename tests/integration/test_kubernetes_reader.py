@@ -312,3 +312,57 @@ def test_the_first_read_after_the_api_heals_gets_fresh_lines_not_the_cooldown(ku
         _, messages, logs = _timed_read(ti)
     assert messages[-1] == "Found logs through kube API"  # 10 minutes of "skipped" before
     assert "the pod's line" in logs[0]
+
+
+def _kill_plugins(pidfile: Path) -> None:
+    """Stop the credential plugins the test started, by the PIDs they wrote."""
+    import contextlib
+    import os
+    import signal
+
+    if not pidfile.exists():
+        return
+    for pid in {int(line) for line in pidfile.read_text().split() if line.strip()}:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_a_hanging_exec_credential_plugin_costs_a_read_its_deadline_and_shows_the_last_lines(
+    kube: FakeKubeAPI, fake_kubeconfig: Path, tmp_path: Path
+) -> None:
+    """``aws eks get-token`` waiting on a metadata endpoint, say: a real kubeconfig whose exec command hangs."""
+    import json
+    import stat
+
+    ti = fake_ti("KubernetesExecutor")
+    serve_task_pod(kube, ti, 1, ["the pod's line"])
+    pidfile = tmp_path / "plugin.pids"
+    plugin = tmp_path / "get-token.sh"
+    plugin.write_text(f"#!/bin/sh\necho $$ >> {pidfile}\nexec sleep 3600\n")
+    plugin.chmod(plugin.stat().st_mode | stat.S_IXUSR)
+    user = {"exec": {"apiVersion": "client.authentication.k8s.io/v1beta1", "command": str(plugin)}}
+    # Every read builds its client (and so runs the plugin): a token rotated in place, say.
+    with conf_vars({("executor_logs", "client_ttl"): "0.000001"}):
+        assert "the pod's line" in _timed_read(ti)[2][0]  # read once, and remembered
+        fake_kubeconfig.write_text(
+            "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+            f"clusters:\n- name: c\n  cluster:\n    server: {json.dumps(kube.url)}\n"
+            f"users:\n- name: u\n  user: {json.dumps(user)}\n"
+            "contexts:\n- name: c\n  context:\n    cluster: c\n    user: u\n"
+        )
+        try:
+            elapsed, messages, logs = _timed_read(ti)
+            assert elapsed <= BOUND, elapsed  # cut at the deadline, not after the plugin's hour
+            second, _, _ = _timed_read(ti)  # a later read is not stuck behind the hung build either
+            assert second <= BOUND, second
+        finally:
+            _kill_plugins(pidfile)
+    assert pidfile.exists()  # the plugin did run
+    assert messages[-1].startswith("Reading from k8s pod logs timed out: the Kubernetes client was not built")
+    lines = [line for line in "\n".join(logs).splitlines() if line]
+    assert "the pod's line" in lines[0]  # the last good lines...
+    warning = json.loads(lines[-1])  # ...then what failed
+    assert warning["level"] == "warning"
+    assert warning["event"].startswith(
+        "Kubernetes client not ready (its credentials took over 2 s): showing the 1 lines read "
+    )

@@ -9,13 +9,25 @@ The real implementation is the provider's ``CoreV1Api``; the double beside it is
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-__all__ = ["ClientFactory", "KubeClientCache", "KubeCoreApi", "PodList", "PodLogResponse", "build_client"]
+if TYPE_CHECKING:
+    from airflow_executor_logs.executors.resilience.deadline import Deadline
+
+__all__ = [
+    "ClientBuildTimeout",
+    "ClientFactory",
+    "KubeClientCache",
+    "KubeCoreApi",
+    "PodList",
+    "PodLogResponse",
+    "build_client",
+]
 
 
 class _PodMetadata(Protocol):
@@ -84,27 +96,99 @@ class _CachedClient:
     built_at: float
 
 
+class ClientBuildTimeout(TimeoutError):
+    """The client was not built within the read's deadline (a kubeconfig ``exec`` credential plugin that hangs)."""
+
+
+@dataclass
+class _Build:
+    """One build of a team's client, on a thread of its own; ``done`` is set when it returned or raised."""
+
+    started: float
+    #: The deadline (s) of the read that started it: past it, the build is given up for a new one.
+    patience: float
+    done: threading.Event = field(default_factory=threading.Event)
+    api: KubeCoreApi | None = None
+    error: BaseException | None = None
+
+
 class KubeClientCache:
-    """One ``CoreV1Api`` per team. Thread-safe; ``factory`` and ``clock`` are injectable for tests."""
+    """
+    One ``CoreV1Api`` per team. Thread-safe; ``factory`` and ``clock`` are injectable for tests.
+
+    Building a client may run a kubeconfig ``exec`` credential plugin (``aws eks get-token``, say) that
+    can hang. So a client is built on a thread of its own, never under the cache's lock: a read waits for
+    it only until its deadline, other teams' reads are not held up, and once a build has outlived the
+    deadline of the read that started it, the next read starts a new one (at most
+    :attr:`MAX_ABANDONED` hung builds per team are left running; past that, reads wait for the newest).
+    """
+
+    MAX_ABANDONED = 2
 
     def __init__(self, factory: ClientFactory | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self._factory = factory or build_client
         self._clock = clock
         self._clients: dict[str | None, _CachedClient] = {}
+        self._builds: dict[str | None, _Build] = {}
+        self._abandoned: dict[str | None, int] = {}
         self._lock = threading.Lock()
         #: How many clients were built, for tests and diagnostics.
         self.builds = 0
 
-    def get(self, team_name: str | None, ttl: float) -> KubeCoreApi:
-        """The team's client, built if there is none or it is older than ``ttl`` seconds."""
+    def get(self, team_name: str | None, ttl: float, deadline: Deadline | None = None) -> KubeCoreApi:
+        """
+        The team's client, built if there is none or it is older than ``ttl`` seconds.
+
+        :raises ClientBuildTimeout: it was not built by ``deadline``.
+        """
         with self._lock:
             cached = self._clients.get(team_name)
             if cached is not None and self._clock() - cached.built_at < ttl:
                 return cached.api
+            build = self._build_for(team_name, deadline)
+        if not build.done.wait(None if deadline is None else deadline.left()):
+            seconds = 0.0 if deadline is None else deadline.seconds
+            raise ClientBuildTimeout(
+                f"the Kubernetes client was not built within {seconds:g} s "
+                "(its kubeconfig credentials, an exec plugin for one, did not answer)"
+            )
+        if build.error is not None:
+            raise build.error
+        assert build.api is not None
+        return build.api
+
+    def _build_for(self, team_name: str | None, deadline: Deadline | None) -> _Build:
+        """Called with the lock held: the build in flight, or a new one (also in place of one gone stale)."""
+        now = self._clock()
+        build = self._builds.get(team_name)
+        if build is not None:
+            stale = now - build.started >= build.patience
+            if not stale or self._abandoned.get(team_name, 0) >= self.MAX_ABANDONED:
+                return build
+            self._abandoned[team_name] = self._abandoned.get(team_name, 0) + 1
+        build = self._builds[team_name] = _Build(now, math.inf if deadline is None else deadline.seconds)
+        threading.Thread(
+            target=self._build, args=(team_name, build), name="executor-logs-kube-client", daemon=True
+        ).start()
+        return build
+
+    def _build(self, team_name: str | None, build: _Build) -> None:
+        try:
             api = self._factory(team_name)
-            self.builds += 1
-            self._clients[team_name] = _CachedClient(api, self._clock())
-            return api  # type: ignore[no-any-return]  # the kubernetes client is untyped
+        except BaseException as err:
+            build.error = err
+        else:
+            build.api = api
+        with self._lock:
+            current = self._builds.get(team_name) is build
+            if current:
+                del self._builds[team_name]
+                if build.api is not None:
+                    self.builds += 1
+                    self._clients[team_name] = _CachedClient(build.api, self._clock())
+            else:  # an abandoned build returned at last: its client is not the newest, drop it
+                self._abandoned[team_name] -= 1
+        build.done.set()
 
     def invalidate(self, team_name: str | None, api: KubeCoreApi) -> None:
         """Drop ``api`` if it is still the cached client for ``team_name``."""

@@ -204,7 +204,7 @@ class PodLogFetch:
         self._rebuilt = True
         team_name = self._task.team_name
         self._clients.invalidate(team_name, self.api)
-        self.api = self._clients.get(team_name, self.context.settings.client_ttl)
+        self.api = self._clients.get(team_name, self.context.settings.client_ttl, self.context.deadline)
         return call(self.api)
 
     def _timeouts(self, deadline: Deadline) -> tuple[float, float]:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_executor_logs import metrics
 from airflow_executor_logs.executors.kubernetes import provider_compat
-from airflow_executor_logs.executors.kubernetes.client import KubeClientCache, KubeCoreApi
+from airflow_executor_logs.executors.kubernetes.client import ClientBuildTimeout, KubeClientCache, KubeCoreApi
 from airflow_executor_logs.executors.kubernetes.pod_log_fetch import (
     CONTAINER,
     Cluster,
@@ -107,7 +107,7 @@ class KubernetesLogReader:
 
         try:
             cluster = self.cluster(team_name)
-            api = self.clients.get(team_name, context.settings.client_ttl)
+            api = self.clients.get(team_name, context.settings.client_ttl, context.deadline)
             messages.append(provider_compat.first_message(executor_cls, ti))
             pod = PodKey(
                 cluster, self.provider_settings.namespace(ti, team_name), self.selector(executor_cls, ti, try_number)
@@ -130,6 +130,11 @@ class KubernetesLogReader:
                 return messages, []
             messages.append("Found logs through kube API")
             return messages, [self._stream(first, raw_lines, executor_cls, api, context)]
+        except ClientBuildTimeout as err:
+            seconds = context.deadline.seconds
+            summary = f"Kubernetes client not ready (its credentials took over {seconds:g} s)"
+            message = f"{SOURCE} timed out: {err} ([executor_logs] read_timeout)"
+            return problem(Outcome.TIMEOUT, metrics.TIMEOUTS, message, summary)
         except Exception as err:
             if context.deadline.expired or is_timeout(err):
                 if fetch is not None:

@@ -134,3 +134,77 @@ def test_the_real_client_and_the_double_both_have_the_calls_the_reader_makes() -
         positional = [p for p in protocol.values() if p.kind is p.POSITIONAL_OR_KEYWORD and p.name != "self"]
         real_parameters = inspect.signature(getattr(real, name)).parameters
         assert [p.name for p in positional] == list(real_parameters)[: len(positional)]
+
+
+# ------------------------------------------------------------------ a build that hangs (a kubeconfig exec plugin)
+
+
+class _HangingFactory:
+    """Builds hang for the teams in ``hang`` until released; the rest return at once."""
+
+    def __init__(self, *hang: str | None) -> None:
+        import threading
+
+        self.hang = set(hang)
+        self.release = threading.Event()
+        self.calls: list[str | None] = []
+
+    def __call__(self, team_name: str | None) -> Any:
+        self.calls.append(team_name)
+        if team_name in self.hang:
+            self.release.wait(60)
+        return object()
+
+
+def test_a_hung_build_is_given_up_at_the_reads_deadline_and_blocks_no_other_team() -> None:
+    from airflow_executor_logs.executors.kubernetes.client import ClientBuildTimeout, KubeClientCache
+    from airflow_executor_logs.executors.resilience.deadline import Deadline
+
+    factory = _HangingFactory("team-a")
+    cache = KubeClientCache(factory)
+    try:
+        with pytest.raises(ClientBuildTimeout, match=r"not built within 0\.05 s"):
+            cache.get("team-a", 300, Deadline(0.05))
+        assert cache.get("team-b", 300, Deadline(30)) is not None  # not behind team-a's lock or build
+        assert cache.builds == 1
+    finally:
+        factory.release.set()
+
+
+def test_a_read_after_the_hung_build_outlived_its_deadline_starts_a_new_one() -> None:
+    from airflow_executor_logs.executors.kubernetes.client import ClientBuildTimeout, KubeClientCache
+    from airflow_executor_logs.executors.resilience.deadline import Deadline
+    from airflow_executor_logs_testing.kube_client import FakeClock
+
+    factory, clock = _HangingFactory("team-a"), FakeClock()
+    cache = KubeClientCache(factory, clock=clock)
+    try:
+        with pytest.raises(ClientBuildTimeout):
+            cache.get("team-a", 300, Deadline(0.01))
+        with pytest.raises(ClientBuildTimeout):
+            cache.get("team-a", 300, Deadline(0.01))  # the same build: still within its starter's deadline
+        assert factory.calls == ["team-a"]
+        clock.advance(1)
+        factory.hang.clear()  # the plugin works again (fixed credentials)
+        api = cache.get("team-a", 300, Deadline(30))
+        assert factory.calls == ["team-a", "team-a"]  # a rebuild, not held by the hung one
+        assert cache.get("team-a", 300) is api
+    finally:
+        factory.release.set()
+
+
+def test_hung_builds_left_running_are_bounded_per_team() -> None:
+    from airflow_executor_logs.executors.kubernetes.client import ClientBuildTimeout, KubeClientCache
+    from airflow_executor_logs.executors.resilience.deadline import Deadline
+    from airflow_executor_logs_testing.kube_client import FakeClock
+
+    factory, clock = _HangingFactory("team-a"), FakeClock()
+    cache = KubeClientCache(factory, clock=clock)
+    try:
+        for _ in range(10):
+            with pytest.raises(ClientBuildTimeout):
+                cache.get("team-a", 300, Deadline(0.01))
+            clock.advance(1)
+        assert len(factory.calls) == 1 + KubeClientCache.MAX_ABANDONED
+    finally:
+        factory.release.set()
