@@ -607,6 +607,11 @@ def render_nomad(r: dict[str, Any]) -> list[str]:
     row("viewers: p95 answer ms", vw("p95_ms"), ".1f", ratio=True)
     row("viewers: NomadExecutor builds (all in the one worker)", vw("builds"), "d")
     row("viewers: builds per answer_ttl per worker (its own ttl)", vw("builds_per_answer_ttl_per_worker"), ".2f")
+    row(
+        "viewers: builds per answer (1.00: no answer was reused)",
+        lambda x: x["viewers"]["builds"] / x["viewers"]["polls"] if x.get("viewers", {}).get("polls") else None,
+        ".2f",
+    )
     row("helper processes running at the end (not leaks)", lambda x: x["helpers_running"], "d")
     row("other processes left running after the load", lambda x: len(x["left_running_after_load"]), "d")
     row("processes left after a graceful server stop", lambda x: len(x["left_running_after_shutdown"]), "d")
