@@ -24,7 +24,7 @@ for cell in "${method_cells[@]}"; do
   py="$(ensure_cell "$cell")"
   say "${cell}: fallback reads under each start method"
   "$py" -m benchmarks.fallback start-methods --cell "$cell" --out "${results}/fallback-${cell}.json" \
-    "${method_args[@]}" 2>"${results}/fallback-${cell}.log"
+    "${method_args[@]}" >"${results}/fallback-${cell}.log" 2>&1 || { say "failed: see ${results}/fallback-${cell}.log"; exit 1; }
   files+=("${results}/fallback-${cell}.json")
 done
 py="$(ensure_cell "$nomad_cell")"
