@@ -136,9 +136,8 @@ async def test_concurrent_polls_while_the_api_hangs_show_the_last_lines_and_a_wa
         assert POD_LINES[-1].split("Z ", 1)[1] in json.dumps(events)  # the last good lines
         warning = events[-1]  # and, last, what failed
         assert warning["level"] == "warning", warning
-        assert warning["event"].startswith(
-            f"Kubernetes API not answering (timed out after {READ_TIMEOUT:g} s): showing the {len(POD_LINES)} "
-            "lines read "
-        ), warning
+        # Timed out, or (on a loaded machine, once three reads have) skipped by the open breaker.
+        assert warning["event"].startswith("Kubernetes API not answering ("), warning
+        assert f"): showing the {len(POD_LINES)} lines read " in warning["event"], warning
         assert " UTC; next attempt in " in warning["event"]
         assert "served logs" not in poll.text

@@ -103,9 +103,9 @@ def test_pod_cache_hits_and_breaker_openings_go_through_stats(counted: mock.Magi
     k.add_pod(ti, ["x"])
     k.read(ti)
     k.read(ti)  # the pod is remembered
-    k.api.fail("log", TimeoutError("timed out"))
+    k.api.fail("log", TimeoutError("timed out"), times=None)
     k.read(ti)  # opens the breaker
-    k.read(ti)  # refused
+    k.read(ti)  # refused (the probe it starts fails too)
     assert _counts(counted) == [
         (metrics.POD_CACHE_HITS, "KubernetesExecutor"),
         (metrics.BREAKER_OPENINGS, "KubernetesExecutor"),
