@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow.configuration import conf
 from airflow.executors.base_executor import BaseExecutor
+from airflow.providers.cncf.kubernetes.kube_client import get_kube_client
+from airflow.providers.cncf.kubernetes.pod_generator import PodGenerator
 
 #: How ``[core] executor`` and ``ti.executor`` name this executor.
 PATH = f"{__name__}.PodLogExecutor"
@@ -18,14 +21,12 @@ class PodLogExecutor(BaseExecutor):
 
     It makes the same two Kubernetes calls as the provider (list the task's pod, read its tail) on a
     client it builds for the read. Nothing registers a class-level reader for it, so our package
-    builds a short-lived instance for every read.
+    builds a short-lived instance for every read. Its imports are at module level, as the provider's
+    executor module has them: the helper that forks each read's child preloads this module, so a read
+    does not import the Kubernetes client again.
     """
 
     def get_task_log(self, ti: Any, try_number: int) -> tuple[list[str], list[str]]:
-        from airflow.configuration import conf
-        from airflow.providers.cncf.kubernetes.kube_client import get_kube_client
-        from airflow.providers.cncf.kubernetes.pod_generator import PodGenerator
-
         client = get_kube_client()
         namespace = conf.get("kubernetes_executor", "namespace")
         selector = PodGenerator.build_selector_for_k8s_executor_pod(
