@@ -38,6 +38,7 @@ __all__ = [
     "MARKER_ENV",
     "CountingExecutor",
     "ForkingLogExecutor",
+    "ForkserverManagerExecutor",
     "JournalEntry",
     "ManagerExecutor",
     "PlainExecutor",
@@ -154,6 +155,12 @@ class ManagerExecutor(CountingExecutor):
         super().__init__(*args, **kwargs)
         self._manager = multiprocessing.get_context(self.start_method).Manager()
         self.queue = self._manager.Queue()
+
+
+class ForkserverManagerExecutor(ManagerExecutor):
+    """A :class:`ManagerExecutor` that asks for the ``forkserver`` context by name, whatever the default."""
+
+    start_method = "forkserver"
 
 
 class ForkingLogExecutor(ManagerExecutor):
@@ -307,6 +314,7 @@ class InheritsNativeExecutor(NativeReaderExecutor):
 FALLBACK_CLASSES: list[type[BaseExecutor]] = [
     CountingExecutor,
     ManagerExecutor,
+    ForkserverManagerExecutor,
     ProcessExecutor,
     StartsOnReadExecutor,
     GrandchildExecutor,

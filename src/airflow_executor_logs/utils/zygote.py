@@ -14,7 +14,8 @@ it per read), it is no subreaper, it never exits while the process lives, and it
 worker it belongs to.
 
 What crosses: the call is pickled (so it must be a module-level function or a ``functools.partial``
-of one), with the worker's environment, ``sys.path`` and start method, which the child adopts.
+of one), with the worker's environment, ``sys.path`` and start method, which the child adopts (a
+``forkserver`` default becomes ``fork`` there: the child is single-threaded, see :func:`_receive_call`).
 
 Lifetime: started on first use; exits (stopping whatever it still has running) when its worker exits,
 SIGKILL included (its control socket closes and its parent changes), and after ``idle`` seconds
@@ -314,6 +315,11 @@ def _receive_call(sock: socket.socket) -> Callable[[], Any]:
     os.environ.clear()
     os.environ.update(environ)
     sys.path[:] = path
+    # forkserver (Python 3.14's default) exists so that a threaded process is never forked. This child is
+    # single-threaded, forked from the helper: a Manager forked from it is safe, and costs no forkserver and
+    # resource tracker (two new interpreters) per read. An explicit get_context("forkserver") still gets one.
+    if start_method == "forkserver":
+        start_method = "fork"
     if start_method is not None and multiprocessing.get_start_method(allow_none=True) != start_method:
         multiprocessing.set_start_method(start_method, force=True)
     return pickle.loads(call)  # type: ignore[no-any-return]

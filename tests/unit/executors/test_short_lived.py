@@ -337,11 +337,16 @@ def start_method(request: pytest.FixtureRequest) -> Iterator[str]:
     multiprocessing.set_start_method(previous, force=True)
 
 
-@pytest.mark.parametrize("cls", [fx.ManagerExecutor, fx.StartsOnReadExecutor])
+@pytest.mark.parametrize("cls", [fx.ManagerExecutor, fx.StartsOnReadExecutor, fx.ForkserverManagerExecutor])
 def test_every_start_method_stops_managers_forkservers_and_trackers(
     pipeline: ExecutorLogPipeline, marker: str, start_method: str, cls: type
 ) -> None:
-    """The executor's Managers and processes start with the default start method; none outlives the read."""
+    """
+    The executor's Managers and processes start with the default start method; none outlives the read.
+
+    A forkserver default is fork in the read's single-threaded child; a context asked for by name is
+    what it says (ForkserverManagerExecutor: a forkserver and a resource tracker, both stopped).
+    """
     before = child_pids()
     for _ in range(2):
         assert _read(pipeline, cls) == ([f"read by {cls.__name__}"], ["line for task try 2"])
