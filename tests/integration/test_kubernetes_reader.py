@@ -277,7 +277,7 @@ def test_the_breaker_answers_at_once_against_a_refusing_api(tmp_path: Path) -> N
         elapsed, messages, _ = _timed_read(ti)
     # "skipped": the open breaker answered without trying to connect
     assert messages[-1].startswith("Reading from k8s pod logs skipped: the Kubernetes API failed 2 times in a row")
-    assert "retry in 15 s" in messages[-1]
+    assert "next attempt in 15 s" in messages[-1]
     assert elapsed < DEADLINE
 
 
@@ -363,4 +363,4 @@ def test_a_hanging_exec_credential_plugin_costs_a_read_its_deadline_and_shows_th
     assert "the pod's line" in lines[0]  # the last good lines...
     warning = json.loads(lines[-1])  # ...then what failed
     assert warning["level"] == "warning"
-    assert warning["event"].startswith("Kubernetes client not ready (its credentials took over 2 s): lines above from ")
+    assert warning["event"].startswith("Kubernetes credentials took over 2 s: lines above from ")

@@ -54,7 +54,7 @@ LINE_OVERHEAD = 8
 #: At most this many problem answers are remembered for reuse (each lives ``answer_ttl`` seconds).
 MAX_RECENT_PROBLEMS = 4096
 #: Characters a problem line is cut to: with the UI's timestamp and level before it, it fits a 1,400 px window.
-LINE_WIDTH = 90
+LINE_WIDTH = 95
 
 
 @dataclass(frozen=True)

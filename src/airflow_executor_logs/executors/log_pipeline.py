@@ -188,7 +188,7 @@ class ExecutorLogPipeline:
                 f"Executor logs unavailable: this API server worker is busy, {settings.max_concurrent_reads} reads "
                 f"of running tasks' logs are already waiting ([{SECTION}] max_concurrent_reads); try again shortly"
             )
-            summary = f"This API server worker is busy ({settings.max_concurrent_reads} log reads waiting)"
+            summary = f"API worker busy ({settings.max_concurrent_reads} log reads waiting)"
             return _problem(Outcome.REFUSED, message, summary=summary)
         try:
             messages, streams = self._call_reader(reader, executor, ti, try_number, context)

@@ -115,7 +115,7 @@ class KubernetesLogReader:
             key = PodLogKey(pod, self.provider_settings.tail_lines(executor_cls, team_name))
             joined = self._join_or_start(key, api, context, TaskRead(executor_cls, team_name, ti))
             if isinstance(joined, Refusal):
-                summary = f"Kubernetes API failing ({joined.failures} calls in a row)"
+                summary = f"Kubernetes API failed {joined.failures} times in a row"
                 message = f"{SOURCE} skipped: {joined}"
                 return problem(Outcome.REFUSED, metrics.BREAKER_REFUSALS, message, summary, retry_in=joined.retry_in)
             waiter, fetch = joined
@@ -132,7 +132,7 @@ class KubernetesLogReader:
             return messages, [self._stream(first, raw_lines, executor_cls, api, context)]
         except ClientBuildTimeout as err:
             seconds = context.deadline.seconds
-            summary = f"Kubernetes client not ready (its credentials took over {seconds:g} s)"
+            summary = f"Kubernetes credentials took over {seconds:g} s"
             message = f"{SOURCE} timed out: {err} ([executor_logs] read_timeout)"
             return problem(Outcome.TIMEOUT, metrics.TIMEOUTS, message, summary)
         except Exception as err:
@@ -147,7 +147,7 @@ class KubernetesLogReader:
             described = describe(err, api)
             message = f"{SOURCE} failed: {described}"
             if is_transport_failure(err):  # the API may answer again: earlier lines are worth showing
-                summary = f"Kubernetes API unreachable ({_shorten(described, 30)})"
+                summary = "Kubernetes API unreachable (details in the source message)"
                 return problem(Outcome.FAILED, metrics.FAILURES, message, summary, transient=True)
             return problem(Outcome.FAILED, metrics.FAILURES, message, message)
 
@@ -250,7 +250,3 @@ def _probe(api: KubeCoreApi, key: PodLogKey, pod_name: str | None, timeout: floa
             return
 
     return probe
-
-
-def _shorten(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"

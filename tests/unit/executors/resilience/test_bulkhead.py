@@ -26,7 +26,7 @@ BUSY = (
     "waiting ([executor_logs] max_concurrent_reads); try again shortly"
 )
 #: The line at the end of the log: short, and when to look again.
-BUSY_LINE = "This API server worker is busy (2 log reads waiting)"
+BUSY_LINE = "API worker busy (2 log reads waiting)"
 
 
 from airflow.executors.base_executor import BaseExecutor  # noqa: E402
