@@ -59,6 +59,9 @@ def assert_tails(deployment: Deployment, server: ApiServer) -> None:
     assert token, "no continuation token to tail with"
     new_line = "e2e pod line written after the first read"
     deployment.add_pod_lines([*POD_LINES, new_line])
+    # A worker reuses its answer for [executor_logs] answer_ttl (1 s): a tail within it would get the first
+    # answer again, and so no new line (what the UI sees at its next poll, 3 s on).
+    time.sleep(1.2)
     try:
         more = server.fetch_task_log(params={"token": token})
     finally:
