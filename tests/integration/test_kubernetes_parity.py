@@ -18,6 +18,7 @@ from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline
 from airflow_executor_logs_testing import FakeKubeAPI, serve_task_pod
 from tests.support.airflow_state import conf_vars
 from tests.support.kube import airflow_pointed_at
+from tests.support.parity import without_our_problem_lines
 from tests.support.task_instances import fake_ti
 
 pytestmark = pytest.mark.parity
@@ -64,26 +65,10 @@ def compare(request: pytest.FixtureRequest, fake_kube_api: FakeKubeAPI, fake_kub
 LINES = [f"2026-01-01T00:00:{n % 60:02d}Z line {n}" for n in range(20)]
 
 
-def _without_our_problem_lines(answer: Any) -> Any:
-    """
-    ``answer`` without the line this package adds at the end of the log for a problem (the provider says
-    it only as a source message, which we keep): that line is the one deliberate difference.
-    """
-
-    def ours(line: str) -> bool:
-        return line.startswith("{") and '"logger": "airflow_executor_logs"' in line
-
-    messages, logs = answer
-    if logs and isinstance(logs[0], str):
-        return messages, ["\n".join(line for line in log.split("\n") if not ours(line)) for log in logs]
-    kept = [[line for line in log if not ours(line)] for log in logs]
-    return messages, [log for log, full in zip(kept, logs, strict=True) if log or not full]
-
-
 def _same(compare: Compare, ti: Any, try_number: int) -> tuple[list[str], list[str]]:
     """Both answers, which must be equal; in the list form's shape (streams joined) for the checks below."""
     theirs, ours = compare(ti, try_number)
-    ours = _without_our_problem_lines(ours)
+    ours = without_our_problem_lines(ours)
     assert ours == theirs
     messages, logs = ours
     return messages, [log if isinstance(log, str) else "\n".join(log) for log in logs] or [""]
