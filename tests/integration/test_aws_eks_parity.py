@@ -29,7 +29,7 @@ import pytest
 from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline
 from airflow_executor_logs_testing import FakeKubeAPI, serve_task_pod
 from tests.support.airflow_state import conf_vars
-from tests.support.parity import without_our_problem_lines
+from tests.support.parity import same_answers
 from tests.support.task_instances import fake_ti
 
 pytestmark = pytest.mark.parity
@@ -215,11 +215,7 @@ def test_ours_reads_the_eks_cluster_with_the_executors_client_without_building_i
 
 
 def _same(compare: Compare, ti: Any, try_number: int) -> tuple[list[str], list[str]]:
-    theirs, ours = compare(ti, try_number)
-    ours = without_our_problem_lines(ours)
-    assert ours == theirs
-    messages, logs = ours
-    return messages, [log if isinstance(log, str) else "\n".join(log) for log in logs] or [""]
+    return same_answers(*compare(ti, try_number))
 
 
 def test_plain_running_task(fake_kube_api: FakeKubeAPI, compare: Compare, eks: tuple[FakeEks, list[str]]) -> None:

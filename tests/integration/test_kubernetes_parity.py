@@ -18,7 +18,7 @@ from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline
 from airflow_executor_logs_testing import FakeKubeAPI, serve_task_pod
 from tests.support.airflow_state import conf_vars
 from tests.support.kube import airflow_pointed_at
-from tests.support.parity import without_our_problem_lines
+from tests.support.parity import same_answers
 from tests.support.task_instances import fake_ti
 
 pytestmark = pytest.mark.parity
@@ -67,11 +67,7 @@ LINES = [f"2026-01-01T00:00:{n % 60:02d}Z line {n}" for n in range(20)]
 
 def _same(compare: Compare, ti: Any, try_number: int) -> tuple[list[str], list[str]]:
     """Both answers, which must be equal; in the list form's shape (streams joined) for the checks below."""
-    theirs, ours = compare(ti, try_number)
-    ours = without_our_problem_lines(ours)
-    assert ours == theirs
-    messages, logs = ours
-    return messages, [log if isinstance(log, str) else "\n".join(log) for log in logs] or [""]
+    return same_answers(*compare(ti, try_number))
 
 
 def test_plain_running_task(fake_kube_api: FakeKubeAPI, compare: Compare) -> None:

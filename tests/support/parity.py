@@ -19,3 +19,11 @@ def without_our_problem_lines(answer: Any) -> Any:
         return messages, ["\n".join(line for line in log.split("\n") if not ours(line)) for log in logs]
     kept = [[line for line in log if not ours(line)] for log in logs]
     return messages, [log for log, full in zip(kept, logs, strict=True) if log or not full]
+
+
+def same_answers(theirs: Any, ours: Any) -> tuple[list[str], list[str]]:
+    """Assert both answers equal (but for our problem line); ours in the list form's shape, streams joined."""
+    ours = without_our_problem_lines(ours)
+    assert ours == theirs
+    messages, logs = ours
+    return messages, [log if isinstance(log, str) else "\n".join(log) for log in logs] or [""]
