@@ -117,27 +117,52 @@ def _events(response: Any) -> list[dict[str, Any]]:
     return list(json.loads(response.text)["content"])
 
 
-@pytest.mark.asyncio
-async def test_concurrent_polls_while_the_api_hangs_show_the_last_lines_and_a_warning(
-    cluster: SeededCluster, client: Any
-) -> None:
+def _assert_warning_after_the_last_lines(poll: Any) -> None:
+    assert poll.status_code == 200, poll.text[:500]
+    events = _events(poll)
+    assert POD_LINES[-1].split("Z ", 1)[1] in json.dumps(events)  # the last good lines
+    warning = events[-1]  # and, last, what failed
+    assert warning.get("level") == "warning", warning
+    # Timed out, or (on a loaded machine, once three reads have) skipped by the open breaker.
+    assert warning["event"].startswith("Kubernetes API timed out ("), warning
+    assert "): lines above from " in warning["event"], warning
+    assert " ago); retry in " in warning["event"]
+    assert "served logs" not in poll.text
+
+
+async def _hang_after(cluster: SeededCluster, client: Any, pause: float) -> tuple[Any, list[Any], float]:
+    """A good read, ``pause`` seconds, then the API hangs and 8 viewers poll at once."""
     first = await client.get(_url(cluster))
     assert first.status_code == 200, first.text[:500]
     assert POD_LINES[-1].split("Z ", 1)[1] in first.text
-    await asyncio.sleep(ANSWER_TTL)  # the next read goes to the API again
+    await asyncio.sleep(pause)
     cluster.kube.inject("log", Fault.hang())
     started = time.monotonic()
     polls = await asyncio.gather(*(client.get(_url(cluster)) for _ in range(8)))
     elapsed = time.monotonic() - started
     assert elapsed <= READ_TIMEOUT + OVERHEAD, elapsed  # cut at the deadline, not the hang
+    return first, polls, elapsed
+
+
+@pytest.mark.asyncio
+async def test_while_people_watch_a_hang_holds_one_poll_and_the_others_get_the_last_answer(
+    cluster: SeededCluster, client: Any
+) -> None:
+    """Stale while revalidate: the poll that reads gets the warning at the deadline, the others do not wait."""
+    first, polls, _ = await _hang_after(cluster, client, pause=ANSWER_TTL)  # past answer_ttl, within two
+    stood_in = [poll for poll in polls if _events(poll) == _events(first)]
+    assert stood_in, "no poll got the previous answer while the read hung"
     for poll in polls:
-        assert poll.status_code == 200, poll.text[:500]
-        events = _events(poll)
-        assert POD_LINES[-1].split("Z ", 1)[1] in json.dumps(events)  # the last good lines
-        warning = events[-1]  # and, last, what failed
-        assert warning["level"] == "warning", warning
-        # Timed out, or (on a loaded machine, once three reads have) skipped by the open breaker.
-        assert warning["event"].startswith("Kubernetes API timed out ("), warning
-        assert "): lines above from " in warning["event"], warning
-        assert " ago); retry in " in warning["event"]
-        assert "served logs" not in poll.text
+        if poll not in stood_in:
+            _assert_warning_after_the_last_lines(poll)
+    assert len(stood_in) < len(polls)  # the poll that read got the timeout
+    _assert_warning_after_the_last_lines(await client.get(_url(cluster)))  # the next poll: the warning
+
+
+@pytest.mark.asyncio
+async def test_after_a_pause_concurrent_polls_during_a_hang_all_show_the_last_lines_and_a_warning(
+    cluster: SeededCluster, client: Any
+) -> None:
+    _, polls, _ = await _hang_after(cluster, client, pause=2.5 * ANSWER_TTL)  # nobody watched for a while
+    for poll in polls:
+        _assert_warning_after_the_last_lines(poll)

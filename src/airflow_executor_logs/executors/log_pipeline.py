@@ -19,8 +19,9 @@ from typing import Any
 
 from airflow_executor_logs import metrics as metric_names
 from airflow_executor_logs.config import REFRESH_SECONDS, SECTION, Settings
-from airflow_executor_logs.executors.answer_memory import LINE_WIDTH, AnswerMemory, problem_answer
+from airflow_executor_logs.executors.answer_memory import AnswerMemory
 from airflow_executor_logs.executors.answers import Answer, AnswerPolicy, ReadKey
+from airflow_executor_logs.executors.problem_answers import LINE_WIDTH, problem_answer
 from airflow_executor_logs.executors.reader_protocol import (
     Outcome,
     ReadContext,
@@ -282,7 +283,7 @@ def _problem_task_log(
 ) -> StreamingTaskLog:
     """
     A problem the pipeline met, reported, as a source message and as the last log line (see
-    :func:`~.answer_memory.problem_answer` for why both; the answer policy may add earlier lines).
+    :func:`~.problem_answers.problem_answer` for why both; the answer policy may add earlier lines).
     """
     report.problem(outcome, message, summary=summary, transient=transient)
     text = report.summary if len(report.summary) <= LINE_WIDTH else report.summary[: LINE_WIDTH - 1] + "…"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -307,3 +308,69 @@ def test_an_answer_never_read_to_its_end_holds_later_reads_once_at_most(clock: F
     consume(kept.answer(KEY, reads))  # reused: the first answer no longer holds anyone up
     assert reads.count == 2
     assert abandoned.streams
+
+
+class SlowRefresh:
+    """A read that blocks until released, with the lines it will answer; ``entered`` is set once it started."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.entered, self.release = threading.Event(), threading.Event()
+
+    def __call__(self) -> Answer:
+        self.entered.set()
+        self.release.wait(30)
+        return good(3, self.prefix)
+
+
+def refresh_in_thread(kept: AnswerMemory, reads: Reads, slow: SlowRefresh) -> tuple[threading.Thread, list[Any]]:
+    """Start a poll whose read is ``slow``, in a thread; returns once that read is in flight."""
+    reads.next = slow
+    answers: list[Any] = []
+    thread = threading.Thread(target=lambda: answers.append(consume(kept.answer(KEY, reads))))
+    thread.start()
+    assert slow.entered.wait(30)
+    return thread, answers
+
+
+def test_while_people_watch_a_refresh_in_flight_the_previous_answer_stands_in(clock: FakeClock) -> None:
+    """Stale while revalidate: a slow read (a short-lived executor) holds up only the poll that started it."""
+    reads, kept = Reads(), memory(clock, answer_ttl=1.0)
+    reads.next = lambda: good(3, "old")
+    previous = consume(kept.answer(KEY, reads))
+    clock.advance(1.5)  # past answer_ttl, within two: people are still watching
+    slow = SlowRefresh("new")
+    refresh, refreshed = refresh_in_thread(kept, reads, slow)
+    try:
+        started = time.monotonic()
+        assert consume(kept.answer(KEY, reads)) == previous  # at once, not after the refresh
+        assert consume(kept.answer(KEY, reads)) == previous
+        assert time.monotonic() - started < 5
+        assert kept.stood_in == 2
+    finally:
+        slow.release.set()
+        refresh.join(30)
+    assert reads.count == 2
+    assert "new 2" in refreshed[0][1][0]
+    assert refreshed[0] != previous
+    assert consume(kept.answer(KEY, reads)) == refreshed[0]  # the refresh landed: its answer from now on
+
+
+def test_after_a_pause_polls_wait_for_the_refresh_instead_of_an_old_answer(clock: FakeClock) -> None:
+    reads, kept = Reads(), memory(clock, answer_ttl=30.0)
+    reads.next = lambda: good(3, "old")
+    consume(kept.answer(KEY, reads))
+    clock.advance(60)  # nobody watched for two answer_ttl: the old answer is not shown as current
+    slow = SlowRefresh("new")
+    refresh, refreshed = refresh_in_thread(kept, reads, slow)
+    waiting: list[Any] = []
+    poll = threading.Thread(target=lambda: waiting.append(consume(kept.answer(KEY, reads))))
+    poll.start()
+    poll.join(0.2)
+    assert poll.is_alive()  # waits for the refresh
+    slow.release.set()
+    refresh.join(30)
+    poll.join(30)
+    assert waiting == refreshed
+    assert reads.count == 2
+    assert kept.stood_in == 0

@@ -11,8 +11,8 @@ from unittest import mock
 import pytest
 
 from airflow_executor_logs.config import Settings
-from airflow_executor_logs.executors.answer_memory import LINE_WIDTH
 from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline
+from airflow_executor_logs.executors.problem_answers import LINE_WIDTH
 from airflow_executor_logs.executors.reader_protocol import Notice
 from airflow_executor_logs_testing import executors as fx
 from tests.support.airflow_state import conf_vars

@@ -1,0 +1,258 @@
+"""
+The last good lines of each read: what is kept of a good answer, how it is recorded, and how it is bounded.
+
+A good answer's streams are teed into a :class:`Recording` as core reads them; once every stream has
+ended, the answer is kept as one :class:`Remembered` in :class:`LastGoodLines` (bounded by bytes, least
+recently used first out). A read larger than a sixteenth of the bound is not kept, so a streamed read
+keeps its flat memory.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from airflow_executor_logs.executors.answers import Answer, ReadKey
+from airflow_executor_logs.executors.reader_protocol import LogStream, Notice, Outcome, TextStream, TextStreams
+
+__all__ = ["ENTRY_SHARE", "LastGoodLines", "Recording", "Remembered", "recorded"]
+
+#: The share of ``stale_lines_max_bytes`` one read may take; a larger read is not kept.
+ENTRY_SHARE = 16
+#: Bytes counted per entry besides its text: the entry, its key and its place in the dict.
+ENTRY_OVERHEAD = 512
+#: Bytes counted per remembered line besides the string: its slot in the list.
+LINE_OVERHEAD = 8
+
+
+@dataclass(frozen=True)
+class Remembered:
+    """One answer kept: its messages and lines, and when its read started (wall clock and monotonic)."""
+
+    messages: tuple[str, ...]
+    #: The lines of each stream; or, for an answer in the list form (``as_text``), each chunk's text.
+    streams: tuple[tuple[str, ...], ...]
+    as_text: bool
+    lines: int
+    size: int
+    read_at: datetime
+    read_mono: float
+    #: When the read ended (``time.monotonic()``): answers are reused for ``answer_ttl`` from then, so a
+    #: read slower than ``answer_ttl`` (a short-lived executor) is still reused. ``None``: at ``read_mono``.
+    landed_mono: float | None = None
+
+    @property
+    def landed(self) -> float:
+        return self.read_mono if self.landed_mono is None else self.landed_mono
+
+    def replay(self, *extra: str) -> tuple[list[str], list[LogStream]]:
+        """The kept answer again, with ``extra`` lines after it (a line of their own each)."""
+        if self.as_text:
+            chunks = [TextStream(chunk[0]) for chunk in self.streams if chunk]
+            return list(self.messages), TextStreams([*chunks, *(TextStream(line) for line in extra)])
+        streams: list[LogStream] = [iter(lines) for lines in self.streams]
+        if extra:
+            streams.append(iter(extra))
+        return list(self.messages), streams
+
+
+class LastGoodLines:
+    """Remembered answers by key, bounded by bytes (least recently used first out); thread-safe."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._entries: OrderedDict[ReadKey, Remembered] = OrderedDict()
+        self._lock = threading.Lock()
+        self.bytes = 0
+
+    def get(self, key: ReadKey, ttl: float, *, drop: bool = True) -> Remembered | None:
+        """The entry of ``key`` read less than ``ttl`` seconds ago; an older one is dropped if ``drop``."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if self._clock() - entry.read_mono >= ttl:
+                if drop:
+                    self._drop(key)
+                return None
+            self._entries.move_to_end(key)
+            return entry
+
+    def reusable(self, key: ReadKey, ttl: float) -> Remembered | None:
+        """The entry of ``key`` if its read ended less than ``ttl`` seconds ago (it is kept either way)."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or self._clock() - entry.landed >= ttl:
+                return None
+            self._entries.move_to_end(key)
+            return entry
+
+    def put(self, key: ReadKey, entry: Remembered, max_bytes: int) -> None:
+        """Keep ``entry`` for ``key`` (replacing the one before), then evict down to ``max_bytes``."""
+        with self._lock:
+            self._drop(key)
+            self._entries[key] = entry
+            self.bytes += entry.size
+            while self.bytes > max_bytes and self._entries:
+                self._drop(next(iter(self._entries)))
+
+    def discard(self, key: ReadKey) -> None:
+        with self._lock:
+            self._drop(key)
+
+    def expire(self, ttl: float) -> None:
+        """Drop every entry read ``ttl`` seconds ago or earlier."""
+        with self._lock:
+            now = self._clock()
+            for key in [key for key, entry in self._entries.items() if now - entry.read_mono >= ttl]:
+                self._drop(key)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+    def _drop(self, key: ReadKey) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self.bytes -= entry.size
+
+
+def recorded(answer: Answer, recording: Recording) -> Answer:
+    """``answer`` as core should read it, each line also given to ``recording`` (kept once all streams end)."""
+    if isinstance(answer.streams, TextStreams):
+        chunks = [stream.text for stream in answer.streams if isinstance(stream, TextStream)]
+        recording.expect(len(chunks))
+        for index, chunk in enumerate(chunks):
+            recording.add(index, chunk, lines=len(chunk.splitlines()))
+        recording.finish(as_text=True)
+        return answer
+    if not answer.streams:
+        recording.expect(0)
+        recording.finish(as_text=False)
+        return answer
+    recording.expect(len(answer.streams))
+    streams = [_tee(stream, index, recording) for index, stream in enumerate(answer.streams)]
+    return Answer(answer.messages, streams, answer.report)
+
+
+class Recording:
+    """
+    What an answer's streams yielded, kept once all of them ended with the read a success and within bounds.
+
+    :param started: when the read started (monotonic), ``started_at`` (UTC wall clock);
+    :param limit: the bytes one read may take (:data:`ENTRY_SHARE`); a larger one is not kept;
+    :param keep: called once with the entry to keep, or ``None`` when the read was too large to keep;
+    :param landed: called once when the last stream is done, kept or not (identical reads go on).
+    """
+
+    def __init__(
+        self,
+        answer: Answer,
+        *,
+        started: float,
+        started_at: datetime,
+        limit: int,
+        clock: Callable[[], float],
+        keep: Callable[[Remembered | None], None],
+        landed: Callable[[], None],
+    ) -> None:
+        self._answer, self._clock, self._keep = answer, clock, keep
+        self._landed: Callable[[], None] | None = landed
+        self._open = 0
+        self._started, self._started_at = started, started_at
+        self.parts: list[list[str]] | None = []
+        self.size = ENTRY_OVERHEAD + sum(sys.getsizeof(message) for message in answer.messages)
+        self.lines = 0
+        self.spoiled = False
+        self._limit = limit
+        self._left = 0
+        self._lock = threading.Lock()
+
+    def expect(self, streams: int) -> None:
+        self.parts = [[] for _ in range(streams)]
+        self._left = self._open = streams
+
+    def closed(self) -> None:
+        """One stream is done (read to its end, closed or dropped); after the last, identical reads go on."""
+        with self._lock:
+            self._open -= 1
+            if self._open > 0:
+                return
+        self._land()
+
+    def _land(self) -> None:
+        with self._lock:
+            landed, self._landed = self._landed, None
+        if landed is not None:
+            landed()
+
+    def add(self, index: int, line: str, lines: int = 1) -> None:
+        with self._lock:
+            if self.parts is None:
+                return
+            if isinstance(line, Notice):  # a problem met while streaming: these are not all good lines
+                self.parts = None
+                self.spoiled = True
+                return
+            self.size += sys.getsizeof(line) + LINE_OVERHEAD
+            self.lines += lines
+            if self.size > self._limit:
+                self.parts = None  # over the bound: stop keeping, memory stays flat
+                return
+            if index < len(self.parts):
+                self.parts[index].append(line)
+
+    def ended(self) -> None:
+        """One stream read to its end; the last one keeps the answer."""
+        with self._lock:
+            self._left -= 1
+            if self._left:
+                return
+        self.finish(as_text=False)
+
+    def finish(self, *, as_text: bool) -> None:
+        """All streams are done: keep the answer if it is good lines within bounds, then let reads go on."""
+        try:
+            self._finish(as_text=as_text)
+        finally:
+            self._land()
+
+    def _finish(self, *, as_text: bool) -> None:
+        if self._answer.outcome is not Outcome.SUCCESS or self.spoiled:
+            return  # cut or failed mid-stream: these are not good lines
+        if self.lines == 0 and not self._answer.messages:
+            return
+        entry = None
+        if self.parts is not None and self.size <= self._limit:
+            entry = Remembered(
+                messages=tuple(self._answer.messages),
+                streams=tuple(tuple(part) for part in self.parts),
+                as_text=as_text,
+                lines=self.lines,
+                size=self.size,
+                read_at=self._started_at,
+                read_mono=self._started,
+                landed_mono=self._clock(),
+            )
+        self._keep(entry)
+
+
+def _tee(stream: LogStream, index: int, recording: Recording) -> Iterator[str]:
+    """``stream``'s lines, each also given to ``recording``; closing it closes ``stream``."""
+    try:
+        for line in stream:
+            recording.add(index, line)
+            yield line
+        recording.ended()
+    finally:
+        try:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
+        finally:
+            recording.closed()

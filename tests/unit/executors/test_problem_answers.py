@@ -1,0 +1,66 @@
+"""How a problem is shown: one line of at most LINE_WIDTH characters, last in the log, and a source message."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from airflow_executor_logs.executors.answers import Answer
+from airflow_executor_logs.executors.last_good_lines import Remembered
+from airflow_executor_logs.executors.problem_answers import LINE_WIDTH, problem_answer, problem_line
+from airflow_executor_logs.executors.reader_protocol import Outcome, ReadReport, TextStreams, to_task_log
+
+READ_AT = datetime(2026, 12, 5, 12, 3, 11, tzinfo=timezone.utc)
+
+
+def report(summary: str, detail: str = "the whole detail") -> ReadReport:
+    out = ReadReport()
+    out.problem(Outcome.TIMEOUT, detail, summary=summary, transient=True)
+    return out
+
+
+def kept(read_mono: float = 100.0) -> Remembered:
+    return Remembered(
+        messages=("Found logs through kube API",),
+        streams=(("a\n", "b\n"),),
+        as_text=False,
+        lines=2,
+        size=600,
+        read_at=READ_AT,
+        read_mono=read_mono,
+    )
+
+
+def test_the_line_says_what_failed_which_lines_are_shown_and_when_the_next_attempt_is() -> None:
+    line = problem_line(report("Kubernetes API timed out (5 s)"), kept(100.0), now=142.0, retry_in=1.0)
+    assert line == "Kubernetes API timed out (5 s): lines above from 12:03:11 UTC (42 s ago); retry in 1 s"
+
+
+def test_ages_past_90_s_are_in_minutes_and_retries_are_whole_seconds_at_least_one() -> None:
+    assert "(5 min ago); retry in 3 s" in problem_line(report("x"), kept(0.0), now=300.0, retry_in=2.4)
+    assert problem_line(report("x"), None, now=0.0, retry_in=0.2) == "x; retry in 1 s"
+    assert problem_line(report("x"), None, now=0.0, retry_in=None) == "x"
+
+
+def test_a_long_summary_is_shortened_never_the_times() -> None:
+    line = problem_line(report("W" * 200), kept(100.0), now=101.0, retry_in=1.0)
+    assert len(line) == LINE_WIDTH
+    assert line.endswith("…: lines above from 12:03:11 UTC (1 s ago); retry in 1 s")
+
+
+def test_without_a_summary_the_detail_is_the_line() -> None:
+    assert problem_line(report("", "only a detail"), None, now=0.0, retry_in=None) == "only a detail"
+
+
+def test_the_answer_has_the_detail_as_a_source_message_and_the_line_last() -> None:
+    failed = Answer(["Attempting to fetch logs"], [], report("s", "detail of it"))
+    messages, chunks = to_task_log(problem_answer(failed, "LINE", None).task_log())
+    assert messages == ["Attempting to fetch logs", "detail of it"]
+    assert chunks == ["LINE"]
+    assert isinstance(problem_answer(failed, "LINE", None).streams, TextStreams)
+
+
+def test_with_last_good_lines_they_come_first_then_the_line() -> None:
+    failed = Answer(["detail of it"], [], report("s", "detail of it"))
+    answered = problem_answer(failed, "LINE", kept())
+    assert answered.messages == ["detail of it"]  # not repeated
+    assert [list(stream) for stream in answered.streams] == [["a\n", "b\n"], ["LINE"]]
