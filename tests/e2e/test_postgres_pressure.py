@@ -47,7 +47,9 @@ def test_hung_kubernetes_api_with_32_viewers_leaves_the_server_answering(postgre
     with api_server(dep, "ours", workers=1) as server:
         warm_up(server, tasks=1, rounds=2)
         dep.kube.inject("*", Fault.hang())
-        time.sleep(1.0)  # past answer_ttl: no poll below is answered with a read from before the hang
+        # Past twice answer_ttl: no poll below is answered with a read from before the hang (within it,
+        # the last answer would stand in while the first read hangs: stale while revalidate).
+        time.sleep(2.5)
         try:
             load = Load(
                 viewers=VIEWERS,
