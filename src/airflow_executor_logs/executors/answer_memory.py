@@ -45,10 +45,15 @@ STANDS_IN_FOR = 2.0
 
 @dataclass(frozen=True)
 class _Flight:
-    """A read in flight: ``done`` is set once its answer is kept; ``previous`` stands in for it meanwhile."""
+    """
+    A read in flight: ``done`` is set once its answer is kept; ``previous`` stands in for it meanwhile,
+    until ``stands_in_until`` (monotonic): past the longest a read may take, an answer never read to its
+    end no longer holds later polls on the old answer.
+    """
 
     done: threading.Event
     previous: Remembered | None
+    stands_in_until: float
 
 
 class AnswerMemory:
@@ -89,7 +94,7 @@ class AnswerMemory:
         recent = self._recent(key, now, settings.answer_ttl)
         if recent is not None:
             return recent
-        done = self._in_flight(key, settings.answer_ttl)
+        done = self._in_flight(key, settings)
         if isinstance(done, Answer):  # the previous answer, while its refresh is in flight
             return done
         if done is None:  # an identical read was in flight and has answered: reuse its answer
@@ -110,34 +115,37 @@ class AnswerMemory:
         finally:
             self._landed(key, done)
 
-    def _in_flight(self, key: ReadKey, wait: float) -> threading.Event | Answer | None:
+    def _in_flight(self, key: ReadKey, settings: Settings) -> threading.Event | Answer | None:
         """
         Register this read of ``key`` (its event, set once its answer is kept). If an identical read is
         in flight: the previous answer if it stands in for that read; otherwise wait up to ``wait`` s
-        for it and return ``None`` (its answer may then be reused).
+        for it (``answer_ttl``) and return ``None`` (its answer may then be reused).
         Coalescing shares only requests still open; this also covers the moment between a fetch's end
         and its answer being kept, and readers without coalescing (a short-lived executor).
         """
+        wait = settings.answer_ttl
         previous = self.lines.reusable(key, STANDS_IN_FOR * wait)
+        until = self._clock() + max(settings.read_timeout, settings.fallback_timeout)
         with self._lock:
             other = self._reading.get(key)
             if other is None:
-                return self._register(key, previous)
-            if other.previous is not None:
+                return self._register(key, previous, until)
+            stand_in = other.previous if self._clock() < other.stands_in_until else None
+            if stand_in is not None:
                 self.reused += 1
                 self.stood_in += 1
-        if other.previous is not None:
-            messages, streams = other.previous.replay()
+        if stand_in is not None:
+            messages, streams = stand_in.replay()
             return Answer(messages, streams)
         if other.done.wait(wait):
             return None
         with self._lock:  # that read's answer was never read to its end: stop waiting for it
             if self._reading.get(key) is other:
-                return self._register(key, previous)
+                return self._register(key, previous, until)
         return threading.Event()
 
-    def _register(self, key: ReadKey, previous: Remembered | None) -> threading.Event:
-        flight = self._reading[key] = _Flight(threading.Event(), previous)
+    def _register(self, key: ReadKey, previous: Remembered | None, until: float) -> threading.Event:
+        flight = self._reading[key] = _Flight(threading.Event(), previous, until)
         return flight.done
 
     def _landed(self, key: ReadKey, done: threading.Event) -> None:

@@ -374,3 +374,18 @@ def test_after_a_pause_polls_wait_for_the_refresh_instead_of_an_old_answer(clock
     assert waiting == refreshed
     assert reads.count == 2
     assert kept.stood_in == 0
+
+
+def test_an_answer_never_read_to_its_end_stands_in_no_longer_than_a_read_may_take(clock: FakeClock) -> None:
+    reads, kept = Reads(), memory(clock, answer_ttl=0.05, read_timeout=5.0, fallback_timeout=10.0)
+    reads.next = lambda: good(3, "old")
+    previous = consume(kept.answer(KEY, reads))
+    clock.advance(0.06)
+    reads.next = lambda: good(3, "new")
+    abandoned = kept.answer(KEY, reads)  # its stream is never read: it stays in flight
+    assert consume(kept.answer(KEY, reads)) == previous  # stands in meanwhile
+    clock.advance(10)  # past the longest a read may take (fallback_timeout)
+    fresh = consume(kept.answer(KEY, reads))  # waits answer_ttl for it at most, then reads
+    assert fresh != previous
+    assert reads.count == 3
+    assert abandoned.streams
