@@ -24,6 +24,8 @@ from airflow_executor_logs.executors.answer_memory import AnswerMemory
 from airflow_executor_logs.executors.answers import Answer, ReadKey
 
 MIB = 1024 * 1024
+EXECUTOR = "airflow.providers.cncf.kubernetes.executors.kubernetes_executor.KubernetesExecutor"
+RUN_ID = "scheduled__2026-12-05T12:00:00+00:00"
 TARGET_BYTES = 8 * MIB
 #: (tasks, lines per read, bytes per line): the target's shape, then longer lines and fewer tasks.
 SHAPES = ((4096, 100, 120), (4096, 100, 400), (512, 100, 120))
@@ -43,7 +45,7 @@ def measure(tasks: int, lines: int, width: int) -> dict[str, Any]:
     tracemalloc.start()
     baseline = tracemalloc.take_snapshot()
     for task in range(tasks):
-        key = ReadKey("KubernetesExecutor", "dag", f"task_{task:05d}", "run", -1, 1)
+        key = ReadKey(EXECUTOR, "etl_orders_daily", f"load_partition_{task:05d}", RUN_ID, -1, 1)
         # The lines are built inside the read: once the answer is dropped, only what memory kept remains.
         answer = memory.answer(key, lambda t=task: Answer(["Found logs"], [iter(pod_lines(t, lines, width))]))
         for stream in answer.streams:

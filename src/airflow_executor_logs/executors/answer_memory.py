@@ -203,6 +203,7 @@ class AnswerMemory:
     ) -> Answer:
         recording = Recording(
             answer,
+            key=key,
             started=started,
             started_at=started_at,
             limit=settings.stale_lines_max_bytes // ENTRY_SHARE,

@@ -14,7 +14,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 
 from airflow_executor_logs.executors.answers import Answer, ReadKey
@@ -24,8 +24,9 @@ __all__ = ["ENTRY_SHARE", "LastGoodLines", "Recording", "Remembered", "recorded"
 
 #: The share of ``stale_lines_max_bytes`` one read may take; a larger read is not kept.
 ENTRY_SHARE = 16
-#: Bytes counted per entry besides its text: the entry, its key and its place in the dict.
-ENTRY_OVERHEAD = 512
+#: Bytes counted per entry besides its text and its key's strings: the entry, its tuples, the key object
+#: and its place in the dict (``benchmarks/stale_memory.py`` measures the total with tracemalloc).
+ENTRY_OVERHEAD = 768
 #: Bytes counted per remembered line besides the string: its slot in the list.
 LINE_OVERHEAD = 8
 
@@ -122,6 +123,12 @@ class LastGoodLines:
             self.bytes -= entry.size
 
 
+def key_bytes(key: ReadKey) -> int:
+    """The bytes of ``key``'s strings (a run id alone is often 40 to 90 characters)."""
+    values = (getattr(key, field.name) for field in fields(key))
+    return sum(sys.getsizeof(value) for value in values if isinstance(value, str))
+
+
 def recorded(answer: Answer, recording: Recording) -> Answer:
     """``answer`` as core should read it, each line also given to ``recording`` (kept once all streams end)."""
     if isinstance(answer.streams, TextStreams):
@@ -144,6 +151,7 @@ class Recording:
     """
     What an answer's streams yielded, kept once all of them ended with the read a success and within bounds.
 
+    :param key: what the read is of (its strings are counted in the entry's size);
     :param started: when the read started (monotonic), ``started_at`` (UTC wall clock);
     :param limit: the bytes one read may take (:data:`ENTRY_SHARE`); a larger one is not kept;
     :param keep: called once with the entry to keep, or ``None`` when the read was too large to keep;
@@ -154,6 +162,7 @@ class Recording:
         self,
         answer: Answer,
         *,
+        key: ReadKey,
         started: float,
         started_at: datetime,
         limit: int,
@@ -166,7 +175,7 @@ class Recording:
         self._open = 0
         self._started, self._started_at = started, started_at
         self.parts: list[list[str]] | None = []
-        self.size = ENTRY_OVERHEAD + sum(sys.getsizeof(message) for message in answer.messages)
+        self.size = ENTRY_OVERHEAD + key_bytes(key) + sum(sys.getsizeof(message) for message in answer.messages)
         self.lines = 0
         self.spoiled = False
         self._limit = limit

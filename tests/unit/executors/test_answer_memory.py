@@ -233,7 +233,7 @@ def test_the_memory_is_bounded_by_bytes_least_recently_used_first_out(clock: Fak
 
 
 def test_a_streamed_read_larger_than_its_share_is_not_kept_and_stops_being_buffered(clock: FakeClock) -> None:
-    reads, kept = Reads(), memory(clock, stale_lines_max_bytes=16 * 1024)  # a read may keep 1 KiB
+    reads, kept = Reads(), memory(clock, stale_lines_max_bytes=32 * 1024)  # a read may keep 2 KiB
     consume(kept.answer(KEY, reads))
     assert len(kept.lines) == 1
     clock.advance(5)

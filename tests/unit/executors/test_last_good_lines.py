@@ -31,6 +31,7 @@ class Kept:
     def recording(self, answer: Answer, clock: FakeClock, limit: int = 10_000) -> Recording:
         return Recording(
             answer,
+            key=key(),
             started=clock(),
             started_at=AT,
             limit=limit,
@@ -118,3 +119,25 @@ def test_an_answer_in_the_list_form_is_kept_as_it_came() -> None:
     messages, streams = only.replay()
     assert messages == ["m"]
     assert [stream.text for stream in streams] == ["a\nb", "c"]  # type: ignore[union-attr]
+
+
+def test_an_entry_counts_its_key_strings() -> None:
+    clock, kept = FakeClock(), Kept()
+    run_id = "scheduled__2026-12-05T12:00:00+00:00"
+    for key_of_read in (ReadKey("a.K", "d", "t", "r", -1, 1), ReadKey("a.K", "d", "t", run_id * 3, -1, 1)):
+        answer = Answer(["m"], TextStreams([TextStream("a")]))
+        recording = Recording(
+            answer,
+            key=key_of_read,
+            started=clock(),
+            started_at=AT,
+            limit=10_000,
+            clock=clock,
+            keep=kept.entries.append,
+            landed=kept.land,
+        )
+        recorded(answer, recording)
+    short, long = kept.entries
+    assert short is not None
+    assert long is not None
+    assert long.size - short.size == len(run_id * 3) - len("r")
