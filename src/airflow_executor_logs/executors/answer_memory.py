@@ -131,12 +131,8 @@ class AnswerMemory:
             if other is None:
                 return self._register(key, previous, until)
             stand_in = other.previous if self._clock() < other.stands_in_until else None
-            if stand_in is not None:
-                self.reused += 1
-                self.stood_in += 1
         if stand_in is not None:
-            messages, streams = stand_in.replay()
-            return Answer(messages, streams)
+            return self._reuse(stand_in, stood_in=True)
         if other.done.wait(wait):
             return None
         with self._lock:  # that read's answer was never read to its end: stop waiting for it
@@ -171,10 +167,13 @@ class AnswerMemory:
                 self.reused += 1
             return Answer(messages, streams, report)
         good = self.lines.reusable(key, ttl)
-        if good is None:
-            return None
+        return None if good is None else self._reuse(good)
+
+    def _reuse(self, good: Remembered, *, stood_in: bool = False) -> Answer:
+        """``good`` given again, counted (``stood_in``: while its refresh is in flight)."""
         with self._lock:
             self.reused += 1
+            self.stood_in += stood_in
         messages, streams = good.replay()
         return Answer(messages, streams)
 
