@@ -142,7 +142,7 @@ class KubernetesLogReader:
                 seconds = context.deadline.seconds
                 summary = f"Kubernetes API timed out ({seconds:g} s)"
                 retry_in = self.breakers.retry_in(cluster) if cluster is not None else None
-                message = timed_out(SOURCE, seconds, 0)
+                message = timed_out(SOURCE, seconds)
                 return problem(Outcome.TIMEOUT, metrics.TIMEOUTS, message, summary, retry_in=retry_in)
             described = describe(err, api)
             message = f"{SOURCE} failed: {described}"
