@@ -63,7 +63,8 @@ def by_design(test_id: str) -> ByDesign | None:
 
 def main(stock_path: str, ours_path: str) -> int:
     with open(stock_path, encoding="utf-8") as stock_file, open(ours_path, encoding="utf-8") as ours_file:
-        stock, ours = json.load(stock_file)["tests"], json.load(ours_file)["tests"]
+        stock_report, ours_report = json.load(stock_file), json.load(ours_file)
+    stock, ours = stock_report["tests"], ours_report["tests"]
     problems: list[str] = []
     expected: list[tuple[str, ByDesign]] = []
     for test_id in sorted(set(stock) | set(ours)):
@@ -86,7 +87,7 @@ def main(stock_path: str, ours_path: str) -> int:
         return f"{tally['passed']} passed, {tally['failed']} failed, {tally['skipped']} skipped"
 
     print(f"provider task-log tests, stock: {counts(stock)}")
-    print(f"provider task-log tests, ours:  {counts(ours)}")
+    print(f"provider task-log tests, ours:  {counts(ours)} (airflow_executor_logs from {ours_report['package']})")
     print(f"failing only with ours, by design ({len(expected)}):")
     for test_id, entry in expected:
         print(f"  {test_id}\n      {entry.reason}")

@@ -79,12 +79,6 @@ class _OnExecutor:
         return getattr(self._ti, name)
 
 
-def pytest_report_header() -> str:
-    import airflow_executor_logs
-
-    return f"read path: {MODE} (airflow_executor_logs from {os.path.dirname(airflow_executor_logs.__file__)})"
-
-
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     seen = _OUTCOMES.get(report.nodeid)
     if report.failed:
@@ -98,4 +92,12 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     path = os.environ.get("AEL_PEER_REPORT")
     if path:
         with open(path, "w", encoding="utf-8") as out:
-            json.dump({"mode": MODE, "python": sys.version.split()[0], "tests": _OUTCOMES}, out, indent=1)
+            report = {"mode": MODE, "python": sys.version.split()[0], "package": _package(), "tests": _OUTCOMES}
+            json.dump(report, out, indent=1)
+
+
+def _package() -> str:
+    """Where the read path's code was imported from: this checkout's ``src``, or an installed copy."""
+    import airflow_executor_logs
+
+    return os.path.dirname(airflow_executor_logs.__file__)

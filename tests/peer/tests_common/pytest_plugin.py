@@ -52,7 +52,6 @@ def _task_instance(session: Any, operator_class: type, dag_id: str, task_id: str
     from airflow.models.dag import DAG
     from airflow.utils.state import DagRunState
     from airflow.utils.types import DagRunTriggeredByType, DagRunType
-
     from tests_common.test_utils.dag import sync_dag_to_db
 
     logical_date = kwargs.pop("logical_date", None) or datetime.datetime(2016, 1, 1, tzinfo=datetime.timezone.utc)
