@@ -36,7 +36,7 @@ for mode in stock ours; do
     AIRFLOW__CORE__UNIT_TEST_MODE=True AIRFLOW__CORE__EXECUTOR=KubernetesExecutor "${logging_config[@]}" \
     AEL_PEER_HANDLER="$mode" AEL_PEER_REPORT="${work}/${mode}.json" \
     PYTHONPATH="${REPO_ROOT}/src:${REPO_ROOT}/kit/src:${REPO_ROOT}:${REPO_ROOT}/tests/peer" \
-    "$py" -m pytest -c /dev/null --rootdir . -p no:cacheprovider -p tests.peer.plugin -q -p no:randomly \
+    "$py" -m pytest -c /dev/null --rootdir . -p no:cacheprovider -p tests.peer.plugin -q --timeout 300 \
     "${tests[@]}" >"${work}/${mode}.log" 2>&1) || true  # the outcomes are judged by compare.py
   printf '  pytest (%s): %s\n' "$mode" "$(tail -n 1 "${work}/${mode}.log")" >&2
   if [[ ! -s "${work}/${mode}.json" ]]; then
