@@ -231,11 +231,13 @@ def _probe(api: KubeCoreApi, key: PodLogKey, pod_name: str | None, timeout: floa
         pod = key.pod
         try:
             if pod_name is None:
-                api.list_namespaced_pod(pod.namespace, label_selector=pod.selector, _request_timeout=(timeout, timeout))
+                api.list_namespaced_pod(
+                    namespace=pod.namespace, label_selector=pod.selector, _request_timeout=(timeout, timeout)
+                )
                 return
             response = api.read_namespaced_pod_log(
-                pod_name,
-                pod.namespace,
+                name=pod_name,
+                namespace=pod.namespace,
                 container=CONTAINER,
                 follow=False,
                 tail_lines=1,
