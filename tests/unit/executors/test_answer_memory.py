@@ -439,21 +439,3 @@ def test_a_stand_in_is_never_older_than_an_answer_this_worker_served(clock: Fake
         refresh.join(30)
     assert "old" not in answer[1][0]  # it waited for the refresh instead of going back in time
     assert kept.stood_in == 0
-
-
-def test_the_previous_answer_is_read_when_the_refresh_registers(clock: FakeClock) -> None:
-    """A refresh registered after a read landed stands in with that read's answer, not the one before."""
-    reads, kept = Reads(), memory(clock, answer_ttl=1.0)
-    reads.next = lambda: good(3, "old")
-    consume(kept.answer(KEY, reads, lasts=LASTS))
-    clock.advance(1.2)
-    reads.next = lambda: good(3, "mid")
-    middle = consume(kept.answer(KEY, reads, lasts=LASTS))
-    clock.advance(1.2)
-    slow = SlowRefresh("new")
-    refresh, _ = refresh_in_thread(kept, reads, slow)
-    try:
-        assert consume(kept.answer(KEY, reads, lasts=LASTS)) == middle
-    finally:
-        slow.release.set()
-        refresh.join(30)
