@@ -9,7 +9,9 @@ requests (the loopback API counts them), polls answered with the newest line, th
 time, and the RSS growth of the worker from its first answer to its last.
 
 Targets (issue 24): ours makes at most one Kubernetes read per ``answer_ttl`` (1 s), and its RSS grows
-by at most ``stale_lines_max_bytes`` (8 MiB) plus one answer.
+by at most ``stale_lines_max_bytes`` (8 MiB) plus one answer. The RSS growth is also given after
+``malloc_trim(0)`` (glibc's freed memory given back): what the worker really holds, apart from what
+glibc keeps in per-thread arenas (``MALLOC_ARENA_MAX`` bounds those).
 """
 
 from __future__ import annotations
@@ -87,6 +89,9 @@ def viewers(variant: str, home: Path, count: int, duration: float, requests: Any
     for thread in threads:
         thread.join(duration + 120)
     elapsed = time.monotonic() - started
+    rss_after = psutil.Process().memory_info().rss
+    trimmed = _malloc_trim()
+    rss_trimmed = psutil.Process().memory_info().rss
     times.sort()
     return {
         "variant": variant,
@@ -96,9 +101,25 @@ def viewers(variant: str, home: Path, count: int, duration: float, requests: Any
         "elapsed_s": elapsed,
         "median_ms": statistics.median(times) * 1000,
         "p95_ms": times[int(len(times) * 0.95) - 1] * 1000,
-        "rss_growth_mib": (psutil.Process().memory_info().rss - rss_before) / MIB,
+        "rss_growth_mib": (rss_after - rss_before) / MIB,
+        "rss_growth_trimmed_mib": (rss_trimmed - rss_before) / MIB if trimmed else float("nan"),
         "answer_mib": answer_bytes / MIB,
     }
+
+
+def _malloc_trim() -> bool:
+    """Give glibc's free memory back to the system (measurement only): what is left is what is held."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if not name:
+        return False
+    try:
+        ctypes.CDLL(name).malloc_trim(0)
+    except (OSError, AttributeError):
+        return False
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -141,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         ("median answer (ms)", "median_ms", "{:.1f}"),
         ("p95 answer (ms)", "p95_ms", "{:.1f}"),
         ("RSS growth (MiB)", "rss_growth_mib", "{:.1f}"),
+        ("RSS growth, malloc_trim (MiB)", "rss_growth_trimmed_mib", "{:.1f}"),
     ):
         ratio = ours[key] / stock[key] if stock[key] else float("nan")
         print(f"{name:<30}{fmt.format(ours[key]):>12}{fmt.format(stock[key]):>12}{ratio:>12.2f}")

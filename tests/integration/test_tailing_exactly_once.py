@@ -39,9 +39,11 @@ from tests.integration.conftest import SeededCluster
 from tests.integration.endpoint import LogEndpoint, log_endpoint
 from tests.support.kube import airflow_pointed_at
 
-hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+try:
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+except ImportError:  # the cells without it run the regression sequences and the table beside stock
+    st = None
 
 EXAMPLES = int(os.environ.get("AEL_TAILING_EXAMPLES", "25"))
 READ_TIMEOUT = 0.5
@@ -55,17 +57,6 @@ class Event:
     kind: str
     worker: int = 0
     count: int = 1
-
-
-EVENTS = st.one_of(
-    st.builds(Event, st.just("append"), st.integers(0, WORKERS - 1), st.integers(1, 3)),
-    st.builds(
-        Event,
-        st.sampled_from(["missing", "500", "403", "reset", "reset_mid_body", "hang", "breaker", "reuse", "stand_in"]),
-        st.integers(0, WORKERS - 1),
-    ),
-    st.builds(Event, st.just("recycle"), st.integers(0, WORKERS - 1)),
-)
 
 
 @dataclass
@@ -261,17 +252,36 @@ def check_sequence(cluster: SeededCluster, endpoint: LogEndpoint, events: list[E
     assert shown == list(range(lines)), (events, shown)
 
 
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-@given(events=st.lists(EVENTS, max_size=8))
-def test_a_tailing_client_gets_every_pod_line_exactly_once_in_order(
-    cluster: SeededCluster, endpoint: LogEndpoint, events: list[Event]
-) -> None:
-    check_sequence(cluster, endpoint, events)
+if st is not None:
+    EVENTS = st.one_of(
+        st.builds(Event, st.just("append"), st.integers(0, WORKERS - 1), st.integers(1, 3)),
+        st.builds(
+            Event,
+            st.sampled_from(
+                ["missing", "500", "403", "reset", "reset_mid_body", "hang", "breaker", "reuse", "stand_in"]
+            ),
+            st.integers(0, WORKERS - 1),
+        ),
+        st.builds(Event, st.just("recycle"), st.integers(0, WORKERS - 1)),
+    )
+
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(events=st.lists(EVENTS, max_size=8))
+    def test_a_tailing_client_gets_every_pod_line_exactly_once_in_order(
+        cluster: SeededCluster, endpoint: LogEndpoint, events: list[Event]
+    ) -> None:
+        check_sequence(cluster, endpoint, events)
+
+else:
+
+    @pytest.mark.skip(reason="hypothesis is not in this cell's lock (the primary cells and the 3.4 cell have it)")
+    def test_a_tailing_client_gets_every_pod_line_exactly_once_in_order() -> None:
+        """Runs where hypothesis is installed."""
 
 
 def test_the_response_is_json_lines_a_ui_renders(cluster: SeededCluster, endpoint: LogEndpoint) -> None:
