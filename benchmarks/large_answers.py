@@ -60,10 +60,11 @@ def viewers(variant: str, home: Path, count: int, duration: float, requests: Any
     ti = task_instance(KEY, KUBERNETES_EXECUTOR)
     read = (ours_reader if variant == "ours" else stock_reader)(home / "logs")
     newest = f"big-line {LINES - 1:05d}"
+    rss_before = psutil.Process().memory_info().rss  # before the first read: what reading costs, kept answers included
     first = read(ti)
     answer_bytes = sum(len(chunk) for chunk in first[1])
     assert newest in first[1][-1], "the first read missed the newest line"
-    rss_before = psutil.Process().memory_info().rss
+    del first
     requests_before = requests()
     times: list[float] = []
     fresh = 0
