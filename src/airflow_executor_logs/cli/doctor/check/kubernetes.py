@@ -118,7 +118,8 @@ def check_cluster(cluster: Cluster, settings: Settings) -> CheckResult:
             "make the kubeconfig's credentials answer at once (its exec plugin, e.g. aws eks get-token) or "
             "check [kubernetes_executor] config_file, cluster_context and in_cluster"
         )
-        return _fail(cluster, f"the Kubernetes client was not built: {type(err).__name__}: {err}", fix, details)
+        reason = str(err) if isinstance(err, TimeoutError) else f"the client was not built: {type(err).__name__}: {err}"
+        return _fail(cluster, reason, fix, details)
     api_client = api.api_client
     host = str(getattr(api_client.configuration, "host", "?"))
     details["host"] = host
