@@ -102,6 +102,9 @@ def add_check(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="doctor_command", metavar="COMMAND")
     check = commands.add_parser("check", help=CHECK_HELP, description=CHECK_DESCRIPTION)
     check.add_argument("--json", dest="json", action="store_true", help="Print one JSON document (see docs).")
+    check.add_argument(
+        "--tmpdir", dest="tmpdir", default=None, metavar="DIR", help="Processes: only Managers with sockets under DIR."
+    )
     return check
 
 

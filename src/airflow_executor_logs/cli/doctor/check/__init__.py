@@ -30,8 +30,11 @@ from airflow_executor_logs.cli.doctor.check.results import (
 __all__ = ["collect", "run"]
 
 
-def collect() -> list[CheckResult]:
-    """Every check's result; raises when the check cannot run at all (Airflow or its config unreadable)."""
+def collect(tmpdir: str | None = None) -> list[CheckResult]:
+    """
+    Every check's result; raises when the check cannot run at all (Airflow or its config unreadable).
+    ``tmpdir``: the processes check looks only at Managers whose sockets are under it.
+    """
     from airflow_executor_logs.cli.doctor.check.executors import check_executors
     from airflow_executor_logs.cli.doctor.check.kubernetes import check_cluster, clusters
     from airflow_executor_logs.cli.doctor.check.logging_setup import check_enabled, check_remote_logging
@@ -88,7 +91,7 @@ def collect() -> list[CheckResult]:
         except Exception as err:
             summary = f"the check did not finish: {type(err).__name__}: {err}"
             results.append(CheckResult("served-logs", None, FAIL, summary, "see the API server's logs"))
-    results.append(check_processes())
+    results.append(check_processes(tmpdir))
     return results
 
 
@@ -98,7 +101,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
     err = err if err is not None else sys.stderr
     started = time.monotonic()
     try:
-        results = collect()
+        results = collect(getattr(args, "tmpdir", None))
     except Exception as error:
         err.write(f"doctor check could not run: {type(error).__name__}: {error}\n")
         err.flush()
