@@ -15,6 +15,7 @@ import argparse
 import functools
 import sys
 import time
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 from airflow_executor_logs.cli.doctor.check.bounded import Bounded
@@ -27,10 +28,18 @@ from airflow_executor_logs.cli.doctor.check.results import (
     print_text,
 )
 
-__all__ = ["collect", "run"]
+__all__ = ["Report", "collect", "run"]
 
 
-def collect(tmpdir: str | None = None) -> list[CheckResult]:
+@dataclass(frozen=True)
+class Report:
+    """The results, and the seconds from the start of the network checks (all at once) to their last answer."""
+
+    results: list[CheckResult]
+    network_seconds: float
+
+
+def collect(tmpdir: str | None = None) -> Report:
     """
     Every check's result; raises when the check cannot run at all (Airflow or its config unreadable).
     ``tmpdir``: the processes check looks only at Managers whose sockets are under it.
@@ -70,12 +79,14 @@ def collect(tmpdir: str | None = None) -> list[CheckResult]:
             return False
 
     connect, read = settings.connect_timeout, settings.read_timeout
+    network_started = time.monotonic()
     cluster_calls = [
         (cluster, Bounded(functools.partial(check_cluster, cluster, settings), "kubernetes"))
         for cluster in clusters(plans, running, resolve)
     ]
     served_tasks = [task for task in running if served(task)]
     served_call = Bounded(lambda: check_served_logs(served_tasks, settings), "served-logs")
+    processes = check_processes(tmpdir)  # local work, done while the network checks wait
     for cluster, call in cluster_calls:
         try:
             results.append(call.result(read + connect + 0.5))
@@ -91,8 +102,9 @@ def collect(tmpdir: str | None = None) -> list[CheckResult]:
         except Exception as err:
             summary = f"the check did not finish: {type(err).__name__}: {err}"
             results.append(CheckResult("served-logs", None, FAIL, summary, "see the API server's logs"))
-    results.append(check_processes(tmpdir))
-    return results
+    network_seconds = time.monotonic() - network_started
+    results.append(processes)
+    return Report(results, network_seconds)
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
@@ -101,14 +113,14 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
     err = err if err is not None else sys.stderr
     started = time.monotonic()
     try:
-        results = collect(getattr(args, "tmpdir", None))
+        report = collect(getattr(args, "tmpdir", None))
     except Exception as error:
         err.write(f"doctor check could not run: {type(error).__name__}: {error}\n")
         err.flush()
         return EXIT_COULD_NOT_RUN
     if getattr(args, "json", False):
-        print_json(results, time.monotonic() - started, out)
+        print_json(report.results, time.monotonic() - started, report.network_seconds, out)
     else:
-        print_text(results, out)
+        print_text(report.results, out)
     out.flush()
-    return exit_code(results)
+    return exit_code(report.results)

@@ -132,7 +132,10 @@ def check_cluster(cluster: Cluster, settings: Settings) -> CheckResult:
     except Exception as err:
         fix = f"let the API server's pods reach {host} (network policy, proxy, DNS) and check the cluster is up"
         return _fail(
-            cluster, f"the Kubernetes API at {host} does not answer /version: {_describe(err, api)}", fix, details
+            cluster,
+            f"the Kubernetes API at {host} does not answer /version: {_describe(err, api, settings)}",
+            fix,
+            details,
         )
     details["version"] = version.git_version
     authorization = client.AuthorizationV1Api(api_client)
@@ -151,7 +154,9 @@ def check_cluster(cluster: Cluster, settings: Settings) -> CheckResult:
                 )
             except Exception as err:
                 fix = f"let the API server's pods reach {host} (SelfSubjectAccessReview is allowed to everyone)"
-                return _fail(cluster, f"the access review at {host} failed: {_describe(err, api)}", fix, details)
+                return _fail(
+                    cluster, f"the access review at {host} failed: {_describe(err, api, settings)}", fix, details
+                )
             if not answer.status.allowed:
                 missing.append((namespace, f"{verb} {resource}/{subresource}" if subresource else f"{verb} {resource}"))
     details["denied"] = [{"namespace": ns, "permission": p} for ns, p in missing]
@@ -171,7 +176,9 @@ def _fail(cluster: Cluster, summary: str, fix: str, details: dict[str, Any]) -> 
     return CheckResult("kubernetes", cluster.subject, FAIL, summary, fix, details)
 
 
-def _describe(err: BaseException, api: Any) -> str:
-    from airflow_executor_logs.executors.kubernetes.transport import describe
+def _describe(err: BaseException, api: Any, settings: Settings) -> str:
+    from airflow_executor_logs.executors.kubernetes.transport import describe, is_timeout
 
+    if is_timeout(err):
+        return f"no answer within {settings.read_timeout:g} s (connect_timeout {settings.connect_timeout:g} s)"
     return str(describe(err, api))

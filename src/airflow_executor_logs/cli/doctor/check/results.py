@@ -76,20 +76,21 @@ def print_text(results: Sequence[CheckResult], out: TextIO) -> None:
     out.write(f"{counts[OK]} ok, {counts[WARN]} warn, {counts[FAIL]} fail.\n")
 
 
-def document(results: Sequence[CheckResult], seconds: float) -> dict[str, Any]:
-    """The ``--json`` document (:data:`SCHEMA`)."""
+def document(results: Sequence[CheckResult], seconds: float, network_seconds: float = 0.0) -> dict[str, Any]:
+    """The ``--json`` document (:data:`SCHEMA`): ``seconds`` in all, ``network_seconds`` waiting on the network."""
     return {
         "schema": 1,
         "hostname": socket.gethostname(),
         "seconds": round(seconds, 3),
+        "network_seconds": round(network_seconds, 3),
         "exit_code": exit_code(results),
         "counts": {status: sum(1 for r in results if r.status == status) for status in STATUSES},
         "checks": [result.as_dict() for result in results],
     }
 
 
-def print_json(results: Sequence[CheckResult], seconds: float, out: TextIO) -> None:
-    json.dump(document(results, seconds), out, indent=2)
+def print_json(results: Sequence[CheckResult], seconds: float, network_seconds: float, out: TextIO) -> None:
+    json.dump(document(results, seconds, network_seconds), out, indent=2)
     out.write("\n")
 
 
@@ -100,12 +101,13 @@ SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "airflow-executor-logs doctor check",
     "type": "object",
-    "required": ["schema", "hostname", "seconds", "exit_code", "counts", "checks"],
+    "required": ["schema", "hostname", "seconds", "network_seconds", "exit_code", "counts", "checks"],
     "additionalProperties": False,
     "properties": {
         "schema": {"const": 1},
         "hostname": {"type": "string"},
         "seconds": {"type": "number", "minimum": 0},
+        "network_seconds": {"type": "number", "minimum": 0},
         "exit_code": {"enum": [EXIT_OK, EXIT_FAIL]},
         "counts": {
             "type": "object",
