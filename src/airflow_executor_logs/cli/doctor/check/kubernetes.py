@@ -163,7 +163,10 @@ def check_cluster(cluster: Cluster, settings: Settings) -> CheckResult:
     if missing:
         denied = ", ".join(f"{p} in {_where(ns)}" for ns, p in missing)
         return _fail(cluster, f"the service account may not {denied}", rbac_rule(missing), details)
-    where = ", ".join(_where(ns) for ns in cluster.namespaces)
+    named = [ns for ns in cluster.namespaces if ns != CLUSTER_WIDE]
+    where = ("every namespace" if CLUSTER_WIDE in cluster.namespaces else "") or (
+        f"namespace {named[0]}" if len(named) == 1 else f"namespaces {', '.join(named)}"
+    )
     summary = f"{host} answers ({version.git_version}); may list pods and get pods/log in {where}"
     return CheckResult("kubernetes", cluster.subject, OK, summary, None, details)
 
