@@ -87,15 +87,19 @@ def check_served_logs(tasks: Sequence[RunningTask], settings: Settings, fetch: F
     probes: list[HostProbe] = []
     by_host: dict[str, list[RunningTask]] = {}
     for task in tasks:
-        host = getattr(task.ti, "hostname", None) or ""
-        by_host.setdefault(host if task.url else "", []).append(task)
+        by_host.setdefault(getattr(task.ti, "hostname", None) or "", []).append(task)
     started: list[tuple[str, int, Bounded[HostProbe]]] = []
     for host, on_host in by_host.items():
-        first = on_host[0]
-        if not host or first.url is None or first.rel_path is None:
+        if not host:
             probes.append(HostProbe("(empty hostname)", len(on_host), "the hostname is empty", HOSTNAME))
             continue
-        url, rel_path = first.url, first.rel_path
+        addressed = [task for task in on_host if task.url is not None and task.rel_path is not None]
+        if not addressed:
+            problem = f"{host}: core builds no log-server address for its task(s) (the log file name does not render)"
+            probes.append(HostProbe(host, len(on_host), problem, "[logging] log_filename_template"))
+            continue
+        first = addressed[0]
+        url, rel_path = str(first.url), str(first.rel_path)
         call = Bounded(functools.partial(probe_host, host, url, rel_path, len(on_host), settings, fetch), host)
         started.append((host, len(on_host), call))
     cap = 2 * settings.connect_timeout + settings.read_timeout + 0.5

@@ -112,3 +112,11 @@ def test_no_signing_secret(settings: Settings, monkeypatch: pytest.MonkeyPatch) 
     assert status == "fail"
     assert summary.startswith("[api] secret_key is not set")
     assert fix == f"set {SECRET}"
+
+
+def test_a_task_whose_log_address_does_not_render(settings: Settings) -> None:
+    task = RunningTask(fake_ti("LocalExecutor", hostname="worker-1"), None, None)
+    status, summary, fix, _, _ = _timed([task], settings)
+    assert status == "fail"
+    assert "worker-1: core builds no log-server address" in summary
+    assert fix == "check [logging] log_filename_template"
