@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,11 +29,19 @@ OURS = "airflow_executor_logs.logging_config.LOGGING_CONFIG"
 
 @pytest.fixture
 def deployment(seeded_cluster: SeededCluster, tmp_path: Path) -> Iterator[SeededCluster]:
-    """Our logging config, the Kubernetes executor on the loopback API, short bounds."""
+    """Our logging config (``airflow.task`` logging through it), the Kubernetes executor on the loopback API."""
+    from airflow_executor_logs.utils.log.task_handler import ExecutorLogsFileTaskHandler
+
     settings = {"connect_timeout": "0.5", "read_timeout": "1.5"}
     extra = {("logging", "logging_config_class"): OURS, ("logging", "remote_logging"): "False"}
-    with airflow_pointed_at(seeded_cluster.kube, seeded_cluster.kubeconfig, **settings), conf_vars(extra):
-        yield seeded_cluster
+    task_logger = logging.getLogger("airflow.task")
+    saved = task_logger.handlers[:]
+    task_logger.handlers = [ExecutorLogsFileTaskHandler(base_log_folder=str(tmp_path))]
+    try:
+        with airflow_pointed_at(seeded_cluster.kube, seeded_cluster.kubeconfig, **settings), conf_vars(extra):
+            yield seeded_cluster
+    finally:
+        task_logger.handlers = saved
     seeded_cluster.kube.allow_all()
     seeded_cluster.kube.clear_faults()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from airflow_executor_logs.cli.doctor.activation import check as check_activation
 from airflow_executor_logs.cli.doctor.check.results import FAIL, OK, WARN, CheckResult
 
 __all__ = ["OUR_CONFIG", "check_enabled", "check_remote_logging"]
@@ -38,7 +39,10 @@ def _name(cls: type) -> str:
 
 
 def check_enabled() -> CheckResult:
-    """``logging_config_class``'s task handler has our reader, and the installed core calls a hook we know."""
+    """
+    ``logging_config_class``'s task handler has our reader, the installed core calls a hook we know, and this
+    process (configured by Airflow as the API server's workers are) logs through it: the doctor's activation.
+    """
     from airflow_executor_logs import version_compat
     from airflow_executor_logs.utils.log.task_handler import ExecutorLogReaderMixin
 
@@ -96,9 +100,19 @@ def check_enabled() -> CheckResult:
             "install an Airflow core from 3.0 to 3.4 (the releases this package supports)",
             details,
         )
-    return CheckResult(
-        "enabled", None, OK, f"{path} wraps {wrapped.__name__} ({_name(wrapped)}); core calls {hook}", None, details
-    )
+    summary = f"{path} wraps {wrapped.__name__} ({_name(wrapped)}); core calls {hook}"
+    activation = check_activation()
+    details["activation"] = activation.as_dict()
+    if not activation.active:
+        return CheckResult(
+            "enabled",
+            None,
+            WARN,
+            f"{summary}, but in this process {activation.describe()}",
+            "start the API server with the same configuration as this check (its logging is configured at import)",
+            details,
+        )
+    return CheckResult("enabled", None, OK, summary, None, details)
 
 
 def check_remote_logging() -> CheckResult:

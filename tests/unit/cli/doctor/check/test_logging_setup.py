@@ -35,12 +35,25 @@ def config_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[
     return write
 
 
-def test_ours_is_enabled(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ours_is_enabled(monkeypatch: pytest.MonkeyPatch, our_task_handler: None) -> None:
     monkeypatch.setenv("AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS", OUR_CONFIG)
     result = check_enabled()
     assert result.status == "ok", result
     assert result.summary.startswith(f"{OUR_CONFIG} wraps FileTaskHandler (airflow.utils.log.file_task_handler.")
     assert result.details["hook"] in ("_get_executor_get_task_log", "_get_executor")
+
+
+def test_configured_but_not_what_this_process_logs_through(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import logging
+
+    from airflow.utils.log.file_task_handler import FileTaskHandler
+
+    monkeypatch.setenv("AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS", OUR_CONFIG)
+    monkeypatch.setattr(logging.getLogger("airflow.task"), "handlers", [FileTaskHandler(base_log_folder=str(tmp_path))])
+    result = check_enabled()
+    assert result.status == "warn"
+    assert "but in this process airflow-executor-logs is not enabled: airflow.task logs through" in result.summary
+    assert result.details["activation"]["active"] is False
 
 
 def test_not_set_fails_with_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -78,7 +91,9 @@ def test_a_config_that_does_not_import_fails(config_module: Callable[[str], str]
     assert "cannot be loaded: ImportError: the company package is not installed" in result.summary
 
 
-def test_a_users_wrapped_config_names_the_handler_it_wraps(config_module: Callable[[str], str]) -> None:
+def test_a_users_wrapped_config_names_the_handler_it_wraps(
+    config_module: Callable[[str], str], our_task_handler: None
+) -> None:
     config_module(WRAPPED)
     result = check_enabled()
     assert result.status == "ok", result
