@@ -133,3 +133,36 @@ ensure_chromium() {
     say "no chromium and no root apt-get: the browser test will skip (install Debian's chromium package)"
   fi
 }
+
+# The cncf-kubernetes provider's own task-log tests (scripts/provider_tests.sh) run on this cell, from the
+# provider's sdist: the version is the cell's lock's, the sdist is checked against this sha256.
+PROVIDER_TESTS_CELL=airflow-3.3.2-k8s-10.25.0
+PROVIDER_TESTS_SDIST_SHA256=134809a37537cedf05cd6d60c51b64cd1df430c29e289786214d33307b27accf
+
+# ensure_provider_sdist -> prints the directory of the provider's sdist, unpacked, for PROVIDER_TESTS_CELL; downloads
+# it (pip, from PyPI) into .venvs/provider-tests/ once, and checks its sha256 every time.
+ensure_provider_sdist() {
+  local cell="$PROVIDER_TESTS_CELL" version dir sdist
+  version="$(sed -n 's/^apache-airflow-providers-cncf-kubernetes==\([^ ]*\).*/\1/p' "${REPO_ROOT}/constraints/${cell}.txt")"
+  [[ -n "$version" ]] || { say "no cncf-kubernetes provider pinned in constraints/${cell}.txt"; return 1; }
+  dir="${VENVS}/provider-tests/${version}"
+  sdist="${dir}/apache_airflow_providers_cncf_kubernetes-${version}.tar.gz"
+  ensure_uv
+  if [[ ! -f "$sdist" ]]; then
+    say "downloading the sdist of apache-airflow-providers-cncf-kubernetes ${version} (its tests)"
+    mkdir -p "$dir"
+    "${VENVS}/uv/bin/pip" download --quiet --disable-pip-version-check --no-deps --no-binary :all: \
+      --dest "$dir" "apache-airflow-providers-cncf-kubernetes==${version}" >&2 || return 1
+  fi
+  if ! echo "${PROVIDER_TESTS_SDIST_SHA256}  ${sdist}" | sha256sum --check --status; then
+    say "${sdist}: sha256 is not PROVIDER_TESTS_SDIST_SHA256 (scripts/lib.sh); a new provider pin needs a new sha256"
+    rm -f "$sdist"
+    return 1
+  fi
+  if [[ ! -d "${dir}/src/tests" ]]; then
+    rm -rf "${dir}/src"
+    mkdir -p "${dir}/src"
+    tar -xzf "$sdist" -C "${dir}/src" --strip-components=1
+  fi
+  echo "${dir}/src"
+}

@@ -11,6 +11,8 @@
 #   forkserver run:      the short-lived, isolation and doctor tests with forkserver as the default start method
 #   parity cells:        our reader against the provider's own get_task_log / get_streaming_task_log, and
 #                        AwsEksExecutor's where the amazon provider is locked (only those modules are collected)
+#   provider's tests:    the cncf-kubernetes provider's own task-log tests from its sdist, stock and with our handler,
+#                        on PROVIDER_TESTS_CELL (scripts/provider_tests.sh; the by-design differences are printed)
 # Every cell is installed and type-checked first (mypy two cells at a time, while the next cells install); the
 # test runs then go one cell at a time, so no test shares the machine with another cell's.
 # Extra arguments go to pytest, e.g. scripts/test.sh -k fallback
@@ -101,13 +103,20 @@ unset AEL_START_METHOD
 for cell in "${COMPAT_CELLS[@]}"; do
   # The loopback API's own tests: the same code on every cell, the primary cells run them (not kube_api/test_task_pods.py:
   # it labels pods as the installed provider does).
-  # test_nomad_executor.py runs where the nomad provider imports (the 3.1.8 cell) and skips, saying so, elsewhere.
+  # test_nomad_executor.py runs where the nomad provider imports (the 3.1.8 cell) and skips, saying so, elsewhere;
+  # test_tailing_exactly_once.py's property test where hypothesis is locked (3.4.0b2 + 10.25.0), its regressions everywhere.
   run_cell "$cell" compat tests/unit tests/integration/test_read_through_airflow.py tests/integration/test_db_connections.py \
     tests/integration/test_kubernetes_reader.py tests/integration/test_kubernetes_parity.py \
-    tests/integration/test_nomad_executor.py tests/integration/test_doctor_check.py \
+    tests/integration/test_nomad_executor.py tests/integration/test_tailing_exactly_once.py \
+    tests/integration/test_doctor_check.py \
     tests/e2e/test_one_recycle_cycle.py tests/kit tests/support_tests --ignore tests/kit/test_kube_process.py \
     --ignore-glob 'tests/kit/kube_api/test_[!t]*.py' "$@"
 done
+started=$SECONDS
+provider_status=0
+bash scripts/provider_tests.sh "$(ensure_cell "$PROVIDER_TESTS_CELL")" || provider_status=1
+timings+=("$(printf '%-32s %-8s %4ds  %s' "$PROVIDER_TESTS_CELL" "provider" $((SECONDS - started)) "$([[ $provider_status -eq 0 ]] && echo ok || echo FAILED)")")
+[[ $provider_status -eq 0 ]] || status=1
 for cell in "${PARITY_CELLS[@]}"; do
   # test_aws_eks_parity.py runs where the amazon provider has AwsEksExecutor (the 10.24.0 cell) and skips elsewhere.
   run_cell "$cell" parity tests/integration/test_kubernetes_parity.py tests/integration/test_aws_eks_parity.py \

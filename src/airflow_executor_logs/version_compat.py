@@ -11,8 +11,6 @@ difference                    3.0 / 3.1                                  3.2 and
 teams                         none (3.0: ``team_id``; no ``multi_team``)  ``[core] multi_team``,
                                                                           ``DagModel.get_team_name``
 the hook ``_read`` calls      ``_get_executor_get_task_log`` (to 3.3)    ``_get_executor`` (3.4)
-tailing (``log_pos``)         not skipped (3.0, 3.1); skipped in an      ``islice`` accepted from 3.3.1
-                              ``islice`` that ``read()`` refuses (3.2.x)
 ``_render_filename`` session  ``@provide_session``: a new session when   keyword-only (3.3); 3.4 no
                               none is passed (3.0 to 3.3)                longer decorated, ``None`` opens
                                                                          one in ``prepare_task_log_contexts``
@@ -23,8 +21,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Iterator
-from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -46,7 +42,6 @@ __all__ = [
     "stats",
     "supports_provider_cli",
     "supports_teams",
-    "tailable",
     "team_of_dag",
 ]
 
@@ -193,37 +188,6 @@ def render_filename_kwargs(ti: Any, kwargs: dict[str, Any]) -> dict[str, Any]:
         if session is not None:
             kwargs["session"] = session
     return kwargs
-
-
-# ---------------------------------------------------------------------------------- tailing
-
-
-@functools.cache
-def _read_accepts_islice() -> bool:
-    from airflow.utils.log import file_task_handler
-
-    return bool(file_task_handler._is_logs_stream_like(islice(iter(()), 0, None)))
-
-
-def tailable(stream: Any, metadata: dict[str, Any] | None) -> Any:
-    """
-    ``_read``'s stream, made right for a continuation read (``metadata["log_pos"]``) on every core.
-
-    3.2.0 to 3.3.0 skip the lines already sent in an ``islice``, which their ``read()`` then refuses
-    (a 500: upstream #69503); 3.0 and 3.1 skip nothing, so every poll re-sends the whole log.
-    """
-    log_pos = (metadata or {}).get("log_pos")
-    if log_pos is None or isinstance(stream, (list, str)):  # 0 is a continuation too: 3.2 wraps it all the same
-        return stream
-    if not isinstance(stream, islice):
-        stream = islice(stream, log_pos, None)  # the core did not skip them
-    elif _read_accepts_islice():
-        return stream
-    return _as_generator(stream)
-
-
-def _as_generator(stream: Iterator[Any]) -> Iterator[Any]:
-    yield from stream
 
 
 # ---------------------------------------------------------------------------------- optional features

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -150,25 +149,6 @@ def test_tailing_a_running_task_answers_only_the_new_lines(tmp_path: Path, pipel
     (tmp_path / "task.log").write_text("\n".join([*LOG_LINES, "2026-01-01T00:00:03Z from the file 3"]) + "\n")
     more, _ = handler.read(ti, 1, metadata=dict(metadata))
     assert _events(more) == ["2026-01-01T00:00:03Z from the file 3"]
-
-
-@pytest.mark.parametrize(
-    ("stream", "metadata", "expected"),
-    [
-        (chain(["a", "b", "c"]), {}, ["a", "b", "c"]),  # not a continuation: untouched
-        (chain(["a", "b", "c"]), {"log_pos": 2}, ["c"]),  # 3.0/3.1: the core skipped nothing
-        (islice(iter(["a", "b", "c"]), 2, None), {"log_pos": 2}, ["c"]),  # 3.2+: the core skipped them
-        (islice(iter(["a"]), 0, None), {"log_pos": 0}, ["a"]),  # nothing sent yet: still a continuation
-        (["a", "b"], {"log_pos": 1}, ["a", "b"]),  # a legacy list: left alone
-    ],
-)
-def test_tailable(stream: Any, metadata: dict[str, Any], expected: list[str]) -> None:
-    from airflow.utils.log import file_task_handler
-
-    result = version_compat.tailable(stream, metadata)
-    assert list(result) == expected
-    if "log_pos" in metadata and not isinstance(stream, list):
-        assert file_task_handler._is_logs_stream_like(result)  # read() accepts it on this core
 
 
 def test_the_34_stand_in_answers_both_calls_through_the_pipeline(pipeline: ExecutorLogPipeline) -> None:

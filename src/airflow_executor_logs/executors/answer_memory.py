@@ -17,6 +17,7 @@ log (:mod:`.problem_answers`).
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -26,7 +27,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from airflow_executor_logs.executors.answers import Answer, ReadKey
-from airflow_executor_logs.executors.last_good_lines import ENTRY_SHARE, LastGoodLines, Recording, Remembered, recorded
+from airflow_executor_logs.executors.last_good_lines import LastGoodLines, Recording, Remembered, recorded
 from airflow_executor_logs.executors.problem_answers import problem_answer, problem_line
 from airflow_executor_logs.executors.reader_protocol import Outcome, ReadReport, notice, utc_now
 
@@ -87,14 +88,14 @@ class AnswerMemory:
         #: Of those, answers given while their refresh was in flight.
         self.stood_in = 0
 
-    def answer(self, key: ReadKey, read: Callable[[], Answer]) -> Answer:
+    def answer(self, key: ReadKey, read: Callable[[], Answer], *, lasts: float) -> Answer:
         settings = self._settings()
         now = self._clock()
         self._sweep(now, settings)
         recent = self._recent(key, now, settings.answer_ttl)
         if recent is not None:
             return recent
-        done = self._in_flight(key, settings)
+        done = self._in_flight(key, settings, lasts)
         if isinstance(done, Answer):  # the previous answer, while its refresh is in flight
             return done
         if done is None:  # an identical read was in flight and has answered: reuse its answer
@@ -115,34 +116,47 @@ class AnswerMemory:
         finally:
             self._landed(key, done)
 
-    def _in_flight(self, key: ReadKey, settings: Settings) -> threading.Event | Answer | None:
+    def _in_flight(self, key: ReadKey, settings: Settings, lasts: float) -> threading.Event | Answer | None:
         """
         Register this read of ``key`` (its event, set once its answer is kept). If an identical read is
-        in flight: the previous answer if it stands in for that read; otherwise wait up to ``wait`` s
-        for it (``answer_ttl``) and return ``None`` (its answer may then be reused).
+        in flight: the previous answer if it stands in for that read (for at most ``lasts`` seconds, the
+        read's own deadline); otherwise wait up to ``answer_ttl`` for it and return ``None`` (its answer
+        may then be reused).
         Coalescing shares only requests still open; this also covers the moment between a fetch's end
         and its answer being kept, and readers without coalescing (a short-lived executor).
         """
         wait = settings.answer_ttl
-        previous = self.lines.reusable(key, STANDS_IN_FOR * wait)
-        until = self._clock() + max(settings.read_timeout, settings.fallback_timeout)
         with self._lock:
             other = self._reading.get(key)
             if other is None:
-                return self._register(key, previous, until)
-            stand_in = other.previous if self._clock() < other.stands_in_until else None
+                return self._register(key, wait, lasts)
+            stand_in = self._stand_in(key, other)
         if stand_in is not None:
             return self._reuse(stand_in, stood_in=True)
         if other.done.wait(wait):
             return None
         with self._lock:  # that read's answer was never read to its end: stop waiting for it
             if self._reading.get(key) is other:
-                return self._register(key, previous, until)
+                return self._register(key, wait, lasts)
         return threading.Event()
 
-    def _register(self, key: ReadKey, previous: Remembered | None, until: float) -> threading.Event:
-        flight = self._reading[key] = _Flight(threading.Event(), previous, until)
+    def _register(self, key: ReadKey, ttl: float, lasts: float) -> threading.Event:
+        """A read of ``key`` in flight (under the lock): the answer now kept stands in for it, if recent."""
+        previous = self.lines.reusable(key, STANDS_IN_FOR * ttl)
+        flight = self._reading[key] = _Flight(threading.Event(), previous, self._clock() + lasts)
         return flight.done
+
+    def _stand_in(self, key: ReadKey, flight: _Flight) -> Remembered | None:
+        """
+        What stands in for ``flight`` (under the lock): the answer kept when it began, or one kept since
+        (never an answer older than one this worker served: a read that landed unkept retires it).
+        """
+        if self._clock() >= flight.stands_in_until or flight.previous is None:
+            return None
+        newest = self.lines.reusable(key, math.inf)
+        if newest is None or newest.landed < flight.previous.landed:
+            return None
+        return newest
 
     def _landed(self, key: ReadKey, done: threading.Event) -> None:
         with self._lock:
@@ -205,7 +219,7 @@ class AnswerMemory:
             key=key,
             started=started,
             started_at=started_at,
-            limit=settings.stale_lines_max_bytes // ENTRY_SHARE,
+            limit=settings.stale_lines_max_bytes,
             clock=self._clock,
             keep=lambda entry: self._remember(key, entry, settings),
             landed=landed,
@@ -213,8 +227,8 @@ class AnswerMemory:
         return recorded(answer, recording)
 
     def _remember(self, key: ReadKey, entry: Remembered | None, settings: Settings) -> None:
-        if entry is None:
-            self.lines.discard(key)  # too large to keep: older lines would not be the last ones served
+        if entry is None:  # served, not kept (too large, or cut): the entry before is no longer the newest
+            self.lines.retire(key)
         else:
             self.lines.put(key, entry, settings.stale_lines_max_bytes)
 

@@ -4,7 +4,8 @@ The seam around every answer of the pipeline: what was read, how it went, and a 
 Every read the pipeline answers (a class-level reader, a short-lived executor, or a problem it met
 itself) passes once through the pipeline's :class:`AnswerPolicy`, with the read's :class:`ReadKey`.
 A policy may answer without reading (an answer it kept), read and keep what it got, or replace a
-failed answer. The policy in use today is :class:`PassThrough`: it reads, every time.
+failed answer. The pipeline's default is :class:`~.answer_memory.AnswerMemory`; :class:`PassThrough`
+reads every time.
 """
 
 from __future__ import annotations
@@ -62,12 +63,15 @@ class Answer:
 class AnswerPolicy(Protocol):
     """Decides, around each read, whether to read and what to answer."""
 
-    def answer(self, key: ReadKey, read: Callable[[], Answer]) -> Answer:
-        """The answer for ``key``; ``read()`` reads it (at most once per call is expected)."""
+    def answer(self, key: ReadKey, read: Callable[[], Answer], *, lasts: float) -> Answer:
+        """
+        The answer for ``key``; ``read()`` reads it (at most once per call is expected) and takes at most
+        ``lasts`` seconds, its reader's deadline.
+        """
 
 
 class PassThrough:
     """The policy that reads every time and answers what it read."""
 
-    def answer(self, key: ReadKey, read: Callable[[], Answer]) -> Answer:
+    def answer(self, key: ReadKey, read: Callable[[], Answer], *, lasts: float) -> Answer:
         return read()

@@ -3,8 +3,9 @@ The last good lines of each read: what is kept of a good answer, how it is recor
 
 A good answer's streams are teed into a :class:`Recording` as core reads them; once every stream has
 ended, the answer is kept as one :class:`Remembered` in :class:`LastGoodLines` (bounded by bytes, least
-recently used first out). A read larger than a sixteenth of the bound is not kept, so a streamed read
-keeps its flat memory.
+recently used first out). An answer of any size up to the bound (``stale_lines_max_bytes``) is kept; a
+larger one, or one cut while streaming, is served but not kept, and retires the entry before it: that
+one stays showable under a warning, but is no longer reused or stood in (it is older than what was served).
 """
 
 from __future__ import annotations
@@ -14,16 +15,14 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 
 from airflow_executor_logs.executors.answers import Answer, ReadKey
 from airflow_executor_logs.executors.reader_protocol import LogStream, Notice, Outcome, TextStream, TextStreams
 
-__all__ = ["ENTRY_SHARE", "LastGoodLines", "Recording", "Remembered", "recorded"]
+__all__ = ["LastGoodLines", "Recording", "Remembered", "recorded"]
 
-#: The share of ``stale_lines_max_bytes`` one read may take; a larger read is not kept.
-ENTRY_SHARE = 16
 #: Bytes counted per entry besides its text and its key's strings: the entry, its tuples, the key object
 #: and its place in the dict (``benchmarks/stale_memory.py`` measures the total with tracemalloc).
 ENTRY_OVERHEAD = 768
@@ -46,6 +45,9 @@ class Remembered:
     #: When the read ended (``time.monotonic()``): answers are reused for ``answer_ttl`` from then, so a
     #: read slower than ``answer_ttl`` (a short-lived executor) is still reused. ``None``: at ``read_mono``.
     landed_mono: float | None = None
+    #: Still the newest answer this worker served for its key (reused, stands in); ``False`` once a later
+    #: answer was served without being kept.
+    current: bool = True
 
     @property
     def landed(self) -> float:
@@ -88,7 +90,7 @@ class LastGoodLines:
         """The entry of ``key`` if its read ended less than ``ttl`` seconds ago (it is kept either way)."""
         with self._lock:
             entry = self._entries.get(key)
-            if entry is None or self._clock() - entry.landed >= ttl:
+            if entry is None or not entry.current or self._clock() - entry.landed >= ttl:
                 return None
             self._entries.move_to_end(key)
             return entry
@@ -105,6 +107,13 @@ class LastGoodLines:
     def discard(self, key: ReadKey) -> None:
         with self._lock:
             self._drop(key)
+
+    def retire(self, key: ReadKey) -> None:
+        """A newer answer of ``key`` was served and not kept: its entry is showable, no longer reusable."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry.current:
+                self._entries[key] = replace(entry, current=False)
 
     def expire(self, ttl: float) -> None:
         """Drop every entry read ``ttl`` seconds ago or earlier."""
@@ -153,8 +162,9 @@ class Recording:
 
     :param key: what the read is of (its strings are counted in the entry's size);
     :param started: when the read started (monotonic), ``started_at`` (UTC wall clock);
-    :param limit: the bytes one read may take (:data:`ENTRY_SHARE`); a larger one is not kept;
-    :param keep: called once with the entry to keep, or ``None`` when the read was too large to keep;
+    :param limit: the bytes one read may take; a larger one is not kept;
+    :param keep: called once with the entry to keep, or ``None`` for an answer served but not kept (too
+        large, or cut or failed while streaming);
     :param landed: called once when the last stream is done, kept or not (identical reads go on).
     """
 
@@ -180,6 +190,7 @@ class Recording:
         self.spoiled = False
         self._limit = limit
         self._left = 0
+        self._finished = False
         self._lock = threading.Lock()
 
     def expect(self, streams: int) -> None:
@@ -192,7 +203,12 @@ class Recording:
             self._open -= 1
             if self._open > 0:
                 return
-        self._land()
+            unfinished, self._finished = not self._finished, True
+        try:
+            if unfinished and self.lines:  # core stopped early: lines were served, and are not kept
+                self._keep(None)
+        finally:
+            self._land()
 
     def _land(self) -> None:
         with self._lock:
@@ -226,18 +242,19 @@ class Recording:
 
     def finish(self, *, as_text: bool) -> None:
         """All streams are done: keep the answer if it is good lines within bounds, then let reads go on."""
+        with self._lock:
+            self._finished = True
         try:
             self._finish(as_text=as_text)
         finally:
             self._land()
 
     def _finish(self, *, as_text: bool) -> None:
-        if self._answer.outcome is not Outcome.SUCCESS or self.spoiled:
-            return  # cut or failed mid-stream: these are not good lines
         if self.lines == 0 and not self._answer.messages:
             return
         entry = None
-        if self.parts is not None and self.size <= self._limit:
+        good = self._answer.outcome is Outcome.SUCCESS and not self.spoiled  # not cut or failed mid-stream
+        if good and self.parts is not None and self.size <= self._limit:
             entry = Remembered(
                 messages=tuple(self._answer.messages),
                 streams=tuple(tuple(part) for part in self.parts),

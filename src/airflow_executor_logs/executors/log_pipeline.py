@@ -21,7 +21,7 @@ from airflow_executor_logs import metrics as metric_names
 from airflow_executor_logs.config import REFRESH_SECONDS, SECTION, Settings
 from airflow_executor_logs.executors.answer_memory import AnswerMemory
 from airflow_executor_logs.executors.answers import Answer, AnswerPolicy, ReadKey
-from airflow_executor_logs.executors.problem_answers import LINE_WIDTH, problem_answer
+from airflow_executor_logs.executors.problem_answers import LINE_WIDTH
 from airflow_executor_logs.executors.reader_protocol import (
     Outcome,
     ReadContext,
@@ -29,6 +29,7 @@ from airflow_executor_logs.executors.reader_protocol import (
     ReadReport,
     StreamingTaskLog,
     TaskLog,
+    TextStream,
     TextStreams,
     as_streaming,
     notice,
@@ -161,15 +162,28 @@ class ExecutorLogPipeline:
             summary = f"Unknown executor {name!r}: check the task's executor and [core] executor"
             return _problem(Outcome.FAILED, unresolved_message(err), summary=summary)
         key = ReadKey.of(class_path(executor.executor_cls), ti, try_number)
-        return self.policy.answer(key, lambda: self._read(executor, ti, try_number, settings))
-
-    def _read(self, executor: ResolvedExecutor, ti: Any, try_number: int, settings: Settings) -> Answer:
         try:
-            path = self.registry.read_path(executor)
+            path: ReadPath | Exception = self.registry.read_path(executor)
         except Exception as err:  # a reader factory that raises, for one
-            log.exception("Finding the log reader of %s failed", executor.executor_cls.__name__)
+            path = err
+        # A short-lived executor's read lasts up to fallback_timeout, any other up to read_timeout.
+        short_lived = isinstance(path, ReadPath) and path.kind == ReadPath.SHORT_LIVED
+        lasts = settings.fallback_timeout if short_lived else settings.read_timeout
+        return self.policy.answer(key, lambda: self._read(key, executor, path, ti, settings), lasts=lasts)
+
+    def _read(
+        self,
+        key: ReadKey,
+        executor: ResolvedExecutor,
+        path: ReadPath | Exception,
+        ti: Any,
+        settings: Settings,
+    ) -> Answer:
+        try_number = key.try_number
+        if isinstance(path, Exception):
+            log.error("Finding the log reader of %s failed", executor.executor_cls.__name__, exc_info=path)
             self.metrics.incr(metric_names.FAILURES, executor.executor_cls)
-            return _problem(Outcome.FAILED, reader_failure(executor.executor_cls, err))
+            return _problem(Outcome.FAILED, reader_failure(executor.executor_cls, path))
         if path.reader is not None:
             self.metrics.incr(metric_names.CLASS_READS, executor.executor_cls)
             deadline = Deadline(settings.read_timeout, self._clock)
@@ -177,7 +191,7 @@ class ExecutorLogPipeline:
             return self._call_reader_in_slot(path.reader, executor, ti, try_number, context)
         if path.kind == ReadPath.NOTHING:
             return Answer([], TextStreams())
-        return self._read_with_short_lived_executor(executor, ti, try_number, settings)
+        return self._read_with_short_lived_executor(key, executor, ti, settings)
 
     def _call_reader_in_slot(
         self, reader: FoundReader, executor: ResolvedExecutor, ti: Any, try_number: int, context: ReadContext
@@ -228,7 +242,7 @@ class ExecutorLogPipeline:
             return _problem_task_log(report, Outcome.FAILED, reader_failure(executor_cls, err))
 
     def _read_with_short_lived_executor(
-        self, executor: ResolvedExecutor, ti: Any, try_number: int, settings: Settings
+        self, key: ReadKey, executor: ResolvedExecutor, ti: Any, settings: Settings
     ) -> Answer:
         executor_cls = executor.executor_cls
         if not settings.fallback_enabled:
@@ -241,12 +255,11 @@ class ExecutorLogPipeline:
         self._warn_once(executor_cls)
         self.metrics.incr(metric_names.FALLBACK_READS, executor_cls)
         # People polling one task at the same moment share one short-lived executor.
-        key = ReadKey.of(class_path(executor_cls), ti, try_number)
         try:
             task_log = self._fallback_reads.call(
                 key,
                 lambda: read_with_short_lived_executor(
-                    executor, ti, try_number, deadline=settings.fallback_timeout, idle=settings.fallback_idle
+                    executor, ti, key.try_number, deadline=settings.fallback_timeout, idle=settings.fallback_idle
                 ),
                 wait=settings.fallback_timeout,
             )
@@ -285,13 +298,13 @@ def _problem_task_log(
 ) -> StreamingTaskLog:
     """
     A problem the pipeline met, reported, as a source message and as the last log line (see
-    :func:`~.problem_answers.problem_answer` for why both; the answer policy may add earlier lines).
+    :func:`~.problem_answers.problem_answer` for why both; the answer policy may render it again with
+    the last good lines).
     """
     report.problem(outcome, message, summary=summary, transient=transient)
     text = report.summary if len(report.summary) <= LINE_WIDTH else report.summary[: LINE_WIDTH - 1] + "…"
     line = notice(text, "warning" if report.transient else "error", at=utc_now())
-    answer = problem_answer(Answer([], [], report), line, None)
-    return answer.task_log()
+    return [report.detail], TextStreams([TextStream(line)])
 
 
 def _problem(outcome: Outcome, message: str, *, summary: str = "", transient: bool | None = None) -> Answer:

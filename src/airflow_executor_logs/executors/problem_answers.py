@@ -13,7 +13,7 @@ from airflow_executor_logs.executors.answers import Answer
 from airflow_executor_logs.executors.last_good_lines import Remembered
 from airflow_executor_logs.executors.reader_protocol import ReadReport, TextStream, TextStreams
 
-__all__ = ["LINE_WIDTH", "problem_answer", "problem_line"]
+__all__ = ["LINE_WIDTH", "problem_answer", "problem_line", "shown_instead"]
 
 #: Characters a problem line is cut to: with the UI's timestamp and level before it, it fits a 1,400 px window.
 LINE_WIDTH = 95
@@ -31,18 +31,27 @@ def problem_answer(answer: Answer, line: str, stale: Remembered | None) -> Answe
     name does not resolve from the API server: "Could not read served logs: ... NameResolutionError").
     """
     report = answer.report
-    messages = list(answer.messages)
-    if report.detail and report.detail not in messages:
-        messages.append(report.detail)
+    detail = report.detail + (shown_instead(stale) if report.transient else "")
+    messages = [detail if message == report.detail else message for message in answer.messages]
+    if report.detail and detail not in messages:
+        messages.append(detail)
     if stale is None:
         return Answer(messages, TextStreams([TextStream(line)]), report)
     _, streams = stale.replay(line)
     return Answer(messages, streams, report)
 
 
+def shown_instead(stale: Remembered | None) -> str:
+    """What the source message of a transient problem adds: the lines shown instead, and from when."""
+    if stale is None:
+        return "; no earlier lines to show"
+    return f"; showing the lines read at {stale.read_at:%H:%M:%S} UTC"
+
+
 def problem_line(report: ReadReport, stale: Remembered | None, now: float, retry_in: float | None) -> str:
     """
-    The one line that says a problem: what failed, the lines shown instead (if any), the next attempt.
+    The one line that says a problem: what failed, the lines shown instead (for a transient one), and
+    the next attempt. The source message says the same (:func:`shown_instead`).
 
     At most :data:`LINE_WIDTH` characters, so that, after the UI's timestamp and level, it fits the log
     panel of a laptop-sized window (checked in a real browser): what failed is shortened, never the rest.
@@ -50,6 +59,8 @@ def problem_line(report: ReadReport, stale: Remembered | None, now: float, retry
     tail = ""
     if stale is not None:
         tail += f": lines above from {stale.read_at:%H:%M:%S} UTC ({_age(now - stale.read_mono)} ago)"
+    elif report.transient:
+        tail += ": no earlier lines to show"
     if retry_in is not None:
         tail += f"; retry in {max(math.ceil(retry_in - 0.05), 1)} s"
     head = report.summary or report.detail

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from airflow_executor_logs.metrics import MetricsSink
 
 __all__ = [
+    "NOTICE_LOGGER",
+    "NOTICE_MARK",
     "ExecutorLogReader",
     "LegacyClassLogReader",
     "LogStream",
@@ -54,6 +56,9 @@ StreamingTaskLog: TypeAlias = tuple[list[str], list[LogStream]]
 LegacyClassLogReader: TypeAlias = Callable[[type, Any, int], TaskLog]
 
 NOTICE_LOGGER = "airflow_executor_logs"
+#: What every notice line (:func:`notice`) holds, and no task's log line is expected to: how a notice is
+#: told from the task's lines once it is text.
+NOTICE_MARK = f'"logger": "{NOTICE_LOGGER}"'
 
 
 class Outcome(enum.Enum):

@@ -24,7 +24,7 @@ class RecordingPolicy:
     def __init__(self) -> None:
         self.seen: list[tuple[ReadKey, Outcome]] = []
 
-    def answer(self, key: ReadKey, read: Callable[[], Answer]) -> Answer:
+    def answer(self, key: ReadKey, read: Callable[[], Answer], *, lasts: float) -> Answer:
         answer = read()
         self.seen.append((key, answer.outcome))
         return answer
@@ -55,8 +55,8 @@ def test_pass_through_reads_every_time() -> None:
         return Answer(["m"], TextStreams())
 
     key = ReadKey.of("a.B", fake_ti(), 1)
-    assert PassThrough().answer(key, read).messages == ["m"]
-    PassThrough().answer(key, read)
+    assert PassThrough().answer(key, read, lasts=1.0).messages == ["m"]
+    PassThrough().answer(key, read, lasts=1.0)
     assert len(reads) == 2
 
 
@@ -102,7 +102,7 @@ def test_a_policy_may_answer_without_reading() -> None:
     kept = Answer(["kept"], TextStreams())
 
     class Keeps:
-        def answer(self, key: ReadKey, read: Callable[[], Answer]) -> Answer:
+        def answer(self, key: ReadKey, read: Callable[[], Answer], *, lasts: float) -> Answer:
             return kept
 
     pipeline = ExecutorLogPipeline(settings=Settings(), policy=Keeps())

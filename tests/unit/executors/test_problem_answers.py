@@ -37,8 +37,8 @@ def test_the_line_says_what_failed_which_lines_are_shown_and_when_the_next_attem
 
 def test_ages_past_90_s_are_in_minutes_and_retries_are_whole_seconds_at_least_one() -> None:
     assert "(5 min ago); retry in 3 s" in problem_line(report("x"), kept(0.0), now=300.0, retry_in=2.4)
-    assert problem_line(report("x"), None, now=0.0, retry_in=0.2) == "x; retry in 1 s"
-    assert problem_line(report("x"), None, now=0.0, retry_in=None) == "x"
+    assert problem_line(report("x"), None, now=0.0, retry_in=0.2) == "x: no earlier lines to show; retry in 1 s"
+    assert problem_line(report("x"), None, now=0.0, retry_in=None) == "x: no earlier lines to show"
 
 
 def test_a_long_summary_is_shortened_never_the_times() -> None:
@@ -48,13 +48,33 @@ def test_a_long_summary_is_shortened_never_the_times() -> None:
 
 
 def test_without_a_summary_the_detail_is_the_line() -> None:
-    assert problem_line(report("", "only a detail"), None, now=0.0, retry_in=None) == "only a detail"
+    assert problem_line(report("", "only a detail"), None, now=0.0, retry_in=None).startswith("only a detail:")
+
+
+def test_a_problem_that_is_not_transient_says_nothing_of_other_lines() -> None:
+    failed = ReadReport()
+    failed.problem(Outcome.FAILED, "(403) Forbidden", transient=False)
+    assert problem_line(failed, None, now=0.0, retry_in=None) == "(403) Forbidden"
+    assert problem_answer(Answer(["(403) Forbidden"], [], failed), "LINE", None).messages == ["(403) Forbidden"]
+
+
+def test_the_source_message_and_the_line_say_the_same_thing_is_shown() -> None:
+    """One wording for a timeout, with and without last good lines (no "0 lines" above old lines)."""
+    timed_out = report("Kubernetes API timed out (5 s)", "Reading from k8s pod logs timed out after 5 s")
+    with_lines = problem_answer(Answer([], [], timed_out), "LINE", kept())
+    assert with_lines.messages == [
+        "Reading from k8s pod logs timed out after 5 s; showing the lines read at 12:03:11 UTC"
+    ]
+    assert "lines above from 12:03:11 UTC" in problem_line(timed_out, kept(100.0), now=142.0, retry_in=None)
+    without = problem_answer(Answer([], [], timed_out), "LINE", None)
+    assert without.messages == ["Reading from k8s pod logs timed out after 5 s; no earlier lines to show"]
+    assert problem_line(timed_out, None, now=142.0, retry_in=None).endswith(": no earlier lines to show")
 
 
 def test_the_answer_has_the_detail_as_a_source_message_and_the_line_last() -> None:
     failed = Answer(["Attempting to fetch logs"], [], report("s", "detail of it"))
     messages, chunks = to_task_log(problem_answer(failed, "LINE", None).task_log())
-    assert messages == ["Attempting to fetch logs", "detail of it"]
+    assert messages == ["Attempting to fetch logs", "detail of it; no earlier lines to show"]
     assert chunks == ["LINE"]
     assert isinstance(problem_answer(failed, "LINE", None).streams, TextStreams)
 
@@ -62,5 +82,5 @@ def test_the_answer_has_the_detail_as_a_source_message_and_the_line_last() -> No
 def test_with_last_good_lines_they_come_first_then_the_line() -> None:
     failed = Answer(["detail of it"], [], report("s", "detail of it"))
     answered = problem_answer(failed, "LINE", kept())
-    assert answered.messages == ["detail of it"]  # not repeated
+    assert answered.messages == ["detail of it; showing the lines read at 12:03:11 UTC"]  # not repeated
     assert [list(stream) for stream in answered.streams] == [["a\n", "b\n"], ["LINE"]]

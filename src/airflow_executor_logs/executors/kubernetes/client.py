@@ -69,7 +69,10 @@ class PodLogResponse(Protocol):
 
 @runtime_checkable
 class KubeCoreApi(Protocol):
-    """What the reader calls on a Kubernetes client: list a task's pods, stream a pod's log."""
+    """
+    What the reader calls on a Kubernetes client: list a task's pods, stream a pod's log. The reader passes every
+    argument by keyword, as the provider's executor does.
+    """
 
     def list_namespaced_pod(
         self, namespace: str, *, label_selector: str, _request_timeout: tuple[float, float]

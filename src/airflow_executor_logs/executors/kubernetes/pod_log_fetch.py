@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -164,14 +164,15 @@ class PodLogFetch:
         self._pods.put(pod, name, settings.pod_cache_size)
         return response
 
-    def _list_pods(self, deadline: Deadline) -> list[Any]:
+    def _list_pods(self, deadline: Deadline) -> Sequence[Any]:
+        """The pods listed, used as the provider uses them (truth, ``len``, first item), not copied."""
         pod = self.key.pod
 
-        def list_pods(api: KubeCoreApi) -> list[Any]:
+        def list_pods(api: KubeCoreApi) -> Sequence[Any]:
             result = api.list_namespaced_pod(
-                pod.namespace, label_selector=pod.selector, _request_timeout=self._timeouts(deadline)
+                namespace=pod.namespace, label_selector=pod.selector, _request_timeout=self._timeouts(deadline)
             )
-            return list(result.items)
+            return result.items
 
         try:
             return self._call(list_pods)
@@ -181,8 +182,8 @@ class PodLogFetch:
     def _request_log(self, name: str, deadline: Deadline) -> PodLogResponse:
         def request(api: KubeCoreApi) -> PodLogResponse:
             return api.read_namespaced_pod_log(
-                name,
-                self.key.pod.namespace,
+                name=name,
+                namespace=self.key.pod.namespace,
                 container=CONTAINER,
                 follow=False,
                 tail_lines=self.key.tail_lines,

@@ -142,7 +142,7 @@ class KubernetesLogReader:
                 seconds = context.deadline.seconds
                 summary = f"Kubernetes API timed out ({seconds:g} s)"
                 retry_in = self.breakers.retry_in(cluster) if cluster is not None else None
-                message = timed_out(SOURCE, seconds, 0)
+                message = timed_out(SOURCE, seconds)
                 return problem(Outcome.TIMEOUT, metrics.TIMEOUTS, message, summary, retry_in=retry_in)
             described = describe(err, api)
             message = f"{SOURCE} failed: {described}"
@@ -231,11 +231,13 @@ def _probe(api: KubeCoreApi, key: PodLogKey, pod_name: str | None, timeout: floa
         pod = key.pod
         try:
             if pod_name is None:
-                api.list_namespaced_pod(pod.namespace, label_selector=pod.selector, _request_timeout=(timeout, timeout))
+                api.list_namespaced_pod(
+                    namespace=pod.namespace, label_selector=pod.selector, _request_timeout=(timeout, timeout)
+                )
                 return
             response = api.read_namespaced_pod_log(
-                pod_name,
-                pod.namespace,
+                name=pod_name,
+                namespace=pod.namespace,
                 container=CONTAINER,
                 follow=False,
                 tail_lines=1,

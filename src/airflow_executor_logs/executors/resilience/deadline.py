@@ -64,8 +64,12 @@ class LatestDeadline(Deadline):
 
 
 def timed_out(source: str, seconds: float, served: int | None = None) -> str:
-    """The one wording of a timeout: what timed out, after how long, the option, and the lines kept."""
+    """
+    The one wording of a timeout: what timed out, after how long, the option, and, for a stream cut at
+    the deadline, the ``served`` lines above it. What else is shown (the last good lines) is said where
+    it is added (:mod:`~airflow_executor_logs.executors.problem_answers`).
+    """
     text = f"{source} timed out after {seconds:g} s ([{SECTION}] read_timeout)"
-    if served is not None:
+    if served:
         text += f"; showing the {served} lines read before the deadline"
     return text

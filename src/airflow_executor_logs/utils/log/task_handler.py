@@ -11,6 +11,7 @@ from airflow.utils.log.file_task_handler import FileTaskHandler
 from airflow_executor_logs import version_compat
 from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline, process_pipeline
 from airflow_executor_logs.executors.reader_protocol import StreamingTaskLog, TaskLog
+from airflow_executor_logs.utils.log import continuation
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +49,10 @@ class ExecutorLogStandIn:
         self.pipeline = pipeline
 
     def get_streaming_task_log(self, ti: Any, try_number: int) -> StreamingTaskLog:
-        return self.pipeline.read_streaming(ti, try_number)
+        return continuation.counted(self.pipeline.read_streaming(ti, try_number))
 
     def get_task_log(self, ti: Any, try_number: int) -> TaskLog:
-        return self.pipeline.read(ti, try_number)
+        return continuation.counted_task_log(self.pipeline.read(ti, try_number))
 
 
 class ExecutorLogReaderMixin:
@@ -61,7 +62,7 @@ class ExecutorLogReaderMixin:
     Upstream builds the task's executor, caches it for the life of the process and never ends it. This
     reads through an :class:`ExecutorLogPipeline`, which resolves only the executor class. On cores up
     to 3.3 the hook is ``_get_executor_get_task_log``; on 3.4 it is ``_get_executor``. It also makes
-    continuation reads (tailing) work on every core (see :func:`version_compat.tailable`), and renders
+    continuation reads (tailing) give every line once on every core (:mod:`.continuation`), and renders
     the log file name without a second database connection.
     """
 
@@ -85,7 +86,7 @@ class ExecutorLogReaderMixin:
 
     def _get_executor_get_task_log(self, ti: Any) -> Callable[[Any, int], TaskLog]:
         release_db_connection(ti)
-        return self.pipeline.read
+        return ExecutorLogStandIn(self.pipeline).get_task_log
 
     def _get_executor(self, ti: Any) -> ExecutorLogStandIn:
         release_db_connection(ti)
@@ -98,8 +99,10 @@ class ExecutorLogReaderMixin:
         return str(super()._render_filename(ti, try_number, *args, **kwargs))  # type: ignore[misc]
 
     def _read(self, ti: Any, try_number: int, metadata: dict[str, Any] | None = None) -> Any:
-        stream, out_metadata = super()._read(ti, try_number, metadata)  # type: ignore[misc]
-        return version_compat.tailable(stream, metadata), out_metadata
+        """Core's ``_read``, with ``log_pos`` counting the log's own lines only (:mod:`.continuation`)."""
+        with continuation.reading(metadata) as read:
+            stream, out_metadata = super()._read(ti, try_number, read.core_metadata(metadata))  # type: ignore[misc]
+        return read.resume(stream, out_metadata)
 
 
 class ExecutorLogsFileTaskHandler(ExecutorLogReaderMixin, FileTaskHandler):  # type: ignore[misc]

@@ -270,10 +270,7 @@ def test_timeouts_count_against_the_cluster(breaking: Kube) -> None:
     ti = fake_ti("KubernetesExecutor")
     k.api.slow("list", 6.0, times=3)  # past the 5 s read deadline
     for _ in range(3):
-        assert k.read(ti)[0][-1] == (
-            "Reading from k8s pod logs timed out after 5 s ([executor_logs] read_timeout); "
-            "showing the 0 lines read before the deadline"
-        )
+        assert k.read(ti)[0][-1] == ("Reading from k8s pod logs timed out after 5 s ([executor_logs] read_timeout)")
     assert k.reader.breakers.state(k.reader.cluster(None)) == "open"
     k.reader.breakers._start_probe = lambda key, probe: None  # type: ignore[method-assign]  # no background probe
     assert k.read(ti)[0][1] == (

@@ -61,10 +61,7 @@ def test_a_slow_api_is_cut_at_the_deadline() -> None:
     k.add_pod(ti, ["x"])
     k.api.slow("log", 30.0)
     messages, logs = k.read(ti)
-    assert messages[-1] == (
-        "Reading from k8s pod logs timed out after 2 s ([executor_logs] read_timeout); "
-        "showing the 0 lines read before the deadline"
-    )
+    assert messages[-1] == ("Reading from k8s pod logs timed out after 2 s ([executor_logs] read_timeout)")
     assert logs == [""]
 
 
@@ -96,8 +93,7 @@ def test_the_read_reports_how_it_went() -> None:
     k.api.slow("log", 30.0)
     assert outcome() == (
         Outcome.TIMEOUT,
-        "Reading from k8s pod logs timed out after 2 s ([executor_logs] read_timeout); "
-        "showing the 0 lines read before the deadline",
+        "Reading from k8s pod logs timed out after 2 s ([executor_logs] read_timeout)",
     )
     # The timeout reached the threshold of 1: the breaker opened; the API answers again, so the probe the
     # next read starts closes it, and that read goes through.

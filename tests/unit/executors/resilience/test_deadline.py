@@ -59,3 +59,5 @@ def test_one_wording_for_a_timeout() -> None:
         "blocks_halfway timed out after 0.25 s ([executor_logs] read_timeout); "
         "showing the 3 lines read before the deadline"
     )
+    # nothing served: what is shown instead is said where it is added (the last good lines, or none)
+    assert timed_out("Reading from k8s pod logs", 5.0, 0) == timed_out("Reading from k8s pod logs", 5.0)
