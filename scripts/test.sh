@@ -4,7 +4,7 @@
 #                        pressure), the longest api-server runs shared between the two (see below)
 #   compatibility cells: unit tests, reads through Airflow on a real sqlite DB (TaskLogReader and the
 #                        FastAPI endpoint, with the stock control where the provider leaks; NomadExecutor
-#                        through the endpoint and its stock control on the 3.1.8 cell), the
+#                        through the endpoint and its stock control on the 3.1.8 cell), doctor check on that DB, the
 #                        Kubernetes reader against the loopback API, provider parity, and one real
 #                        api-server run with one worker-recycle cycle and a tailing read (and its
 #                        stock control where the provider leaks)
@@ -108,6 +108,7 @@ for cell in "${COMPAT_CELLS[@]}"; do
   run_cell "$cell" compat tests/unit tests/integration/test_read_through_airflow.py tests/integration/test_db_connections.py \
     tests/integration/test_kubernetes_reader.py tests/integration/test_kubernetes_parity.py \
     tests/integration/test_nomad_executor.py tests/integration/test_tailing_exactly_once.py \
+    tests/integration/test_doctor_check.py \
     tests/e2e/test_one_recycle_cycle.py tests/kit tests/support_tests --ignore tests/kit/test_kube_process.py \
     --ignore-glob 'tests/kit/kube_api/test_[!t]*.py' "$@"
 done

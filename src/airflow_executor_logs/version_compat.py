@@ -37,6 +37,7 @@ __all__ = [
     "lookup_executor_name",
     "read_hook",
     "render_filename_kwargs",
+    "served_log_fetch",
     "session_of",
     "stats",
     "supports_provider_cli",
@@ -58,14 +59,13 @@ def _loader_knows_teams() -> bool:
     return "validate_teams" in inspect.signature(ExecutorLoader.get_executor_names).parameters
 
 
-def load_executor_names() -> None:
-    """Parse ``[core] executor`` without checking that each team exists (the scheduler's job)."""
+def load_executor_names() -> list[ExecutorName]:
+    """Parse ``[core] executor`` without checking that each team exists (the scheduler's job); every name."""
     from airflow.executors.executor_loader import ExecutorLoader
 
     if _loader_knows_teams():
-        ExecutorLoader.get_executor_names(validate_teams=False)  # type: ignore[call-arg,unused-ignore]  # 3.2+
-    else:
-        ExecutorLoader.get_executor_names()
+        return list(ExecutorLoader.get_executor_names(validate_teams=False))  # type: ignore[call-arg,unused-ignore]
+    return list(ExecutorLoader.get_executor_names())
 
 
 def default_executor_name(team_name: str | None) -> ExecutorName:
@@ -130,6 +130,17 @@ def hook_called_by(handler_class: type) -> str | None:
         if "_read" not in names:
             return None  # a _read of its own that does not call its parent's
     return None
+
+
+def served_log_fetch() -> Any:
+    """
+    Core's ``_fetch_logs_from_service(url, log_relative_path)``: the request to a worker's log server, signed as
+    core signs it (a JWT over the file name, with ``[api] secret_key``; the fetch timeout is ``[webserver]
+    log_fetch_timeout_sec`` on 3.0 and ``[api]``'s from 3.1). Its answer is a streamed ``requests`` response.
+    """
+    from airflow.utils.log import file_task_handler
+
+    return file_task_handler._fetch_logs_from_service
 
 
 def stats() -> Any:

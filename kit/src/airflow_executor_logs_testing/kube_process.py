@@ -137,6 +137,8 @@ class FakeKubeProcess(LoopbackService):
     clear_requests = remote(FakeKubeAPI.clear_requests)
     stats = remote(FakeKubeAPI.stats)
     set_token = remote(FakeKubeAPI.set_token)
+    deny = remote(FakeKubeAPI.deny)
+    allow_all = remote(FakeKubeAPI.allow_all)
 
     def admin_call(self, name: str, arguments: dict[str, Any]) -> Any:
         """Call ``FakeKubeAPI.<name>(**arguments)`` in the child."""

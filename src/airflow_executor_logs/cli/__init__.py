@@ -14,6 +14,7 @@ from typing import Any
 
 from airflow_executor_logs import __version__
 from airflow_executor_logs.cli import doctor
+from airflow_executor_logs.cli.doctor import check as doctor_check
 from airflow_executor_logs.cli.doctor import options as doctor_options
 
 __all__ = ["build_parser", "get_airflow_cli_commands", "main"]
@@ -30,7 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     doctor_parser = commands.add_parser("doctor", help=doctor_options.HELP, description=doctor_options.DESCRIPTION)
     doctor_options.add_arguments(doctor_parser)
+    check_parser = doctor_options.add_check(doctor_parser)
     doctor_parser.set_defaults(func=doctor.run)
+    check_parser.set_defaults(func=doctor_check.run)
     return parser
 
 

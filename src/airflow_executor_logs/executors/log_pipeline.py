@@ -36,7 +36,7 @@ from airflow_executor_logs.executors.reader_protocol import (
     to_task_log,
     utc_now,
 )
-from airflow_executor_logs.executors.reader_registry import FoundReader, ReaderRegistry, class_path
+from airflow_executor_logs.executors.reader_registry import FoundReader, ReaderRegistry, ReadPath, class_path
 from airflow_executor_logs.executors.resilience.bulkhead import Bulkhead
 from airflow_executor_logs.executors.resilience.deadline import Deadline, ReadDeadlineExceeded, timed_out
 from airflow_executor_logs.executors.resilience.guard import ReaderBlocked, ReaderGuard
@@ -52,7 +52,9 @@ __all__ = [
     "ExecutorLogPipeline",
     "process_pipeline",
     "read_running_task_log",
+    "reader_failure",
     "register_reader",
+    "unresolved_message",
     "use_process_pipeline",
 ]
 
@@ -158,36 +160,36 @@ class ExecutorLogPipeline:
             # attempt only adds a misleading error (a pod's host name that does not resolve).
             name = getattr(ti, "executor", None) or "(default)"
             summary = f"Unknown executor {name!r}: check the task's executor and [core] executor"
-            return _problem(Outcome.FAILED, f"Executor logs unavailable: {err}", summary=summary)
+            return _problem(Outcome.FAILED, unresolved_message(err), summary=summary)
         key = ReadKey.of(class_path(executor.executor_cls), ti, try_number)
         try:
-            reader: FoundReader | Exception | None = self.registry.find(executor.executor_cls)
+            path: ReadPath | Exception = self.registry.read_path(executor)
         except Exception as err:  # a reader factory that raises, for one
-            reader = err
+            path = err
         # A short-lived executor's read lasts up to fallback_timeout, any other up to read_timeout.
-        short_lived = reader is None and executor.overrides_get_task_log()
+        short_lived = isinstance(path, ReadPath) and path.kind == ReadPath.SHORT_LIVED
         lasts = settings.fallback_timeout if short_lived else settings.read_timeout
-        return self.policy.answer(key, lambda: self._read(key, executor, reader, ti, settings), lasts=lasts)
+        return self.policy.answer(key, lambda: self._read(key, executor, path, ti, settings), lasts=lasts)
 
     def _read(
         self,
         key: ReadKey,
         executor: ResolvedExecutor,
-        reader: FoundReader | Exception | None,
+        path: ReadPath | Exception,
         ti: Any,
         settings: Settings,
     ) -> Answer:
         try_number = key.try_number
-        if isinstance(reader, Exception):
-            log.error("Finding the log reader of %s failed", executor.executor_cls.__name__, exc_info=reader)
+        if isinstance(path, Exception):
+            log.error("Finding the log reader of %s failed", executor.executor_cls.__name__, exc_info=path)
             self.metrics.incr(metric_names.FAILURES, executor.executor_cls)
-            return _problem(Outcome.FAILED, _failure(executor.executor_cls, reader))
-        if reader is not None:
+            return _problem(Outcome.FAILED, reader_failure(executor.executor_cls, path))
+        if path.reader is not None:
             self.metrics.incr(metric_names.CLASS_READS, executor.executor_cls)
             deadline = Deadline(settings.read_timeout, self._clock)
             context = ReadContext(deadline=deadline, settings=settings, metrics=self.metrics)
-            return self._call_reader_in_slot(reader, executor, ti, try_number, context)
-        if not executor.overrides_get_task_log():
+            return self._call_reader_in_slot(path.reader, executor, ti, try_number, context)
+        if path.kind == ReadPath.NOTHING:
             return Answer([], TextStreams())
         return self._read_with_short_lived_executor(key, executor, ti, settings)
 
@@ -237,7 +239,7 @@ class ExecutorLogPipeline:
         except Exception as err:
             log.exception("Class-level log reader for %s failed", executor_cls.__name__)
             self.metrics.incr(metric_names.FAILURES, executor_cls)
-            return _problem_task_log(report, Outcome.FAILED, _failure(executor_cls, err))
+            return _problem_task_log(report, Outcome.FAILED, reader_failure(executor_cls, err))
 
     def _read_with_short_lived_executor(
         self, key: ReadKey, executor: ResolvedExecutor, ti: Any, settings: Settings
@@ -269,7 +271,7 @@ class ExecutorLogPipeline:
         except Exception as err:
             log.warning("Short-lived %s failed to read task logs: %s", executor_cls.__name__, err)
             self.metrics.incr(metric_names.FAILURES, executor_cls)
-            return _problem(Outcome.FAILED, _failure(executor_cls, err))
+            return _problem(Outcome.FAILED, reader_failure(executor_cls, err))
         messages, streams = as_streaming(task_log)
         return Answer(messages, streams)
 
@@ -311,7 +313,13 @@ def _problem(outcome: Outcome, message: str, *, summary: str = "", transient: bo
     return Answer(messages, streams, report)
 
 
-def _failure(executor_cls: type, err: BaseException) -> str:
+def unresolved_message(err: ExecutorResolutionError) -> str:
+    """What the log view shows for a task whose executor class cannot be resolved."""
+    return f"Executor logs unavailable: {err}"
+
+
+def reader_failure(executor_cls: type, err: BaseException) -> str:
+    """What the log view shows when ``executor_cls``'s reader (or short-lived executor) failed with ``err``."""
     from airflow_executor_logs.utils.isolated_call import IsolatedCallFailed
 
     reason = str(err) if isinstance(err, IsolatedCallFailed) else f"{type(err).__name__}: {err}"

@@ -33,6 +33,7 @@ __all__ = [
     "CLASS_READER_ATTRIBUTE",
     "ENTRY_POINT_GROUP",
     "FoundReader",
+    "ReadPath",
     "ReaderRegistry",
     "class_path",
 ]
@@ -56,6 +57,24 @@ class FoundReader:
     name: str
     read: ReadCall
     keeps_deadline: bool = False
+
+
+@dataclass(frozen=True)
+class ReadPath:
+    """
+    How a running task's log is read for one executor class (:meth:`ReaderRegistry.read_path`).
+
+    ``kind`` is :attr:`READER` (a class-level reader, ``reader``), :attr:`NOTHING` (the class does not
+    override ``get_task_log``: nothing is built, nothing is read) or :attr:`SHORT_LIVED` (a short-lived
+    executor, if ``[executor_logs] fallback_enabled``).
+    """
+
+    READER = "class-level reader"
+    NOTHING = "nothing to build"
+    SHORT_LIVED = "short-lived executor"
+
+    kind: str
+    reader: FoundReader | None = None
 
 
 def class_path(cls: type) -> str:
@@ -106,6 +125,13 @@ class ReaderRegistry:
             return found  # no need to scan every installed package's entry points
         self._load_entry_points()
         return self._lookup(executor_cls, exact_only=False)
+
+    def read_path(self, executor: ResolvedExecutor) -> ReadPath:
+        """How ``executor``'s running tasks' logs are read; raises what :meth:`find` raises (a reader factory's)."""
+        reader = self.find(executor.executor_cls)
+        if reader is not None:
+            return ReadPath(ReadPath.READER, reader)
+        return ReadPath(ReadPath.SHORT_LIVED if executor.overrides_get_task_log() else ReadPath.NOTHING)
 
     def _lookup(self, executor_cls: type, *, exact_only: bool) -> FoundReader | None:
         with self._lock:

@@ -52,7 +52,14 @@ class ExecutorResolver:
         :raises ExecutorResolutionError: with a message naming the executor and the reason.
         """
         requested: str | None = getattr(ti, "executor", None) or None
-        team_name = _team_of(ti) if multi_team else None
+        return self.resolve_name(requested, _team_of(ti) if multi_team else None)
+
+    def resolve_name(self, requested: str | None, team_name: str | None) -> ResolvedExecutor:
+        """
+        Resolve the executor class ``requested`` names for ``team_name`` (``None``: the default executor).
+
+        :raises ExecutorResolutionError: with a message naming the executor and the reason.
+        """
         key = (requested, team_name)
         with self._lock:
             cached = self._cache.get(key)

@@ -1,12 +1,14 @@
 """A small, real Kubernetes API server for tests, driven by the real ``kubernetes`` client.
 
 :class:`FakeKubeAPI` serves the handful of core/v1 pod routes that log readers use (list pods with a
-label selector, read one pod, read a pod's log) over plain HTTP/1.1 on 127.0.0.1, checks a bearer token,
+label selector, read one pod, read a pod's log), ``/version`` and ``SelfSubjectAccessReview`` over plain
+HTTP/1.1 on 127.0.0.1, checks a bearer token, applies RBAC denials (:meth:`FakeKubeAPI.deny`),
 records every request and can inject faults (delays, slow streams, hangs, error statuses, broken JSON,
 connection resets). ``python -m airflow_executor_logs_testing.kube_api --kubeconfig PATH`` serves it from
 its own process (see :class:`~airflow_executor_logs_testing.kube_process.FakeKubeProcess`).
 
-Modules: ``selectors`` (label selectors), ``faults`` (faults, recorded requests, error bodies), ``server``
+Modules: ``selectors`` (label selectors), ``faults`` (faults, recorded requests, error bodies), ``rbac``
+(denials, access reviews, 403 bodies), ``server``
 (HTTP), ``api`` (:class:`FakeKubeAPI`), ``admin`` (the loopback admin API), ``cli``, and ``task_pods``
 (a task's pod, labelled as the installed provider labels it).
 """

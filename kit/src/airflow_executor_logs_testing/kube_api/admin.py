@@ -34,6 +34,8 @@ ADMIN_METHODS: frozenset[str] = frozenset(
         "clear_requests",
         "stats",
         "set_token",
+        "deny",
+        "allow_all",
     }
 )
 

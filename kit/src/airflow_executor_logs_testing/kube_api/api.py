@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_executor_logs_testing.kube_api.faults import ROUTES, Fault, RecordedRequest, Route
+from airflow_executor_logs_testing.kube_api.rbac import AccessRules
 from airflow_executor_logs_testing.kube_api.selectors import Selector
 from airflow_executor_logs_testing.kube_api.server import LoopbackServer, LoopbackService
 
@@ -70,6 +71,8 @@ class FakeKubeAPI(LoopbackService):
         self._requested_port = port
         self._pods: dict[tuple[str, str], _Pod] = {}
         self._faults: list[_Injection] = []
+        #: What the token's user may do (:meth:`deny`); everything until told otherwise.
+        self.rbac = AccessRules()
         self._requests: list[RecordedRequest] = []
         self._connections = 0
         self._resource_version = 1
@@ -280,7 +283,7 @@ class FakeKubeAPI(LoopbackService):
     # -- faults -----------------------------------------------------------------------------------------
 
     def inject(self, route: Route | str, fault: Fault, *, times: int | None = None) -> None:
-        """Apply ``fault`` to requests on ``route`` ("list", "get", "log" or "*"), at most ``times`` times.
+        """Apply ``fault`` to requests on ``route`` (see :data:`~.faults.ROUTES`), at most ``times`` times.
 
         Faults hit authenticated requests only; the oldest matching injection wins.
         """
@@ -290,6 +293,15 @@ class FakeKubeAPI(LoopbackService):
             raise ValueError("times must be >= 1 (or None for every request)")
         with self._lock:
             self._faults.append(_Injection(route, fault, times))
+
+    def deny(self, verb: str, resource: str, namespace: str | None = None) -> None:
+        """RBAC: answer ``verb`` on ``resource`` (``"list", "pods"``; ``"get", "pods/log"``) in ``namespace``
+        (``None``: everywhere) with the real API's 403, and say so to a ``SelfSubjectAccessReview``."""
+        self.rbac.deny(verb, resource, namespace)
+
+    def allow_all(self) -> None:
+        """RBAC: remove every :meth:`deny`."""
+        self.rbac.allow_all()
 
     def clear_faults(self) -> None:
         """Remove every injected fault (requests a hang already holds stay held: see :meth:`heal`)."""

@@ -10,9 +10,9 @@ from typing import Any, Literal
 __all__ = ["ROUTES", "Fault", "FaultKind", "RecordedRequest", "Route", "status_body"]
 
 FaultKind = Literal["delay", "drip", "hang", "status", "malformed_json", "reset_mid_stream"]
-Route = Literal["list", "get", "log", "*"]
-#: The routes a fault can be injected into ("*": all of them).
-ROUTES: frozenset[str] = frozenset({"list", "get", "log", "*"})
+Route = Literal["list", "get", "log", "version", "review", "*"]
+#: The routes a fault can be injected into ("*": all of them); ``review`` is a ``SelfSubjectAccessReview``.
+ROUTES: frozenset[str] = frozenset({"list", "get", "log", "version", "review", "*"})
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,12 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from airflow_executor_logs_testing.kube_api.admin import ADMIN_PREFIX, dispatch
 from airflow_executor_logs_testing.kube_api.faults import Fault, RecordedRequest, status_body
+from airflow_executor_logs_testing.kube_api.rbac import forbidden_body
 from airflow_executor_logs_testing.kube_api.selectors import LabelSelectorError, parse_label_selector
 from airflow_executor_logs_testing.lifecycle import Lifecycle
 
 if TYPE_CHECKING:
+    from airflow_executor_logs_testing.kube_api.rbac import AccessRules
     from airflow_executor_logs_testing.kube_api.selectors import Selector
 
 __all__ = ["LoopbackServer", "LoopbackService", "ServedState"]
@@ -30,6 +32,7 @@ class ServedState(Protocol):
     """What the HTTP server asks of the state it serves (:class:`~.api.FakeKubeAPI` is the one implementation)."""
 
     _stopping: threading.Event
+    rbac: AccessRules
 
     def _pod_list(self, namespace: str | None, selector: Selector) -> dict[str, Any]: ...
     def _pod_json(self, namespace: str, name: str) -> dict[str, Any] | None: ...
@@ -63,7 +66,24 @@ _ROUTE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("list", re.compile(r"/api/v1/namespaces/(?P<namespace>[^/]+)/pods")),
     ("get", re.compile(r"/api/v1/namespaces/(?P<namespace>[^/]+)/pods/(?P<name>[^/]+)")),
     ("log", re.compile(r"/api/v1/namespaces/(?P<namespace>[^/]+)/pods/(?P<name>[^/]+)/log")),
+    ("version", re.compile(r"/version/?")),
+    ("review", re.compile(r"/apis/authorization\.k8s\.io/v1/selfsubjectaccessreviews")),
 )
+#: The method each route answers; the others get 405.
+_METHODS = {"review": "POST"}
+#: ``(verb, resource)`` that RBAC checks for each pod route.
+_PERMISSIONS = {"list": ("list", "pods"), "get": ("get", "pods"), "log": ("get", "pods/log")}
+_VERSION = {
+    "major": "1",
+    "minor": "31",
+    "gitVersion": "v1.31.0-fake",
+    "gitCommit": "0" * 40,
+    "gitTreeState": "clean",
+    "buildDate": "2026-01-01T00:00:00Z",
+    "goVersion": "go1.22.0",
+    "compiler": "gc",
+    "platform": "linux/amd64",
+}
 
 
 def _resolve(path: str) -> tuple[str, dict[str, str]]:
@@ -177,13 +197,19 @@ class _Handler(BaseHTTPRequestHandler):
         if route == "other":
             self._send_status(404, "the server could not find the requested resource")
             return
-        if self.command != "GET":
+        if self.command != _METHODS.get(route, "GET"):
             self._send_status(405, "the server does not allow this method on the requested resource")
             return
         fault = fake._take_fault(route)
         if fault is not None and not self._apply_fault(fault):
             return
-        if route == "list":
+        if route in _PERMISSIONS and not self._permitted(route, params):
+            return
+        if route == "version":
+            self._send_json(200, _VERSION)
+        elif route == "review":
+            self._review(body)
+        elif route == "list":
             self._list(params.get("namespace"), query)
         elif route == "get":
             self._get(params["namespace"], params["name"])
@@ -209,6 +235,25 @@ class _Handler(BaseHTTPRequestHandler):
             return False
         self._fault = fault  # drip / reset_mid_stream shape the body as it is written
         return True
+
+    def _permitted(self, route: str, params: Mapping[str, str]) -> bool:
+        """Whether RBAC lets this request through; if not, answer the real API's 403."""
+        verb, resource = _PERMISSIONS[route]
+        namespace = params.get("namespace")
+        if self.server.fake.rbac.allowed(verb, resource, namespace):
+            return True
+        name = params.get("name") if route != "list" else None
+        self._send_json(403, forbidden_body(verb, resource, namespace, name))
+        return False
+
+    def _review(self, body: bytes) -> None:
+        try:
+            request = json.loads(body or b"{}")
+        except ValueError:
+            self._send_status(400, "the request body is not JSON")
+            return
+        code, answer = self.server.fake.rbac.review(request if isinstance(request, dict) else {})
+        self._send_json(code, answer)
 
     def _list(self, namespace: str | None, query: Mapping[str, str]) -> None:
         try:

@@ -6,6 +6,8 @@ import argparse
 from typing import Any
 
 __all__ = [
+    "CHECK_DESCRIPTION",
+    "CHECK_HELP",
     "DEFAULT_GRACE",
     "DESCRIPTION",
     "EXIT_INACTIVE",
@@ -15,6 +17,7 @@ __all__ = [
     "HELP",
     "OPTIONS",
     "add_arguments",
+    "add_check",
     "airflow_args",
 ]
 
@@ -31,6 +34,16 @@ DESCRIPTION = (
     "have been orphaned, with their memory. Exit code: 0 when there are no orphans (or all were reaped), "
     "1 when orphans remain, 2 on usage errors, 3 when the installed Airflow core calls no hook this package "
     "knows (so executor logs are read the stock way)."
+)
+
+
+CHECK_HELP = "Check that the log view of running tasks works here (read-only); one line per check"
+CHECK_DESCRIPTION = (
+    "Run where the API server runs (same image, same config). Checks that the logging config enables this "
+    "package and keeps remote logging, how each configured executor's running tasks' logs are read, each "
+    "Kubernetes cluster configuration (client, /version, RBAC), the workers' log servers of RUNNING tasks, and "
+    "the Manager processes. Prints ok/warn/fail per check, with the change that fixes each failure. Exit code: "
+    "0 no failure, 1 a failure, 2 the check could not run."
 )
 
 
@@ -82,6 +95,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the doctor options to ``parser`` (``airflow-executor-logs doctor``)."""
     for flags, kwargs in OPTIONS:
         parser.add_argument(*flags, **kwargs)
+
+
+def add_check(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add ``check`` under the doctor's ``parser`` (``airflow-executor-logs doctor check``); return its parser."""
+    commands = parser.add_subparsers(dest="doctor_command", metavar="COMMAND")
+    check = commands.add_parser("check", help=CHECK_HELP, description=CHECK_DESCRIPTION)
+    check.add_argument("--json", dest="json", action="store_true", help="Print one JSON document (see docs).")
+    check.add_argument(
+        "--tmpdir", dest="tmpdir", default=None, metavar="DIR", help="Processes: only Managers with sockets under DIR."
+    )
+    return check
 
 
 def airflow_args() -> tuple[Any, ...]:

@@ -1,0 +1,126 @@
+"""
+``doctor check``: will the log view work here, and if not, what to change. Run where the API server runs.
+
+One :class:`~.results.CheckResult` per check, in this order: ``enabled`` and ``remote-logging``
+(:mod:`.logging_setup`), one ``executor`` per configured executor and team and per unknown executor a running
+task names (:mod:`.executors`), one ``kubernetes`` per cluster configuration (:mod:`.kubernetes`),
+``served-logs`` (:mod:`.served_logs`) and ``processes`` (:mod:`.processes`). It changes nothing. The network
+checks run at once, each bounded by ``connect_timeout`` and the read deadline, so the whole check takes at
+most about 2 x ``connect_timeout`` + ``read_timeout`` even when every network check hangs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from airflow_executor_logs.cli.doctor.check.bounded import Bounded
+from airflow_executor_logs.cli.doctor.check.results import (
+    EXIT_COULD_NOT_RUN,
+    FAIL,
+    CheckResult,
+    exit_code,
+    print_json,
+    print_text,
+)
+
+__all__ = ["Report", "collect", "run"]
+
+
+@dataclass(frozen=True)
+class Report:
+    """The results, and the seconds from the start of the network checks (all at once) to their last answer."""
+
+    results: list[CheckResult]
+    network_seconds: float
+
+
+def collect(tmpdir: str | None = None) -> Report:
+    """
+    Every check's result; raises when the check cannot run at all (Airflow or its config unreadable).
+    ``tmpdir``: the processes check looks only at Managers whose sockets are under it.
+    """
+    from airflow_executor_logs.cli.doctor.check.executors import check_executors
+    from airflow_executor_logs.cli.doctor.check.kubernetes import check_cluster, clusters
+    from airflow_executor_logs.cli.doctor.check.logging_setup import check_enabled, check_remote_logging
+    from airflow_executor_logs.cli.doctor.check.processes import check_processes
+    from airflow_executor_logs.cli.doctor.check.running import running_tasks
+    from airflow_executor_logs.cli.doctor.check.served_logs import check_served_logs
+    from airflow_executor_logs.config import Settings
+    from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline
+    from airflow_executor_logs.executors.reader_registry import ReadPath
+
+    settings = Settings.from_conf()
+    pipeline = ExecutorLogPipeline(settings=settings)  # its own resolver and readers: nothing shared, nothing kept
+    results = [check_enabled(), check_remote_logging()]
+    try:
+        running, unreadable = running_tasks(), None
+    except Exception as err:
+        running, unreadable = [], f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+    plans = check_executors(pipeline, settings, running)
+    results += [plan.result for plan in plans]
+
+    def resolve(ti: Any) -> Any:
+        try:
+            return pipeline.resolver.resolve(ti, multi_team=settings.multi_team)
+        except Exception:
+            return None
+
+    def served(task: object) -> bool:
+        """Whether core reads ``task``'s log from its worker's log server (no class-level reader answers it)."""
+        executor = resolve(getattr(task, "ti", None))
+        try:
+            return executor is not None and pipeline.registry.read_path(executor).kind != ReadPath.READER
+        except Exception:
+            return False
+
+    connect, read = settings.connect_timeout, settings.read_timeout
+    network_started = time.monotonic()
+    cluster_calls = [
+        (cluster, Bounded(functools.partial(check_cluster, cluster, settings), "kubernetes"))
+        for cluster in clusters(plans, running, resolve)
+    ]
+    served_tasks = [task for task in running if served(task)]
+    served_call = Bounded(lambda: check_served_logs(served_tasks, settings), "served-logs")
+    processes = check_processes(tmpdir)  # local work, done while the network checks wait
+    for cluster, call in cluster_calls:
+        try:
+            results.append(call.result(read + connect + 0.5))
+        except Exception as err:
+            summary = f"the check did not finish: {type(err).__name__}: {err}"
+            results.append(CheckResult("kubernetes", cluster.subject, FAIL, summary, "see the API server's logs"))
+    if unreadable is not None:
+        summary = f"cannot read the RUNNING task instances: {unreadable}"
+        results.append(CheckResult("served-logs", None, FAIL, summary, "check [database] sql_alchemy_conn"))
+    else:
+        try:
+            results.append(served_call.result(2 * connect + read + 1.0))
+        except Exception as err:
+            summary = f"the check did not finish: {type(err).__name__}: {err}"
+            results.append(CheckResult("served-logs", None, FAIL, summary, "see the API server's logs"))
+    network_seconds = time.monotonic() - network_started
+    results.append(processes)
+    return Report(results, network_seconds)
+
+
+def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Run every check and print them (``--json``: one document); 0 all ok, 1 a ``fail``, 2 could not run."""
+    out = out if out is not None else sys.stdout
+    err = err if err is not None else sys.stderr
+    started = time.monotonic()
+    try:
+        report = collect(getattr(args, "tmpdir", None))
+    except Exception as error:
+        err.write(f"doctor check could not run: {type(error).__name__}: {error}\n")
+        err.flush()
+        return EXIT_COULD_NOT_RUN
+    if getattr(args, "json", False):
+        print_json(report.results, time.monotonic() - started, report.network_seconds, out)
+    else:
+        print_text(report.results, out)
+    out.flush()
+    return exit_code(report.results)
