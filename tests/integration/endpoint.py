@@ -38,8 +38,13 @@ class LogEndpoint:
 
 
 @contextlib.contextmanager
-def log_endpoint(dag_id: str, task_id: str, config: dict[str, Any] | None = None) -> Iterator[LogEndpoint]:
-    """A TestClient on the real app with ``config`` (our LOGGING_CONFIG unless given) on ``airflow.task``."""
+def log_endpoint(
+    dag_id: str, task_id: str, config: dict[str, Any] | None = None, *, raise_server_exceptions: bool = True
+) -> Iterator[LogEndpoint]:
+    """
+    A TestClient on the real app with ``config`` (our LOGGING_CONFIG unless given) on ``airflow.task``;
+    ``raise_server_exceptions=False``: an exception in the app is a 500 answer, as a real server gives it.
+    """
     from airflow.api_fastapi.app import create_app
     from fastapi.testclient import TestClient
 
@@ -47,7 +52,7 @@ def log_endpoint(dag_id: str, task_id: str, config: dict[str, Any] | None = None
     saved = list(task_logger.handlers)
     logging.config.dictConfig(LOGGING_CONFIG if config is None else config)
     try:
-        with TestClient(create_app("core")) as client:
+        with TestClient(create_app("core"), raise_server_exceptions=raise_server_exceptions) as client:
             token = client.get("/auth/token").json()["access_token"]
             yield LogEndpoint(client, token, dag_id, task_id)
     finally:

@@ -68,6 +68,10 @@ class Client:
     token: str | None = None
     shown: list[int] = field(default_factory=list)
     problems: int = 0
+    #: Answers other than 200 are a failure of ours; stock's are counted (3.2.0 to 3.3.0 answer a
+    #: continuation read with a 500, upstream #69503).
+    strict: bool = True
+    errors: int = 0
 
     def poll(self) -> list[dict[str, Any]]:
         url = f"/api/v2/dags/{self.endpoint.dag_id}/dagRuns/{self.run_id}/taskInstances/{self.endpoint.task_id}/logs/1"
@@ -75,6 +79,9 @@ class Client:
         response = self.endpoint.client.get(
             url, headers={**self.endpoint.headers, "Accept": "application/json"}, params=params
         )
+        if response.status_code != 200 and not self.strict:
+            self.errors += 1
+            return []
         assert response.status_code == 200, response.text[:500]
         body = response.json()
         self.token = body.get("continuation_token") or self.token
@@ -234,21 +241,21 @@ def cluster(seeded_cluster: SeededCluster, monkeypatch: pytest.MonkeyPatch) -> I
 
 def tail_through(
     cluster: SeededCluster, endpoint: LogEndpoint, events: list[Event], *, ours: bool = True
-) -> tuple[list[int], int]:
-    """Run ``events`` with a tailing client: the pod lines it was shown, and how many the pod has."""
+) -> tuple[list[int], int, int]:
+    """Run ``events`` with a tailing client: the pod lines it was shown, how many the pod has, HTTP errors."""
     sandbox = Sandbox(cluster, endpoint, ours=ours)
-    client = Client(endpoint, cluster.run_id)
+    client = Client(endpoint, cluster.run_id, strict=ours)
     sandbox.append(2)
     sandbox.poll(client, 0)
     for event in events:
         sandbox.run(event, client)
     sandbox.catch_up(client)
-    return client.shown, len(sandbox.lines)
+    return client.shown, len(sandbox.lines), client.errors
 
 
 def check_sequence(cluster: SeededCluster, endpoint: LogEndpoint, events: list[Event]) -> None:
     """Run ``events`` with a tailing client; its lines are the pod's, each once, in order."""
-    shown, lines = tail_through(cluster, endpoint, events)
+    shown, lines, _ = tail_through(cluster, endpoint, events)
     assert shown == list(range(lines)), (events, shown)
 
 
@@ -342,20 +349,23 @@ def test_the_same_sequences_against_stock_side_by_side(
 
     ours = {name: tail_through(cluster, endpoint, events) for name, events in SEQUENCES.items()}
     stock = {}
-    with log_endpoint(cluster.dag_id, cluster.task_id, DEFAULT_LOGGING_CONFIG) as stock_endpoint:
+    stock_config = log_endpoint(cluster.dag_id, cluster.task_id, DEFAULT_LOGGING_CONFIG, raise_server_exceptions=False)
+    with stock_config as stock_endpoint:
         for name, events in SEQUENCES.items():
             stock[name] = tail_through(cluster, stock_endpoint, events, ours=False)
-    rows = [f"{'sequence':<34} {'lines':>5}  {'ours: missed, again':>20}  {'stock: missed, again':>21}"]
+    header = f"{'sequence':<34} {'lines':>5}  {'ours: missed, again':>20}  {'stock: missed, again':>21}"
+    rows = [f"{header}  {'stock 500s':>10}"]
     for name in SEQUENCES:
-        (shown, lines), (stock_shown, stock_lines) = ours[name], stock[name]
-        rows.append(
-            f"{name:<34} {lines:>5}  {_pair(_counts(shown, lines)):>20}  {_pair(_counts(stock_shown, stock_lines)):>21}"
-        )
+        (shown, lines, _), (stock_shown, stock_lines, stock_errors) = ours[name], stock[name]
+        ours_counts, stock_counts = _pair(_counts(shown, lines)), _pair(_counts(stock_shown, stock_lines))
+        rows.append(f"{name:<34} {lines:>5}  {ours_counts:>20}  {stock_counts:>21}  {stock_errors:>10}")
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line("")
-        reporter.write_line("A client following the continuation token, ours beside stock:")
-        for row in rows:
-            reporter.write_line("  " + row)
-    for name, (shown, lines) in ours.items():
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():  # in the test command's output, not the captured output
+            reporter.write_line("")
+            reporter.write_line("A client following the continuation token, ours beside stock:")
+            for row in rows:
+                reporter.write_line("  " + row)
+    for name, (shown, lines, _) in ours.items():
         assert _counts(shown, lines) == (0, 0), name
