@@ -66,7 +66,8 @@ def test_idle_counts_from_when_a_call_ran_not_from_when_it_arrived(
     """A call whose preloads take longer than ``idle`` does not leave a helper that exits at once."""
     (tmp_path / "slow_to_import.py").write_text("import time\ntime.sleep(4.0)\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setenv("PYTHONPATH", str(tmp_path))  # the helper imports it before its first fork
+    # the helper imports it before its first fork
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
     zygote.call(_pid, deadline=120, idle=2.0, preload=["slow_to_import"])
     helper = zygote.pid
     zygote.call(_pid, deadline=120, idle=2.0, preload=["slow_to_import"])
