@@ -159,7 +159,10 @@ def _read_until(sock: socket.socket, give_up_at: float, size: int | None = None)
             left = give_up_at - time.monotonic()
             if left <= 0 or not selector.select(left):
                 return None
-            chunk = sock.recv(65536 if size is None else size - got)
+            try:
+                chunk = sock.recv(65536 if size is None else size - got)
+            except ConnectionResetError:
+                break
             if not chunk:
                 break
             chunks.append(chunk)

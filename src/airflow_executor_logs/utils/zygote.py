@@ -84,8 +84,10 @@ class Zygote:
         self._helper: _Running | None = None
         self._owner = 0
         self._keeper = _Keeper()
-        #: Modules whose import left a helper with threads: never preloaded again.
+        #: Modules whose import left a helper with threads, or stuck: never preloaded again.
         self._unsafe: set[str] = set()
+        #: Modules some helper imported before forking a call: not the cause when a helper is stuck.
+        self._proven: set[str] = set()
         #: The longest deadline asked for: how long a helper let go may still be running calls.
         self._longest = 0.0
 
@@ -131,10 +133,16 @@ class Zygote:
                 ours.settimeout(max(give_up_at - time.monotonic(), 0.001))
                 with contextlib.suppress(TimeoutError, OSError):  # the child died or is late: the outcome says which
                     ours.sendall(request)
+                    ours.shutdown(socket.SHUT_WR)  # a helper that refuses the call reads it to this end first
                 try:
-                    return await_outcome(ours, give_up_at, grace)  # type: ignore[no-any-return]
+                    answer = await_outcome(ours, give_up_at, grace)
+                    self._proven.update(modules)
+                    return answer  # type: ignore[no-any-return]
                 except IsolatedCallTimedOut as err:
-                    if not err.started:  # no child took the call: the helper is stuck
+                    if err.started:
+                        self._proven.update(modules)
+                    else:  # no child took the call: the helper is stuck, in one of the modules not proven yet
+                        self._unsafe.update(set(modules) - self._proven)
                         self._let_go(helper, kill=True)
                     raise
                 except IsolatedCallNotStarted:

@@ -34,8 +34,7 @@ from typing import Any
 import psutil
 
 from airflow_executor_logs.utils.isolated_call import HEADER, _prctl, run_isolated, thread_count
-from airflow_executor_logs.utils.processes import is_gone, stop_descendants, stop_each
-from airflow_executor_logs.utils.processes.managers import is_manager
+from airflow_executor_logs.utils.processes import is_gone, is_manager, stop_descendants, stop_each
 
 __all__ = ["HELPER_MARK", "LENGTH", "MAIN", "THREADED", "main", "threaded_module"]
 
@@ -170,6 +169,7 @@ def _serve(request: dict[str, Any], fd: int, helper: _Helper) -> None:
         answer = (False, f"{THREADED} {helper.tainted}: importing it left the helper with {thread_count()} threads")
         with sock, contextlib.suppress(OSError):
             sock.sendall(HEADER.pack(-1, 0.0) + pickle.dumps(answer))
+            _read_to_end(sock)  # closed with the call unread, the socket would be reset before the worker reads this
         return
     me = os.getpid()
     pid = os.fork()
@@ -219,6 +219,12 @@ def _receive_call(sock: socket.socket) -> Callable[[], Any]:
     if start_method is not None and multiprocessing.get_start_method(allow_none=True) != start_method:
         multiprocessing.set_start_method(start_method, force=True)
     return pickle.loads(call)  # type: ignore[no-any-return]
+
+
+def _read_to_end(sock: socket.socket) -> None:
+    sock.settimeout(1.0)
+    while sock.recv(1 << 16):
+        pass
 
 
 def _recv_exactly(sock: socket.socket, size: int) -> bytes:
