@@ -113,7 +113,9 @@ def main(argv: list[str]) -> None:
                 if idle_now:
                     break  # a call arriving after this finds the socket closed; the worker starts a new helper
                 continue
-            message, fds, _flags, _address = socket.recv_fds(control, 65536, 1, socket.MSG_CMSG_CLOEXEC)
+            message, fds, _flags, _address = socket.recv_fds(control, 65536, 1)
+            for fd in fds:
+                os.set_inheritable(fd, False)  # recv_fds drops MSG_CMSG_CLOEXEC; nothing runs in between
             if not message:
                 control.close()  # the worker let this helper go: no new calls, the running ones finish
                 helper.control = None
