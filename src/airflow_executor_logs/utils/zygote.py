@@ -19,8 +19,7 @@ of one), with the worker's environment, ``sys.path`` and start method, which the
 No call waits past its deadline, whatever the helper does: the lock, the send and the wait for the
 answer all have one. A helper that lets a call time out before any child took it (stuck in a preload
 import, SIGSTOPped, its socket full) is killed, with its tree, and the next call starts a new one.
-Helpers are started and stopped by one long-lived thread of the worker (:class:`_Keeper`): the
-helper's parent-death signal fires when the *thread* that started it ends, so no request thread may.
+Helpers are started and stopped by one long-lived thread of the worker (:mod:`.zygote_keeper`).
 """
 
 from __future__ import annotations
@@ -30,19 +29,13 @@ import json
 import multiprocessing
 import os
 import pickle
-import queue
 import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
 from typing import TypeVar
-
-import psutil
 
 from airflow_executor_logs.utils.isolated_call import (
     IsolatedCallFailed,
@@ -50,15 +43,12 @@ from airflow_executor_logs.utils.isolated_call import (
     IsolatedCallTimedOut,
     await_outcome,
 )
-from airflow_executor_logs.utils.processes import stop_tree
-from airflow_executor_logs.utils.zygote_helper import HELPER_MARK, LENGTH, MAIN, threaded_module
+from airflow_executor_logs.utils.zygote_helper import HELPER_MARK, LENGTH, threaded_module
+from airflow_executor_logs.utils.zygote_keeper import KILL_GRACE, Keeper, Running, kill
 
 T = TypeVar("T")
 
 __all__ = ["HELPER_MARK", "Zygote", "call_in_helper", "helper_pids", "is_helper_cmdline", "stop_helper"]
-
-#: Seconds the keeper lets a helper it was told to let go finish its running calls before it is killed.
-_KILL_GRACE = 1.0
 
 
 def is_helper_cmdline(cmdline: Iterable[str]) -> bool:
@@ -67,23 +57,14 @@ def is_helper_cmdline(cmdline: Iterable[str]) -> bool:
     return bool(args) and args[-1] == HELPER_MARK
 
 
-@dataclass(eq=False)
-class _Running:
-    """One helper this process started: the process (its identity fixed by psutil) and its control socket."""
-
-    proc: subprocess.Popen[bytes]
-    handle: psutil.Process
-    control: socket.socket
-
-
 class Zygote:
     """The worker's side of one helper process: starts it when needed, sends it calls."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._helper: _Running | None = None
+        self._helper: Running | None = None
         self._owner = 0
-        self._keeper = _Keeper()
+        self._keeper = Keeper()
         #: Modules whose import left a helper with threads, or stuck: never preloaded again.
         self._unsafe: set[str] = set()
         #: Modules some helper imported before forking a call: not the cause when a helper is stuck.
@@ -161,7 +142,7 @@ class Zygote:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _send(self, message: bytes, call: socket.socket, idle: float, give_up_at: float) -> _Running:
+    def _send(self, message: bytes, call: socket.socket, idle: float, give_up_at: float) -> Running:
         """Hand ``call`` (the call's socket) to the helper, starting one if needed; returns that helper."""
         if not self._lock.acquire(timeout=max(give_up_at - time.monotonic(), 0.0)):
             raise IsolatedCallTimedOut("waited for the helper's lock until the deadline", started=False)
@@ -181,7 +162,7 @@ class Zygote:
         finally:
             self._lock.release()
 
-    def _running_locked(self, idle: float, give_up_at: float) -> _Running:
+    def _running_locked(self, idle: float, give_up_at: float) -> Running:
         helper = self._helper
         if helper is not None and self.pid is not None:
             return helper
@@ -191,7 +172,7 @@ class Zygote:
         self._helper, self._owner = started, os.getpid()
         return started
 
-    def _let_go(self, helper: _Running, *, kill: bool) -> None:
+    def _let_go(self, helper: Running, *, kill: bool) -> None:
         # Bounded like everything else: if the lock is busy that long, the next call finds the helper gone.
         if self._lock.acquire(timeout=1.0):
             try:
@@ -201,7 +182,7 @@ class Zygote:
         elif kill:
             self._keeper.stop(helper, 0.0)
 
-    def _let_go_locked(self, helper: _Running, *, kill: bool) -> None:
+    def _let_go_locked(self, helper: Running, *, kill: bool) -> None:
         """Stop sending ``helper`` calls; the keeper stops it (at once if ``kill``), never this thread."""
         if helper is not self._helper:
             if kill:
@@ -209,7 +190,7 @@ class Zygote:
             return
         self._helper = None
         if self._owner == os.getpid():
-            self._keeper.stop(helper, 0.0 if kill else self._longest + _KILL_GRACE)
+            self._keeper.stop(helper, 0.0 if kill else self._longest + KILL_GRACE)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Let the helper go and wait up to ``timeout`` s until it is gone (tests; it exits with its worker)."""
@@ -221,93 +202,7 @@ class Zygote:
         with contextlib.suppress(subprocess.TimeoutExpired):
             helper.proc.wait(timeout)
         if helper.proc.poll() is None:
-            _kill(helper)
-
-
-class _Keeper:
-    """
-    The worker's one long-lived thread for helpers: it starts them, reaps them, and kills those let go.
-
-    A helper's parent-death signal is tied to the thread that forked it, so helpers are never started
-    from a request thread (AnyIO retires idle ones). Work is handed over and waited for with a deadline.
-    """
-
-    #: Seconds between looks at the helpers it keeps (reaping one that exited on idle).
-    POLL = 1.0
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._tasks: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
-        self._owner = 0
-        #: Helpers let go, and when to kill each if it has not exited by then.
-        self._leaving: dict[_Running, float] = {}
-        self._kept: list[_Running] = []
-
-    def start(self, idle: float, timeout: float) -> _Running:
-        """A new helper, started by the keeper thread within ``timeout`` s."""
-        started: Future[_Running] = Future()
-
-        def task() -> None:
-            if not started.set_running_or_notify_cancel():
-                return
-            try:
-                helper = _start_helper(idle)
-            except BaseException as err:
-                started.set_exception(err)
-                return
-            self._kept.append(helper)
-            started.set_result(helper)
-
-        self._submit(task)
-        try:
-            return started.result(timeout)
-        except FutureTimeout:
-            if not started.cancel():  # it started after all, too late: let it go
-                started.add_done_callback(lambda done: done.exception() or self.stop(done.result(), 0.0))
-            raise IsolatedCallTimedOut("the helper did not start before the deadline", started=False) from None
-
-    def stop(self, helper: _Running, after: float) -> None:
-        """Close ``helper``'s control socket now; kill its tree if it has not exited ``after`` s from now."""
-        with contextlib.suppress(OSError):
-            helper.control.close()
-        kill_at = time.monotonic() + after
-        self._submit(lambda: self._leaving.__setitem__(helper, min(kill_at, self._leaving.get(helper, kill_at))))
-
-    def _submit(self, task: Callable[[], None]) -> None:
-        with self._lock:
-            if self._owner != os.getpid():  # first use, or this process was forked: the thread is not here
-                self._owner = os.getpid()
-                self._tasks = queue.SimpleQueue()
-                self._leaving, self._kept = {}, []
-                threading.Thread(target=self._run, name="executor-logs-zygote-keeper", daemon=True).start()
-            self._tasks.put(task)
-
-    def _run(self) -> None:
-        tasks = self._tasks
-        while True:
-            now = time.monotonic()
-            wait = min([self.POLL, *(max(at - now, 0.0) for at in self._leaving.values())])
-            with contextlib.suppress(queue.Empty):
-                tasks.get(timeout=wait)()
-                continue
-            self._look()
-
-    def _look(self) -> None:
-        """Reap the helpers that exited; kill those let go that are past their time."""
-        now = time.monotonic()
-        for helper, kill_at in list(self._leaving.items()):
-            if helper.proc.poll() is None and now >= kill_at:
-                _kill(helper)
-            if helper.proc.poll() is not None:
-                del self._leaving[helper]
-        self._kept = [helper for helper in self._kept if helper.proc.poll() is None]
-
-
-def _kill(helper: _Running) -> None:
-    """SIGKILL ``helper``'s tree (it is suspended first, so nothing escapes), then reap it within a bound."""
-    stop_tree(helper.handle, grace=_KILL_GRACE)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        helper.proc.wait(_KILL_GRACE)
+            kill(helper)
 
 
 _zygote = Zygote()
@@ -333,27 +228,3 @@ def stop_helper() -> None:
 
 def _start_method() -> str | None:
     return multiprocessing.get_start_method(allow_none=True)
-
-
-def _start_helper(idle: float) -> _Running:
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    try:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", MAIN, str(theirs.fileno()), repr(idle), str(os.getpid()), HELPER_MARK],
-            pass_fds=[theirs.fileno()],
-            stdin=subprocess.DEVNULL,
-            close_fds=True,
-        )
-    except BaseException:
-        ours.close()
-        raise
-    finally:
-        theirs.close()
-    try:
-        handle = psutil.Process(proc.pid)  # our child, not reaped yet: the pid is its own
-    except psutil.Error:
-        proc.kill()
-        proc.wait()
-        ours.close()
-        raise IsolatedCallFailed("the helper process exited as it started") from None
-    return _Running(proc, handle, ours)

@@ -6,6 +6,7 @@ directory off ``sys.path``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -101,34 +102,13 @@ def test_sigint_and_sighup_end_the_helper_like_sigterm(
     finally:
         stopped_if_left(sleeper.pid)
     thread.join(30)
-    print(f"{number.name}: helper and grandchild gone in {gone:.2f} s")
+    print(f"\n{number.name}: helper and grandchild gone in {gone:.2f} s")
     assert "Traceback" not in capfd.readouterr().err
 
 
 def _swallow(zygote: Zygote, call: object) -> None:
-    try:
+    with contextlib.suppress(Exception):
         zygote.call(call, deadline=120)  # type: ignore[arg-type]
-    except Exception:
-        pass
-
-
-_STARTED_IN_A_THREAD = """
-import threading, time
-from airflow_executor_logs.utils.zygote import call_in_helper, helper_pids
-t = threading.Thread(target=call_in_helper, args=(time.time,), kwargs={"deadline": 120})
-t.start(); t.join()
-print(*helper_pids(), flush=True)
-print("ready", flush=True)
-import sys; sys.stdin.read()
-"""
-
-
-def test_a_helper_started_from_a_thread_outlives_that_thread() -> None:
-    """The parent-death signal follows the thread that forked: a keeper thread, never the request's, starts it."""
-    with python_child(_STARTED_IN_A_THREAD, timeout=120) as worker:
-        helper = worker.adopt(int(worker.printed[0]))
-        time.sleep(1.0)
-        assert not is_gone(helper)
 
 
 _SLOW_FIRST_PRELOAD = """

@@ -9,7 +9,6 @@ SIGSTOP, a SIGKILL), and no process outlives what it served. The figures the tes
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import textwrap
 import threading
@@ -35,7 +34,7 @@ from tests.support.processes import children_stopped_on_exit, stopped_if_left
 from tests.support.task_instances import fake_ti
 
 #: Executors whose module misbehaves in the helper only (its command line ends with the helper's mark).
-CHAOS_MODULE = '''
+CHAOS_MODULE = """
 import os, sys, threading, time
 from airflow_executor_logs_testing.executors import CountingExecutor, ManagerExecutor
 
@@ -57,8 +56,12 @@ class Slow{cls}(ManagerExecutor):
     def get_task_log(self, ti, try_number):
         time.sleep(float(os.environ.get("CHAOS_READ_SECONDS", "2")))
         return super().get_task_log(ti, try_number)
-'''
-MODULES = {"chaos_hangs": "HangsOnImportExecutor", "chaos_threads": "ThreadsOnImportExecutor", "chaos_plain": "PlainExecutor"}
+"""
+MODULES = {
+    "chaos_hangs": "HangsOnImportExecutor",
+    "chaos_threads": "ThreadsOnImportExecutor",
+    "chaos_plain": "PlainExecutor",
+}
 DEADLINE = 4.0
 
 
@@ -215,7 +218,7 @@ def test_an_oom_killed_read_childs_manager_is_stopped_within_2_s_with_traffic_go
         time.sleep(0.5)
         child.kill()
         gone_after = _until(lambda: is_gone(manager), 10)
-        took, text = read.result(30)
+        _took, text = read.result(30)
         stop_traffic.set()
         served = busy.result(60)
     print(f"\nOOM-killed read child: its Manager gone {gone_after:.2f} s later; {served} reads served meanwhile")
