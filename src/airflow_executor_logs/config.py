@@ -71,6 +71,13 @@ class Settings:
         "by the first such read) waits for the next read before it exits.",
         "600.0",
     )
+    max_concurrent_fallback_reads: int = option(
+        4,
+        "Short-lived executors one API server worker process builds at once (each holds a threadpool thread "
+        "and forks a process for the whole build); further reads of other tasks are answered at once that the "
+        "worker is busy.",
+        "2",
+    )
     # Pressure: the breaker per cluster, the bulkhead per worker process, and the pod-name cache.
     breaker_threshold: int = option(
         3,
