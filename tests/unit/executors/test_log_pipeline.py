@@ -260,3 +260,20 @@ def test_short_lived_reads_beyond_the_bulkhead_are_answered_busy_at_once() -> No
     assert "API worker busy (2 short-lived reads running)" in _notice(logs)["event"]
     assert [logs for _, logs in answers] == [["line of t0"], ["line of t1"]]
     assert pipeline.read(fake_ti("CountingExecutor", task_id="t9"), 1)[1] == ["line for t9 try 1"]
+
+
+def test_an_exceptions_text_reaches_viewers_redacted_once() -> None:
+    """A failed build's AWS AccessDenied: no account id or role ARN in the source message or the log line."""
+    from tests.unit.executors.test_redaction import ACCESS_DENIED
+
+    def denied(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(ACCESS_DENIED)
+
+    pipeline = ExecutorLogPipeline(settings=Settings(answer_ttl=1e-6))
+    with mock.patch("airflow_executor_logs.executors.log_pipeline.read_with_short_lived_executor", denied):
+        messages, logs = pipeline.read(fake_ti("CountingExecutor", task_id="denied"), 1)
+    shown = "\n".join([*messages, *logs])
+    assert "123456789012" not in shown
+    assert "assumed-role" not in shown
+    assert "(AccessDenied)" in messages[-1]
+    assert "arn:aws:eks:eu-west-1:<account>:cluster/prod" in messages[-1]
