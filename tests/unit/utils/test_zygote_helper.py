@@ -19,7 +19,6 @@ import pytest
 
 from airflow_executor_logs.utils.processes import is_gone
 from airflow_executor_logs.utils.zygote import Zygote
-from airflow_executor_logs.utils.zygote_helper import THREADED, threaded_module
 from tests.support.processes import python_child, stopped_if_left
 
 
@@ -39,6 +38,8 @@ def _until(predicate: object, timeout: float) -> float:
 
 
 def test_a_threaded_refusal_names_its_module() -> None:
+    from airflow_executor_logs.utils.zygote_helper import THREADED, threaded_module
+
     assert threaded_module(f"{THREADED} some.module: importing it left the helper with 2 threads") == "some.module"
     assert threaded_module("KeyError: 'x'") is None
 
