@@ -10,6 +10,7 @@ SIGKILLed, then reaped within a bound) also happens here, never on a request thr
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import queue
 import socket
@@ -29,6 +30,8 @@ from airflow_executor_logs.utils.processes import stop_tree
 from airflow_executor_logs.utils.zygote_helper import HELPER_MARK, MAIN
 
 __all__ = ["Keeper", "Running", "kill"]
+
+log = logging.getLogger(__name__)
 
 #: Seconds a helper's tree gets to go after SIGKILL (and to be reaped).
 KILL_GRACE = 1.0
@@ -110,10 +113,14 @@ class Keeper:
         while True:
             now = time.monotonic()
             wait = min([self.POLL, *(max(at - now, 0.0) for at in self._leaving.values())])
-            with contextlib.suppress(queue.Empty):
-                tasks.get(timeout=wait)()
-                continue
-            self._look()
+            try:
+                task = tasks.get(timeout=wait)
+            except queue.Empty:
+                task = self._look
+            try:
+                task()
+            except Exception:  # never let one failure end the thread every helper depends on
+                log.exception("The zygote keeper thread's task failed")
 
     def _look(self) -> None:
         """Reap the helpers that exited; kill those let go that are past their time."""
