@@ -274,7 +274,8 @@ def test_200_concurrent_reads_of_50_tasks_answer_in_time_and_leave_the_worker_re
             pipeline.read(fake_ti("PlainExecutor", task_id="probe"), 1)  # builds nothing
             probe_times.append(time.monotonic() - started)
             with contextlib.suppress(psutil.Error):
-                building.append(len(helper.children()))  # the read children: one per build
+                # the read children (one per build), not those already done and not reaped yet
+                building.append(sum(child.status() != psutil.STATUS_ZOMBIE for child in helper.children()))
             time.sleep(0.01)
 
     prober = threading.Thread(target=probe, daemon=True)

@@ -59,6 +59,8 @@ HEADER = struct.Struct("!qd")
 #: Signals a server installs Python handlers for; the child must die of them, not run the server's.
 _RESET_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 _fork_lock = threading.Lock()
+#: The pid of the isolated child this process is, once it is one (its SIGTERM handler is for it alone).
+_isolated: list[int] = []
 
 
 class IsolatedCallFailed(Exception):
@@ -230,6 +232,7 @@ def run_isolated(
         for number in _RESET_SIGNALS:
             with contextlib.suppress(OSError, ValueError):
                 signal.signal(number, signal.SIG_DFL)
+        _isolated.append(os.getpid())
         signal.signal(signal.SIGTERM, _parent_gone)
         _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
         if parent is not None and os.getppid() != parent:
@@ -255,6 +258,9 @@ def run_isolated(
 
 def _parent_gone(signum: int, frame: Any) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # once: a second SIGTERM ends the child at once
+    if _isolated[-1:] != [os.getpid()]:  # a process the call forked inherited this handler: die as by default
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
     raise ParentExited("the helper process that forked this read exited during it; what the read started was stopped")
 
 
