@@ -8,7 +8,7 @@
 #                        Kubernetes reader against the loopback API, provider parity, and one real
 #                        api-server run with one worker-recycle cycle and a tailing read (and its
 #                        stock control where the provider leaks)
-#   forkserver run:      the short-lived, isolation and doctor tests with forkserver as the default start method
+#   forkserver run:      the short-lived, isolation, fallback chaos and doctor tests with forkserver as the default start method
 #   parity cells:        our reader against the provider's own get_task_log / get_streaming_task_log, and
 #                        AwsEksExecutor's where the amazon provider is locked (only those modules are collected)
 #   provider's tests:    the cncf-kubernetes provider's own task-log tests from its sdist, stock and with our handler,
@@ -98,7 +98,8 @@ done
 # Python 3.14 makes forkserver the default start method: the short-lived executor, isolation and doctor tests once
 # more with it set (the executor doubles use the default start method, as providers do).
 export AEL_START_METHOD=forkserver
-run_cell "${MATRIX_CELLS[1]}" forkserver tests/unit/executors/test_short_lived.py tests/unit/utils tests/unit/cli/doctor "$@"
+run_cell "${MATRIX_CELLS[1]}" forkserver tests/unit/executors/test_short_lived.py tests/unit/utils tests/unit/cli/doctor \
+  tests/integration/test_fallback_chaos.py "$@"
 unset AEL_START_METHOD
 for cell in "${COMPAT_CELLS[@]}"; do
   # The loopback API's own tests: the same code on every cell, the primary cells run them (not kube_api/test_task_pods.py:
@@ -108,7 +109,7 @@ for cell in "${COMPAT_CELLS[@]}"; do
   run_cell "$cell" compat tests/unit tests/integration/test_read_through_airflow.py tests/integration/test_db_connections.py \
     tests/integration/test_kubernetes_reader.py tests/integration/test_kubernetes_parity.py \
     tests/integration/test_nomad_executor.py tests/integration/test_tailing_exactly_once.py \
-    tests/integration/test_doctor_check.py \
+    tests/integration/test_doctor_check.py tests/integration/test_fallback_chaos.py \
     tests/e2e/test_one_recycle_cycle.py tests/kit tests/support_tests --ignore tests/kit/test_kube_process.py \
     --ignore-glob 'tests/kit/kube_api/test_[!t]*.py' "$@"
 done

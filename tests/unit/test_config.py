@@ -19,6 +19,7 @@ OVERRIDES = {
     "client_ttl": ("60", 60.0),
     "fallback_enabled": ("False", False),
     "fallback_timeout": ("12", 12.0),
+    "max_concurrent_fallback_reads": ("3", 3),
     "breaker_threshold": ("7", 7),
     "breaker_cooldown": ("3.5", 3.5),
     "max_concurrent_reads": ("2", 2),

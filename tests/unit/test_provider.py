@@ -65,6 +65,7 @@ def test_the_declared_defaults() -> None:
         "fallback_timeout": 30.0,
         "fallback_enabled": True,
         "fallback_idle": 120.0,
+        "max_concurrent_fallback_reads": 4,
         "breaker_threshold": 3,
         "breaker_cooldown": 15.0,
         "max_concurrent_reads": 8,

@@ -96,6 +96,8 @@ class ExecutorLogPipeline:
         self.policy: AnswerPolicy = policy or AnswerMemory(lambda: self.settings)
         self.guard = ReaderGuard(max_blocked=max_blocked_readers)
         self.bulkhead = Bulkhead()
+        #: Short-lived executors being built, at most ``max_concurrent_fallback_reads``.
+        self.fallback_bulkhead = Bulkhead()
         self._fixed_settings = settings
         self._settings: tuple[float, Settings] | None = None
         self._clock = clock
@@ -258,11 +260,17 @@ class ExecutorLogPipeline:
         try:
             task_log = self._fallback_reads.call(
                 key,
-                lambda: read_with_short_lived_executor(
-                    executor, ti, key.try_number, deadline=settings.fallback_timeout, idle=settings.fallback_idle
-                ),
+                lambda: self._short_lived_read_in_slot(executor, ti, key.try_number, settings),
                 wait=settings.fallback_timeout,
             )
+        except _FallbackBusy:
+            self.metrics.incr(metric_names.BULKHEAD_REFUSALS, executor_cls)
+            limit = settings.max_concurrent_fallback_reads
+            message = (
+                f"Executor logs unavailable: this API server worker is already building {limit} short-lived "
+                f"executors ([{SECTION}] max_concurrent_fallback_reads); try again shortly"
+            )
+            return _problem(Outcome.REFUSED, message, summary=f"API worker busy ({limit} short-lived reads running)")
         except (ExecutorDeadlineExceeded, SingleFlightTimeout) as err:
             self.metrics.incr(metric_names.TIMEOUTS, executor_cls)
             seconds = settings.fallback_timeout
@@ -275,6 +283,19 @@ class ExecutorLogPipeline:
         messages, streams = as_streaming(task_log)
         return Answer(messages, streams)
 
+    def _short_lived_read_in_slot(
+        self, executor: ResolvedExecutor, ti: Any, try_number: int, settings: Settings
+    ) -> tuple[list[str], list[str]]:
+        deadline = Deadline(settings.fallback_timeout, self._clock)
+        slot = self.fallback_bulkhead.acquire(settings.max_concurrent_fallback_reads, settings.slot_wait, deadline)
+        if slot is None:
+            raise _FallbackBusy
+        try:
+            left = max(deadline.left(), 0.001)
+            return read_with_short_lived_executor(executor, ti, try_number, deadline=left, idle=settings.fallback_idle)
+        finally:
+            slot.release()
+
     def _warn_once(self, executor_cls: type) -> None:
         with self._lock:
             if executor_cls in self._warned:
@@ -286,6 +307,10 @@ class ExecutorLogPipeline:
             executor_cls.__module__,
             executor_cls.__qualname__,
         )
+
+
+class _FallbackBusy(Exception):
+    """No slot for one more short-lived executor in this worker."""
 
 
 def _problem_task_log(

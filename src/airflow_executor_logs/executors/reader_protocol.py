@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
 
+from airflow_executor_logs.executors.redaction import redact
+
 if TYPE_CHECKING:
     from airflow_executor_logs.config import Settings
     from airflow_executor_logs.executors.resilience.deadline import Deadline
@@ -99,16 +101,21 @@ class ReadReport:
         summary: str = "",
         transient: bool | None = None,
         retry_in: float | None = None,
-    ) -> None:
+    ) -> str:
         """
         Report a problem (also while streaming); later ones do not replace the first. ``transient``
         defaults to whether ``outcome`` is a timeout or a refusal.
+
+        Every problem's text passes here, through the one redaction step (:func:`~.redaction.redact`):
+        returns ``detail`` as viewers may see it.
         """
+        detail, summary = redact(detail), redact(summary)
         with self._lock:
             if self.outcome is Outcome.SUCCESS:
                 self.outcome, self.detail, self.summary = outcome, detail, summary or detail
                 self.transient = outcome in (Outcome.TIMEOUT, Outcome.REFUSED) if transient is None else transient
                 self.retry_in = retry_in
+        return detail
 
 
 @dataclass(frozen=True)

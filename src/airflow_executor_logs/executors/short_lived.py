@@ -115,7 +115,7 @@ def call_with_short_lived_executor(
         )
     except IsolatedCallTimedOut:
         raise ExecutorDeadlineExceeded(
-            f"{resolved.executor_cls.__name__} did not return logs within {deadline:g} s "
+            f"{resolved.executor_cls.__name__} did not return logs within {deadline:.3g} s "
             f"(waited {time.monotonic() - started:.1f} s); its processes were stopped"
         ) from None
 

@@ -16,7 +16,8 @@ Two ways to get that child:
 * :mod:`airflow_executor_logs.utils.zygote` forks the child from a single-threaded helper process
   instead; that is what the API server, which is multi-threaded, uses.
 
-Both speak one protocol over one socket: the child writes its pid, then its pickled outcome.
+Both speak one protocol over one socket: the child writes its pid and start time, then its pickled
+outcome. The caller stops the child only after checking that pid still names that process.
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ from airflow_executor_logs.utils.processes import stop_descendants, stop_tree
 T = TypeVar("T")
 
 __all__ = [
+    "HEADER",
     "IsolatedCallFailed",
+    "IsolatedCallNotStarted",
     "IsolatedCallTimedOut",
     "MultiThreadedForkRefused",
     "await_outcome",
@@ -51,18 +54,34 @@ __all__ = [
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
-_PID = struct.Struct("!q")
+#: What a child says first: its pid and its start time (``psutil``'s ``create_time``); a pid of -1: no child.
+HEADER = struct.Struct("!qd")
 #: Signals a server installs Python handlers for; the child must die of them, not run the server's.
 _RESET_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 _fork_lock = threading.Lock()
+#: The pid of the isolated child this process is, once it is one (its SIGTERM handler is for it alone).
+_isolated: list[int] = []
 
 
 class IsolatedCallFailed(Exception):
     """The function raised in the child; ``str()`` is ``"ExceptionType: message"``."""
 
 
+class IsolatedCallNotStarted(IsolatedCallFailed):
+    """The call's socket closed before any child said who it is: the call never ran."""
+
+
 class IsolatedCallTimedOut(TimeoutError):
     """The child did not answer by the deadline; it and its descendants were stopped."""
+
+    def __init__(self, *args: object, started: bool = True) -> None:
+        super().__init__(*args)
+        #: Whether a child had said who it is (``False``: the call never reached one).
+        self.started = started
+
+
+class ParentExited(BaseException):
+    """Raised in a child when the process that forked it dies (its parent-death signal)."""
 
 
 class MultiThreadedForkRefused(RuntimeError):
@@ -90,6 +109,7 @@ def call_in_child(fn: Callable[[], T], *, deadline: float, grace: float = 2.0) -
         if threads > 1:
             raise MultiThreadedForkRefused(f"this process runs {threads} threads; forking it could deadlock the child")
         ours, theirs = socket.socketpair()
+        parent = os.getpid()
         try:
             pid = os.fork()
         except BaseException:
@@ -98,7 +118,7 @@ def call_in_child(fn: Callable[[], T], *, deadline: float, grace: float = 2.0) -
             raise
         if pid == 0:  # the child: never returns
             ours.close()
-            run_isolated(lambda: fn, theirs, grace)
+            run_isolated(lambda: fn, theirs, grace, parent=parent)
         theirs.close()
     with ours:
         return await_outcome(ours, time.monotonic() + deadline, grace, reap=True)
@@ -110,18 +130,18 @@ def await_outcome(sock: socket.socket, give_up_at: float, grace: float, *, reap:
 
     Past it, the child and its descendants are stopped. ``reap``: the child is ours to wait for.
     """
-    header = _read_until(sock, give_up_at, _PID.size)
-    pid = _PID.unpack(header)[0] if header is not None and len(header) == _PID.size else None
+    header = _read_until(sock, give_up_at, HEADER.size)
+    pid, started = HEADER.unpack(header) if header is not None and len(header) == HEADER.size else (None, 0.0)
     payload = _read_until(sock, give_up_at) if pid is not None else None
     if pid is not None and pid > 0:  # a negative pid: the answer came from no child (a refusal)
         if payload is None or not _exited(pid, grace, reap):
-            stop_tree(pid, grace)
+            _stop_child(pid, started, grace, reap)
         if reap:
             _reap(pid)
     if payload is None:
-        if header is not None and pid is None:  # the child died before it could say who it is
-            raise IsolatedCallFailed("the child process died without answering")
-        raise IsolatedCallTimedOut(give_up_at)
+        if header is not None and pid is None:  # the socket closed before a child said who it is
+            raise IsolatedCallNotStarted("the child process died without answering")
+        raise IsolatedCallTimedOut(give_up_at, started=pid is not None)
     try:
         ok, value = pickle.loads(payload)
     except Exception:
@@ -141,7 +161,10 @@ def _read_until(sock: socket.socket, give_up_at: float, size: int | None = None)
             left = give_up_at - time.monotonic()
             if left <= 0 or not selector.select(left):
                 return None
-            chunk = sock.recv(65536 if size is None else size - got)
+            try:
+                chunk = sock.recv(65536 if size is None else size - got)
+            except ConnectionResetError:
+                break
             if not chunk:
                 break
             chunks.append(chunk)
@@ -167,6 +190,23 @@ def _exited(pid: int, timeout: float, ours: bool) -> bool:
         time.sleep(0.005)
 
 
+def _stop_child(pid: int, started: float, grace: float, ours: bool) -> None:
+    """
+    Stop the child ``pid`` and its tree, if that pid still names the process that started at ``started``.
+
+    Its parent (``ours``) may name it by pid alone: the pid cannot be reused before the parent reaps it.
+    """
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        if not ours and abs(proc.create_time() - started) > 0.01:
+            return  # gone and reaped by its parent; the pid names another process now
+    except psutil.Error:
+        return
+    stop_tree(proc, grace)
+
+
 def _gone(pid: int) -> bool:
     from airflow_executor_logs.utils.processes import is_gone
 
@@ -178,19 +218,27 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, 0)
 
 
-def run_isolated(load: Callable[[], Callable[[], Any]], sock: socket.socket, grace: float) -> NoReturn:
+def run_isolated(
+    load: Callable[[], Callable[[], Any]], sock: socket.socket, grace: float, *, parent: int | None = None
+) -> NoReturn:
     """
     The child's side: say who it is, run ``load()()`` as a subreaper, stop what it started, answer, exit.
 
     ``load`` returns the function to run; it may read it from ``sock`` first (the zygote's children do).
+    ``parent``: the pid of the process that forked it. If that process dies, the child gets SIGTERM
+    (``PR_SET_PDEATHSIG``), stops everything it started and answers that its parent is gone.
     """
     try:
         for number in _RESET_SIGNALS:
             with contextlib.suppress(OSError, ValueError):
                 signal.signal(number, signal.SIG_DFL)
-        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # the parent dies: so does this child
+        _isolated.append(os.getpid())
+        signal.signal(signal.SIGTERM, _parent_gone)
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if parent is not None and os.getppid() != parent:
+            raise ParentExited  # it died before the line above: no signal will come
         _prctl(_PR_SET_CHILD_SUBREAPER, 1)
-        sock.sendall(_PID.pack(os.getpid()))
+        sock.sendall(HEADER.pack(os.getpid(), _start_time()))
         try:
             outcome: tuple[bool, Any] = (True, load()())
         except BaseException as err:
@@ -206,6 +254,20 @@ def run_isolated(load: Callable[[], Callable[[], Any]], sock: socket.socket, gra
         sock.close()
     finally:
         os._exit(0)  # skip the parent's atexit handlers and finalizers: they are not this process's
+
+
+def _parent_gone(signum: int, frame: Any) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # once: a second SIGTERM ends the child at once
+    if _isolated[-1:] != [os.getpid()]:  # a process the call forked inherited this handler: die as by default
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
+    raise ParentExited("the helper process that forked this read exited during it; what the read started was stopped")
+
+
+def _start_time() -> float:
+    import psutil
+
+    return float(psutil.Process().create_time())
 
 
 def _stop_stdlib_helpers() -> None:

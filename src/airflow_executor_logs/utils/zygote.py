@@ -1,12 +1,12 @@
 """
-A single-threaded helper process that forks the isolated children of a multi-threaded one.
+A single-threaded helper process that forks the isolated children of a multi-threaded one: the worker's side.
 
 An API server worker runs many threads (AnyIO's, our fetch pool), so it must not fork: the child
 would inherit, held forever, every lock another thread held at that instant. Each worker instead
 starts one *zygote* (``subprocess``: fork and exec at once, which is safe) the first time it needs
-an isolated call. The zygote never starts a thread; for each call it forks a child that runs
-:func:`~airflow_executor_logs.utils.isolated_call.run_isolated`, so every guarantee of an isolated
-call holds (subreaper, deadline, one child per call).
+an isolated call. The zygote (:mod:`.zygote_helper`) never starts a thread; for each call it forks a
+child that runs :func:`~airflow_executor_logs.utils.isolated_call.run_isolated`, so every guarantee of
+an isolated call holds (subreaper, deadline, one child per call).
 
 Why our own helper rather than the stdlib's ``forkserver``: that one is a process-wide singleton that
 executors share (a Manager started under it would not be the read's descendant, so nothing could stop
@@ -14,53 +14,41 @@ it per read), it is no subreaper, it never exits while the process lives, and it
 worker it belongs to.
 
 What crosses: the call is pickled (so it must be a module-level function or a ``functools.partial``
-of one), with the worker's environment, ``sys.path`` and start method, which the child adopts (a
-``forkserver`` default becomes ``fork`` there: the child is single-threaded, see :func:`_receive_call`).
+of one), with the worker's environment, ``sys.path`` and start method, which the child adopts.
 
-Lifetime: started on first use; exits (stopping whatever it still has running) when its worker exits,
-SIGKILL included (its control socket closes and its parent changes), and after ``idle`` seconds
-without calls. Its command line ends with :data:`HELPER_MARK`, which the doctor recognises.
+No call waits past its deadline, whatever the helper does: the lock, the send and the wait for the
+answer all have one. A helper that lets a call time out before any child took it (stuck in a preload
+import, SIGSTOPped, its socket full) is killed, with its tree, and the next call starts a new one.
+Helpers are started and stopped by one long-lived thread of the worker (:mod:`.zygote_keeper`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 import multiprocessing
 import os
 import pickle
-import select
-import signal
 import socket
-import struct
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from airflow_executor_logs.utils.isolated_call import (
     IsolatedCallFailed,
+    IsolatedCallNotStarted,
+    IsolatedCallTimedOut,
     await_outcome,
-    run_isolated,
-    thread_count,
 )
-from airflow_executor_logs.utils.processes import stop_descendants
+from airflow_executor_logs.utils.zygote_helper import HELPER_MARK, LENGTH, threaded_module
+from airflow_executor_logs.utils.zygote_keeper import KILL_GRACE, Keeper, Running, kill
 
 T = TypeVar("T")
 
-__all__ = ["HELPER_MARK", "Zygote", "call_in_helper", "helper_pids", "is_helper_cmdline", "main", "stop_helper"]
-
-#: The last argument of the helper's command line.
-HELPER_MARK = "airflow-executor-logs-zygote"
-_MAIN = "import sys; from airflow_executor_logs.utils.zygote import main; main(sys.argv[1:])"
-_LENGTH = struct.Struct("!Q")
-#: The helper checks on its worker at least this often (seconds).
-_WATCH_INTERVAL = 0.5
-#: What the helper answers (instead of forking) once an import has left it with more than one thread.
-_THREADED = "ZygoteThreaded"
+__all__ = ["HELPER_MARK", "Zygote", "call_in_helper", "helper_pids", "is_helper_cmdline", "stop_helper"]
 
 
 def is_helper_cmdline(cmdline: Iterable[str]) -> bool:
@@ -74,19 +62,23 @@ class Zygote:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._control: socket.socket | None = None
+        self._helper: Running | None = None
         self._owner = 0
-        #: Modules whose import left a helper with threads: never preloaded again.
+        self._keeper = Keeper()
+        #: Modules whose import left a helper with threads, or stuck: never preloaded again.
         self._unsafe: set[str] = set()
+        #: Modules some helper imported before forking a call: not the cause when a helper is stuck.
+        self._proven: set[str] = set()
+        #: The longest deadline asked for: how long a helper let go may still be running calls.
+        self._longest = 0.0
 
     @property
     def pid(self) -> int | None:
         """The live helper's pid, if this process has one."""
-        proc = self._proc
-        if proc is None or self._owner != os.getpid() or proc.poll() is not None:
+        helper = self._helper
+        if helper is None or self._owner != os.getpid() or helper.proc.poll() is not None:
             return None
-        return proc.pid
+        return helper.proc.pid
 
     def call(
         self,
@@ -104,83 +96,113 @@ class Zygote:
         :raises IsolatedCallTimedOut: no answer within ``deadline``.
         """
         give_up_at = time.monotonic() + deadline
-        modules = [name for name in dict.fromkeys(preload) if name not in self._unsafe]
+        self._longest = max(self._longest, deadline + grace)
+        preload = list(dict.fromkeys(preload))
         try:
             body = pickle.dumps((dict(os.environ), list(sys.path), _start_method(), pickle.dumps(fn)))
         except Exception as err:
             raise IsolatedCallFailed(f"the call cannot be sent to the helper: {type(err).__name__}: {err}") from None
-        request = _LENGTH.pack(len(body)) + body
+        request = LENGTH.pack(len(body)) + body
         for attempt in (1, 2):
+            modules = [name for name in preload if name not in self._unsafe]
             ours, theirs = socket.socketpair()
             try:
-                helper = self._send(json.dumps({"preload": modules, "grace": grace}).encode(), theirs.fileno(), idle)
+                helper = self._send(json.dumps({"preload": modules, "grace": grace}).encode(), theirs, idle, give_up_at)
             finally:
                 theirs.close()
             with ours:
                 ours.settimeout(max(give_up_at - time.monotonic(), 0.001))
                 with contextlib.suppress(TimeoutError, OSError):  # the child died or is late: the outcome says which
                     ours.sendall(request)
+                    ours.shutdown(socket.SHUT_WR)  # a helper that refuses the call reads it to this end first
                 try:
-                    return await_outcome(ours, give_up_at, grace)  # type: ignore[no-any-return]
+                    answer = await_outcome(ours, give_up_at, grace)
+                    self._proven.update(modules)
+                    return answer  # type: ignore[no-any-return]
+                except IsolatedCallTimedOut as err:
+                    if err.started:
+                        self._proven.update(modules)
+                    else:  # no child took the call: the helper is stuck, in one of the modules not proven yet
+                        self._unsafe.update(set(modules) - self._proven)
+                        self._let_go(helper, kill=True)
+                    raise
+                except IsolatedCallNotStarted:
+                    self._let_go(helper, kill=True)  # it exited (idle, killed) as the call arrived
+                    if attempt == 1:
+                        continue
+                    raise
                 except IsolatedCallFailed as err:
-                    if str(err).startswith(_THREADED):
-                        self._unsafe.update(modules)
-                        self._forget(helper)
-                        if attempt == 1:
-                            continue
-                    elif attempt == 1 and self._exited_without_answering(helper):
-                        continue  # it went idle as the call arrived: once more, in a new helper
+                    module = threaded_module(str(err))
+                    if module is None:
+                        raise
+                    self._unsafe.add(module)  # for good: no helper of this process imports it again
+                    self._let_go(helper, kill=False)  # its running calls finish; it forks no more
+                    if attempt == 1:
+                        continue
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _send(self, message: bytes, fd: int, idle: float) -> subprocess.Popen[bytes]:
-        """Hand ``fd`` (the call's socket) to the helper, starting one if needed; returns that helper."""
-        with self._lock:
+    def _send(self, message: bytes, call: socket.socket, idle: float, give_up_at: float) -> Running:
+        """Hand ``call`` (the call's socket) to the helper, starting one if needed; returns that helper."""
+        if not self._lock.acquire(timeout=max(give_up_at - time.monotonic(), 0.0)):
+            raise IsolatedCallTimedOut("waited for the helper's lock until the deadline", started=False)
+        try:
             for _ in range(2):
-                proc, control = self._running(idle)
+                helper = self._running_locked(idle, give_up_at)
+                helper.control.settimeout(max(give_up_at - time.monotonic(), 0.001))
                 try:
-                    socket.send_fds(control, [message], [fd])
-                    return proc
+                    socket.send_fds(helper.control, [message], [call.fileno()])
+                    return helper
+                except TimeoutError:  # its socket is full: it takes no calls
+                    self._let_go_locked(helper, kill=True)
+                    raise IsolatedCallTimedOut("the helper took no call until the deadline", started=False) from None
                 except OSError:
-                    self._forget_locked(proc)
+                    self._let_go_locked(helper, kill=True)
             raise IsolatedCallFailed("the helper process could not be reached")
+        finally:
+            self._lock.release()
 
-    def _running(self, idle: float) -> tuple[subprocess.Popen[bytes], socket.socket]:
-        if self.pid is None or self._control is None or self._proc is None:
-            self._forget_locked(self._proc)
-            self._proc, self._control = _start_helper(idle)
-            self._owner = os.getpid()
-        return self._proc, self._control
+    def _running_locked(self, idle: float, give_up_at: float) -> Running:
+        helper = self._helper
+        if helper is not None and self.pid is not None:
+            return helper
+        if helper is not None:
+            self._let_go_locked(helper, kill=True)
+        started = self._keeper.start(idle, max(give_up_at - time.monotonic(), 0.0))
+        self._helper, self._owner = started, os.getpid()
+        return started
 
-    def _exited_without_answering(self, helper: subprocess.Popen[bytes]) -> bool:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            helper.wait(0.5)
-        if helper.poll() is None:
-            return False
-        self._forget(helper)
-        return True
+    def _let_go(self, helper: Running, *, kill: bool) -> None:
+        # Bounded like everything else: if the lock is busy that long, the next call finds the helper gone.
+        if self._lock.acquire(timeout=1.0):
+            try:
+                self._let_go_locked(helper, kill=kill)
+            finally:
+                self._lock.release()
+        elif kill:
+            self._keeper.stop(helper, 0.0)
 
-    def _forget(self, helper: subprocess.Popen[bytes] | None) -> None:
-        with self._lock:
-            self._forget_locked(helper)
-
-    def _forget_locked(self, helper: subprocess.Popen[bytes] | None) -> None:
-        """Drop ``helper`` (if it is still the current one): it is asked to exit, and reaped."""
-        if helper is None or helper is not self._proc:
+    def _let_go_locked(self, helper: Running, *, kill: bool) -> None:
+        """Stop sending ``helper`` calls; the keeper stops it (at once if ``kill``), never this thread."""
+        if helper is not self._helper:
+            if kill:
+                self._keeper.stop(helper, 0.0)
             return
-        if self._control is not None:
-            self._control.close()  # the helper sees its socket close and exits
-        self._proc, self._control = None, None
+        self._helper = None
         if self._owner == os.getpid():
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                helper.wait(5.0)
-            if helper.poll() is None:
-                helper.kill()
-                helper.wait()
+            self._keeper.stop(helper, 0.0 if kill else self._longest + KILL_GRACE)
 
-    def stop(self) -> None:
-        """Ask the helper to exit and wait for it (tests; a worker's helper exits with it anyway)."""
-        self._forget(self._proc)
+    def stop(self, timeout: float = 10.0) -> None:
+        """Let the helper go and wait up to ``timeout`` s until it is gone (tests; it exits with its worker)."""
+        with self._lock:
+            helper, self._helper = self._helper, None
+        if helper is None or self._owner != os.getpid():
+            return
+        helper.control.close()  # it finishes its calls and exits
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            helper.proc.wait(timeout)
+        if helper.proc.poll() is None:
+            kill(helper)
 
 
 _zygote = Zygote()
@@ -206,132 +228,3 @@ def stop_helper() -> None:
 
 def _start_method() -> str | None:
     return multiprocessing.get_start_method(allow_none=True)
-
-
-def _start_helper(idle: float) -> tuple[subprocess.Popen[bytes], socket.socket]:
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    try:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", _MAIN, str(theirs.fileno()), repr(idle), HELPER_MARK],
-            pass_fds=[theirs.fileno()],
-            stdin=subprocess.DEVNULL,
-            close_fds=True,
-        )
-    except BaseException:
-        ours.close()
-        raise
-    finally:
-        theirs.close()
-    return proc, ours
-
-
-# ----------------------------------------------------------------------------------- the helper's side
-
-
-def main(argv: list[str]) -> None:
-    """The helper: fork one isolated child per call until the worker goes or ``idle`` s pass without one."""
-    control = socket.socket(fileno=int(argv[0]))
-    idle = float(argv[1])
-    from airflow_executor_logs.utils.isolated_call import _PR_SET_CHILD_SUBREAPER, _prctl
-
-    _prctl(_PR_SET_CHILD_SUBREAPER, 1)  # orphans of a killed child come back here, to be stopped
-    signal.signal(signal.SIGTERM, _exit_on_signal)
-    # A child's exit wakes the loop at once (through this pipe), so it is reaped at once.
-    wake_r, wake_w = os.pipe()
-    os.set_blocking(wake_w, False)
-    signal.set_wakeup_fd(wake_w)
-    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
-    worker = os.getppid()
-    children: set[int] = set()
-    preloaded: set[str] = set()
-    last_call = time.monotonic()
-    try:
-        while os.getppid() == worker:
-            _reap(children)
-            idle_now = not children and time.monotonic() - last_call > idle
-            # Idle: exit, unless a call is already waiting (one arriving after this check finds the socket
-            # closed, and the worker starts a new helper for it).
-            ready, _, _ = select.select([control.fileno(), wake_r], [], [], 0 if idle_now else _WATCH_INTERVAL)
-            if idle_now and control.fileno() not in ready:
-                break
-            if wake_r in ready:
-                os.read(wake_r, 4096)
-            if control.fileno() not in ready:
-                continue
-            message, fds, _flags, _address = socket.recv_fds(control, 65536, 1)
-            if not message:
-                break  # the worker closed its end, or exited
-            for fd in fds:
-                pid = _serve(json.loads(message), fd, preloaded)
-                if pid is None:
-                    return
-                children.add(pid)
-            last_call = time.monotonic()  # after the call's preloads: idle counts from when it started running
-    except SystemExit:
-        pass
-    finally:
-        control.close()
-        stop_descendants(grace=1.0)
-
-
-def _exit_on_signal(signum: int, frame: Any) -> None:
-    raise SystemExit(128 + signum)
-
-
-def _reap(children: set[int]) -> None:
-    with contextlib.suppress(ChildProcessError):
-        while True:
-            pid, _status = os.waitpid(-1, os.WNOHANG)
-            if pid == 0:
-                break
-            children.discard(pid)
-
-
-def _serve(request: dict[str, Any], fd: int, preloaded: set[str]) -> int | None:
-    """Fork the child for one call on ``fd``; ``None`` if this helper may fork no more."""
-    for name in request.get("preload", []):
-        if name not in preloaded:
-            preloaded.add(name)
-            with contextlib.suppress(Exception):
-                importlib.import_module(name)
-    sock = socket.socket(fileno=fd)
-    threads = thread_count()
-    if threads > 1:
-        answer = (False, f"{_THREADED}: importing {request.get('preload')} left the helper with {threads} threads")
-        with sock, contextlib.suppress(OSError):
-            sock.sendall(struct.pack("!q", -1) + pickle.dumps(answer))
-        return None
-    pid = os.fork()
-    if pid == 0:
-        run_isolated(lambda: _receive_call(sock), sock, grace=float(request.get("grace", 2.0)))
-    sock.close()
-    return pid
-
-
-def _receive_call(sock: socket.socket) -> Callable[[], Any]:
-    """Read the call, and adopt the worker's environment, ``sys.path`` and start method."""
-    header = _recv_exactly(sock, _LENGTH.size)
-    environ, path, start_method, call = pickle.loads(_recv_exactly(sock, _LENGTH.unpack(header)[0]))
-    os.environ.clear()
-    os.environ.update(environ)
-    sys.path[:] = path
-    # forkserver (Python 3.14's default) exists so that a threaded process is never forked. This child is
-    # single-threaded, forked from the helper: a Manager forked from it is safe, and costs no forkserver and
-    # resource tracker (two new interpreters) per read. An explicit get_context("forkserver") still gets one.
-    if start_method == "forkserver":
-        start_method = "fork"
-    if start_method is not None and multiprocessing.get_start_method(allow_none=True) != start_method:
-        multiprocessing.set_start_method(start_method, force=True)
-    return pickle.loads(call)  # type: ignore[no-any-return]
-
-
-def _recv_exactly(sock: socket.socket, size: int) -> bytes:
-    chunks: list[bytes] = []
-    got = 0
-    while got < size:
-        chunk = sock.recv(min(size - got, 1 << 20))
-        if not chunk:
-            raise EOFError("the worker closed the call's socket")
-        chunks.append(chunk)
-        got += len(chunk)
-    return b"".join(chunks)

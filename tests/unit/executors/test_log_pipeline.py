@@ -226,3 +226,54 @@ def test_a_reader_factory_that_raises_is_a_message(pipeline: ExecutorLogPipeline
     assert messages == [detail]
     # Cut to fit the log panel, where it is longer; the source message has it all.
     assert _notice(logs)["event"] == (detail if len(detail) <= LINE_WIDTH else detail[: LINE_WIDTH - 1] + "…")
+
+
+def test_short_lived_reads_beyond_the_bulkhead_are_answered_busy_at_once() -> None:
+    """At most ``max_concurrent_fallback_reads`` builds per worker; a read of another task is told so at once."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    settings = Settings(fallback_timeout=30.0, max_concurrent_fallback_reads=2, slot_wait=0.05, answer_ttl=1e-6)
+    pipeline = ExecutorLogPipeline(settings=settings)
+    release, started = threading.Event(), threading.Semaphore(0)
+
+    def slow_build(resolved: Any, ti: Any, try_number: int, **_: Any) -> tuple[list[str], list[str]]:
+        started.release()
+        release.wait(30)
+        return ["built"], [f"line of {ti.task_id}"]
+
+    with (
+        mock.patch("airflow_executor_logs.executors.log_pipeline.read_with_short_lived_executor", slow_build),
+        ThreadPoolExecutor(2) as pool,
+    ):
+        running = [pool.submit(pipeline.read, fake_ti("CountingExecutor", task_id=f"t{n}"), 1) for n in range(2)]
+        for _ in running:
+            assert started.acquire(timeout=30)
+        began = time.monotonic()
+        messages, logs = pipeline.read(fake_ti("CountingExecutor", task_id="t9"), 1)
+        took = time.monotonic() - began
+        release.set()
+        answers = [future.result(30) for future in running]
+    assert took < 1.0
+    assert "already building 2 short-lived executors ([executor_logs] max_concurrent_fallback_reads)" in messages[-1]
+    assert "API worker busy (2 short-lived reads running)" in _notice(logs)["event"]
+    assert [logs for _, logs in answers] == [["line of t0"], ["line of t1"]]
+    assert pipeline.read(fake_ti("CountingExecutor", task_id="t9"), 1)[1] == ["line for t9 try 1"]
+
+
+def test_an_exceptions_text_reaches_viewers_redacted_once() -> None:
+    """A failed build's AWS AccessDenied: no account id or role ARN in the source message or the log line."""
+    from tests.unit.executors.test_redaction import ACCESS_DENIED
+
+    def denied(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(ACCESS_DENIED)
+
+    pipeline = ExecutorLogPipeline(settings=Settings(answer_ttl=1e-6))
+    with mock.patch("airflow_executor_logs.executors.log_pipeline.read_with_short_lived_executor", denied):
+        messages, logs = pipeline.read(fake_ti("CountingExecutor", task_id="denied"), 1)
+    shown = "\n".join([*messages, *logs])
+    assert "123456789012" not in shown
+    assert "assumed-role" not in shown
+    assert "(AccessDenied)" in messages[-1]
+    assert "arn:aws:eks:eu-west-1:<account>:cluster/prod" in messages[-1]

@@ -148,3 +148,26 @@ def test_processes_started_by_the_function_are_stopped_at_the_deadline(tmp_path:
         call_in_helper(functools.partial(_start_and_hang, pid_file), deadline=2.0)
     assert stopped_if_left(int(pid_file.read_text()))
     assert not new_children(before)
+
+
+def test_a_pid_that_names_another_process_now_is_not_signalled() -> None:
+    """The caller stops a child it did not fork only if its pid still names the process that said it started."""
+    import socket
+
+    import psutil
+
+    from airflow_executor_logs.utils.isolated_call import HEADER, await_outcome
+
+    bystander = subprocess.Popen(["sleep", "60"])
+    try:
+        ours, theirs = socket.socketpair()
+        started = psutil.Process(bystander.pid).create_time()
+        theirs.sendall(HEADER.pack(bystander.pid, started - 100.0))  # "its" pid, but another start time
+        theirs.close()
+        with ours, pytest.raises(IsolatedCallFailed, match="died without answering"):
+            await_outcome(ours, time.monotonic() + 5, grace=0.1)
+        assert bystander.poll() is None
+        assert psutil.Process(bystander.pid).status() != psutil.STATUS_STOPPED
+    finally:
+        bystander.kill()
+        bystander.wait()

@@ -5,6 +5,7 @@ The zygote: one single-threaded helper per worker, started by the first isolated
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -66,7 +67,8 @@ def test_idle_counts_from_when_a_call_ran_not_from_when_it_arrived(
     """A call whose preloads take longer than ``idle`` does not leave a helper that exits at once."""
     (tmp_path / "slow_to_import.py").write_text("import time\ntime.sleep(4.0)\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setenv("PYTHONPATH", str(tmp_path))  # the helper imports it before its first fork
+    # the helper imports it before its first fork
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
     zygote.call(_pid, deadline=120, idle=2.0, preload=["slow_to_import"])
     helper = zygote.pid
     zygote.call(_pid, deadline=120, idle=2.0, preload=["slow_to_import"])
@@ -129,3 +131,23 @@ def test_no_fork_happens_in_a_threaded_caller() -> None:
     assert len(set(pids)) == 8
     assert helper_pids()
     assert psutil.Process(next(iter(helper_pids()))).cmdline()[-1] == HELPER_MARK
+
+
+def _explode() -> None:
+    raise KeyError("missing")
+
+
+def test_a_failed_call_answers_without_waiting_on_the_helper(zygote: Zygote) -> None:
+    """A call that raises is answered as soon as its child says so: no extra wait to see if the helper exited."""
+    from airflow_executor_logs.utils.isolated_call import IsolatedCallFailed
+
+    def timed(fn: object) -> float:
+        started = time.monotonic()
+        with contextlib.suppress(IsolatedCallFailed):
+            zygote.call(fn, deadline=60)  # type: ignore[arg-type]
+        return time.monotonic() - started
+
+    timed(_pid)
+    answered = min(timed(_pid) for _ in range(3))
+    failed = min(timed(_explode) for _ in range(3))
+    assert failed < answered + 0.3, (failed, answered)

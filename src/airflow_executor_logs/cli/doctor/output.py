@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from airflow_executor_logs.cli.doctor.classify import ManagerRecord
+from airflow_executor_logs.cli.doctor.helpers import HelperReport
 from airflow_executor_logs.cli.doctor.options import EXIT_OK, EXIT_ORPHANS
 from airflow_executor_logs.cli.doctor.reap import REAPED, ReapResult
 
-__all__ = ["Summary", "format_age", "format_bytes", "print_json", "print_text", "summarize"]
+__all__ = ["Summary", "format_age", "format_bytes", "print_helpers", "print_json", "print_text", "summarize"]
 
 
 def format_bytes(size: int | None) -> str:
@@ -120,9 +121,10 @@ def print_json(
     summary: Summary,
     out: TextIO,
     activation: dict[str, Any] | None = None,
+    helpers: HelperReport | None = None,
 ) -> None:
-    """One JSON document: host, records (with their reap results), the summary and the activation."""
-    document = {
+    """One JSON document: host, records (with their reap results), the summary, the activation, the helpers."""
+    document: dict[str, Any] = {
         "hostname": socket.gethostname(),
         "activation": activation,
         "managers": [_record_json(record, (results or {}).get(record.pid)) for record in shown],
@@ -137,8 +139,32 @@ def print_json(
             "exit_code": summary.exit_code,
         },
     }
+    if helpers is not None:
+        document["helpers"] = {
+            "records": [record.as_dict((helpers.results or {}).get(record.pid)) for record in helpers.records],
+            "orphaned": helpers.orphaned,
+            "remaining_orphaned": helpers.remaining,
+        }
     json.dump(document, out, indent=2)
     out.write("\n")
+
+
+def print_helpers(helpers: HelperReport, out: TextIO) -> None:
+    """The helpers: each with its worker or why it is orphaned, and with ``--reap`` what became of the orphaned."""
+    if not helpers.records:
+        return
+    out.write("\nShort-lived executor helpers (one per API worker that used one):\n")
+    for record in helpers.records:
+        line = (
+            f"  {record.pid}  ppid {record.ppid}  {format_age(record.age)}  {format_bytes(record.rss)}  {record.origin}"
+        )
+        result = (helpers.results or {}).get(record.pid)
+        if result is not None:
+            line += f": {'reaped' if result.outcome == REAPED else result.outcome} ({result.detail})"
+        out.write(line + "\n")
+    out.write(f"{len(helpers.records)} helper(s), {helpers.orphaned} orphaned.\n")
+    if helpers.results is None and helpers.orphaned:
+        out.write("Run with --reap to stop the orphaned helpers.\n")
 
 
 def print_text(

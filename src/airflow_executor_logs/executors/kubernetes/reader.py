@@ -102,7 +102,7 @@ class KubernetesLogReader:
             retry_in: float | None = None,
         ) -> StreamingTaskLog:
             context.metrics.incr(metric, executor_cls)
-            context.report.problem(outcome, message, summary=summary, transient=transient, retry_in=retry_in)
+            message = context.report.problem(outcome, message, summary=summary, transient=transient, retry_in=retry_in)
             return [*messages, message], []
 
         try:
@@ -198,8 +198,7 @@ class KubernetesLogReader:
                 context.report.problem(Outcome.TIMEOUT, message)
             else:
                 context.metrics.incr(metrics.FAILURES, executor_cls)
-                message = f"{SOURCE} failed: {describe(err, api)}"
-                context.report.problem(Outcome.FAILED, message)
+                message = context.report.problem(Outcome.FAILED, f"{SOURCE} failed: {describe(err, api)}")
             yield Notice(message)
         finally:
             close = getattr(rest, "close", None)

@@ -154,8 +154,7 @@ class _GuardedRead(Generic[T]):
                     return
                 if isinstance(ended, BaseException):
                     message = f"{self._reader} failed while streaming: {type(ended).__name__}: {ended}"
-                    self._report.problem(Outcome.FAILED, message)
-                    yield Notice(message)
+                    yield Notice(self._report.problem(Outcome.FAILED, message))
                     return
                 message = timed_out(self._reader, self.deadline.seconds, served)
                 self._report.problem(Outcome.TIMEOUT, message)

@@ -9,13 +9,18 @@ the test sandbox, the demo and the benchmarks all use it.
 * :mod:`.stopping`: :func:`stop_each` / :func:`stop_processes` (SIGTERM, wait, SIGKILL, wait),
   :func:`stop_process_tree`, :func:`stop_children` (only what is still our child) and :func:`wait_gone`;
 * :mod:`.descendants`: :func:`stop_descendants` (a subreaper's tree) and :func:`stop_tree` (another's);
-* :mod:`.managers`: the one :class:`ManagerProcess` record and :func:`find_manager_processes`.
+* :mod:`.managers`: the one :class:`ManagerProcess` record, :func:`find_manager_processes` and :func:`is_manager`.
 """
 
 from __future__ import annotations
 
 from airflow_executor_logs.utils.processes.descendants import stop_descendants, stop_tree
-from airflow_executor_logs.utils.processes.managers import ManagerProcess, find_manager_processes, owns_socket
+from airflow_executor_logs.utils.processes.managers import (
+    ManagerProcess,
+    find_manager_processes,
+    is_manager,
+    owns_socket,
+)
 from airflow_executor_logs.utils.processes.state import (
     INIT_NAMES,
     find_processes_with_env,
@@ -45,6 +50,7 @@ __all__ = [
     "find_manager_processes",
     "find_processes_with_env",
     "is_gone",
+    "is_manager",
     "is_orphaned",
     "orphan_reason",
     "owns_socket",

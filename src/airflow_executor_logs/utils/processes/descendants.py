@@ -30,10 +30,15 @@ def stop_descendants(grace: float, root: int | None = None) -> None:
         _reap_children()
 
 
-def stop_tree(pid: int, grace: float) -> None:
-    """SIGKILL the descendants of ``pid`` until none is left, then ``pid`` itself."""
+def stop_tree(pid: int | psutil.Process, grace: float) -> None:
+    """
+    SIGKILL the descendants of ``pid`` until none is left, then ``pid`` itself.
+
+    Name a process that is not this one's child by a :class:`psutil.Process` (its identity checked
+    before each signal), never by a bare pid.
+    """
     try:
-        root = psutil.Process(pid)
+        root = pid if isinstance(pid, psutil.Process) else psutil.Process(pid)
         root.suspend()  # a stopped subreaper forks nothing more, and its orphans still come back to it
     except psutil.Error:
         return

@@ -25,6 +25,7 @@ __all__ = [
     "find_manager_processes",
     "forkserver_lineage",
     "is_forkserver_cmdline",
+    "is_manager",
     "is_resource_tracker_cmdline",
     "owns_socket",
     "pipe_inodes",
@@ -166,6 +167,15 @@ def _is_tracker(proc: psutil.Process) -> bool:
         return is_resource_tracker_cmdline(proc.cmdline())
     except psutil.Error:
         return False
+
+
+def is_manager(proc: psutil.Process) -> bool:
+    """Whether ``proc`` holds a Manager server's ``pymp-*/listener-*`` socket (``False`` if unreadable)."""
+    try:
+        connections = proc.net_connections(kind="unix")
+    except psutil.Error:
+        return False
+    return any(isinstance(c.laddr, str) and _is_manager_socket_path(c.laddr, None) for c in connections)
 
 
 def owns_socket(proc: psutil.Process, socket_path: str) -> bool:

@@ -273,6 +273,7 @@ def given(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         return [ReapResult(record.pid, REAPED, "SIGTERM", record.memory) for record in records if record.orphaned]
 
     monkeypatch.setattr(doctor, "scan", lambda tmpdir: state["records"])
+    monkeypatch.setattr(doctor, "find_helpers", lambda tmpdir: [])  # never this host's: run() could reap them
     monkeypatch.setattr(doctor, "check_activation", lambda: state["activation"])
     monkeypatch.setattr(doctor, "reap", fake_reap)
     return state
