@@ -12,9 +12,12 @@ most about 2 x ``connect_timeout`` + ``read_timeout`` even when every network ch
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
+import os
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -107,13 +110,34 @@ def collect(tmpdir: str | None = None) -> Report:
     return Report(results, network_seconds)
 
 
+@contextlib.contextmanager
+def _standard_output_to_standard_error() -> Iterator[None]:
+    """
+    While the checks run, what is written to standard output goes to standard error, at the descriptor too:
+    Airflow and its plugins log there (3.2's alembic plugins at import), and ``--json`` must print one document.
+    """
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Run every check and print them (``--json``: one document); 0 all ok, 1 a ``fail``, 2 could not run."""
+    quiet = out is None and getattr(args, "json", False)  # standard output is the document's alone
     out = out if out is not None else sys.stdout
     err = err if err is not None else sys.stderr
     started = time.monotonic()
     try:
-        report = collect(getattr(args, "tmpdir", None))
+        with _standard_output_to_standard_error() if quiet else contextlib.nullcontext():
+            report = collect(getattr(args, "tmpdir", None))
     except Exception as error:
         err.write(f"doctor check could not run: {type(error).__name__}: {error}\n")
         err.flush()

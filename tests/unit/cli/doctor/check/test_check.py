@@ -52,3 +52,27 @@ def test_json_through_main(
     jsonschema.validate(document, SCHEMA)
     assert code == document["exit_code"] == 1
     assert document["network_seconds"] <= document["seconds"]
+
+
+def test_json_standard_output_is_the_document_alone(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """What Airflow logs to standard output while the checks run (3.2's alembic plugins) goes to standard error."""
+    import os
+    import sys
+
+    from airflow_executor_logs.cli.doctor.check.results import OK, CheckResult
+
+    def noisy(tmpdir: str | None = None) -> check.Report:
+        print("2026-12-07T18:05:31Z [info] setup plugin alembic.autogenerate.schemas")
+        sys.stdout.flush()
+        os.write(1, b"written at the descriptor\n")
+        return check.Report([CheckResult("enabled", None, OK, "fine", None, {})], 0.0)
+
+    monkeypatch.setattr(check, "collect", noisy)
+    code = main(["doctor", "check", "--json"])
+    captured = capfd.readouterr()
+    assert code == 0
+    assert json.loads(captured.out)["checks"][0]["summary"] == "fine"
+    assert "setup plugin alembic" in captured.err
+    assert "written at the descriptor" in captured.err
