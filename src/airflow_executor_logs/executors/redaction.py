@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["redact"]
+__all__ = ["redact", "without_secrets"]
 
 #: The principal an AWS call ran as (a role, user or assumed-role session): who, not what failed.
 _PRINCIPAL_ARN = re.compile(r"\barn:aws[\w-]*:(?:iam|sts)::\d{12}:[^\s,;'\"()]+")
@@ -35,3 +35,11 @@ def redact(text: str) -> str:
     text = _BEARER.sub(r"\1<redacted>", text)
     text = _SECRET_PARAMETER.sub(r"\1<redacted>", text)
     return _ACCOUNT.sub("<account>", text)
+
+
+def without_secrets(text: str, secrets: list[str]) -> str:
+    """``text`` with each of ``secrets`` (a client's own token, password or key path) replaced, longest first."""
+    for secret in sorted(set(secrets), key=len, reverse=True):
+        if len(secret) >= 4:
+            text = text.replace(secret, "[redacted]")
+    return text

@@ -43,18 +43,12 @@ from airflow_executor_logs.utils.isolated_call import (
     IsolatedCallTimedOut,
     await_outcome,
 )
-from airflow_executor_logs.utils.zygote_helper import HELPER_MARK, LENGTH, threaded_module
+from airflow_executor_logs.utils.zygote_helper import HELPER_MARK, LENGTH, is_helper_cmdline, threaded_module
 from airflow_executor_logs.utils.zygote_keeper import KILL_GRACE, Keeper, Running, kill
 
 T = TypeVar("T")
 
 __all__ = ["HELPER_MARK", "Zygote", "call_in_helper", "helper_pids", "is_helper_cmdline", "stop_helper"]
-
-
-def is_helper_cmdline(cmdline: Iterable[str]) -> bool:
-    """Whether a process's command line is a zygote's."""
-    args = list(cmdline)
-    return bool(args) and args[-1] == HELPER_MARK
 
 
 class Zygote:

@@ -36,10 +36,18 @@ import psutil
 from airflow_executor_logs.utils.isolated_call import HEADER, _prctl, run_isolated, thread_count
 from airflow_executor_logs.utils.processes import is_gone, is_manager, stop_descendants, stop_each
 
-__all__ = ["HELPER_MARK", "LENGTH", "MAIN", "THREADED", "main", "threaded_module"]
+__all__ = ["HELPER_MARK", "LENGTH", "MAIN", "THREADED", "is_helper_cmdline", "main", "threaded_module"]
 
 #: The last argument of the helper's command line.
 HELPER_MARK = "airflow-executor-logs-zygote"
+
+
+def is_helper_cmdline(cmdline: Iterable[str]) -> bool:
+    """Whether a process's command line is a helper's (its last argument is :data:`HELPER_MARK`)."""
+    args = list(cmdline)
+    return bool(args) and args[-1] == HELPER_MARK
+
+
 #: The helper's program: the parent-death signal first (right after exec), then the check that closes its race.
 MAIN = (
     "import sys, os\n"

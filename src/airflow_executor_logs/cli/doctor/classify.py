@@ -105,7 +105,7 @@ def _cmdline_of(pid: int) -> tuple[str, ...] | None:
         return None
 
 
-def _parent_role(ppid: int) -> tuple[str | None, str]:
+def parent_role(ppid: int) -> tuple[str | None, str]:
     """The Airflow role of process ``ppid`` (or ``None``) and a short name for it."""
     try:
         parent = psutil.Process(ppid)
@@ -143,7 +143,7 @@ def classify(manager: ManagerProcess) -> ManagerRecord:
         origin = f"orphaned ({manager.orphan_reason})" + (f", forked from {forked_from}" if forked_from else "")
     else:
         parent = manager.started_by if manager.started_by is not None else manager.ppid
-        role, name = _parent_role(parent)
+        role, name = parent_role(parent)
         if role is not None:
             kind, origin = KIND_AIRFLOW, f"child of {role} {parent}{via}"
         else:

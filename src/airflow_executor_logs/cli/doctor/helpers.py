@@ -16,10 +16,10 @@ from typing import Any
 
 import psutil
 
-from airflow_executor_logs.cli.doctor.classify import airflow_role
+from airflow_executor_logs.cli.doctor.classify import parent_role
 from airflow_executor_logs.cli.doctor.reap import FAILED, GONE, REAPED, SKIPPED, ReapResult
 from airflow_executor_logs.utils.processes import Outcome, is_gone, orphan_reason, stop_each
-from airflow_executor_logs.utils.zygote_helper import HELPER_MARK
+from airflow_executor_logs.utils.zygote_helper import is_helper_cmdline
 
 __all__ = ["HelperRecord", "HelperReport", "find_helpers", "reap_helpers"]
 
@@ -78,11 +78,6 @@ class HelperReport:
         return sum(1 for result in self.results.values() if result.remains)
 
 
-def _is_helper(proc: psutil.Process) -> bool:
-    cmdline = proc.cmdline()
-    return bool(cmdline) and cmdline[-1] == HELPER_MARK
-
-
 def _under(tmpdir: str | None, proc: psutil.Process) -> bool:
     if tmpdir is None:
         return True
@@ -95,28 +90,20 @@ def find_helpers(tmpdir: str | None = None) -> list[HelperRecord]:
     found = []
     for proc in psutil.process_iter():
         try:
-            if not _is_helper(proc) or is_gone(proc) or not _under(tmpdir, proc):
+            if not is_helper_cmdline(proc.cmdline()) or is_gone(proc) or not _under(tmpdir, proc):
                 continue
             with proc.oneshot():
                 ppid, started, rss = proc.ppid(), proc.create_time(), proc.memory_info().rss
             reason = orphan_reason(ppid, started)
             if reason is None:
-                parent = psutil.Process(ppid)
-                role = airflow_role(parent.cmdline(), _cmdline(parent.ppid())) or parent.name()
-                origin = f"helper of {role} {ppid}"
+                role, name = parent_role(ppid)
+                origin = f"helper of {role or name} {ppid}"
             else:
                 origin = f"orphaned ({reason})"
         except (psutil.Error, OSError):
             continue
         found.append(HelperRecord(proc.pid, ppid, started, rss, reason, origin))
     return sorted(found, key=lambda record: (record.create_time, record.pid))
-
-
-def _cmdline(pid: int) -> list[str] | None:
-    try:
-        return psutil.Process(pid).cmdline()
-    except psutil.Error:
-        return None
 
 
 def reap_helpers(records: Iterable[HelperRecord], grace: float) -> dict[int, ReapResult]:
@@ -134,7 +121,7 @@ def reap_helpers(records: Iterable[HelperRecord], grace: float) -> dict[int, Rea
             if proc.create_time() != record.create_time or is_gone(proc):
                 results[record.pid] = ReapResult(record.pid, GONE, "already exited")
                 continue
-            if not _is_helper(proc) or orphan_reason(proc.ppid(), record.create_time) is None:
+            if not is_helper_cmdline(proc.cmdline()) or orphan_reason(proc.ppid(), record.create_time) is None:
                 results[record.pid] = ReapResult(record.pid, SKIPPED, "no longer an orphaned helper")
                 continue
             tree = proc.children(recursive=True)

@@ -11,6 +11,7 @@ import socket
 from collections.abc import Iterator
 
 from airflow_executor_logs.executors.kubernetes.client import PodLogResponse
+from airflow_executor_logs.executors.redaction import without_secrets
 from airflow_executor_logs.executors.resilience.deadline import Deadline
 
 __all__ = ["body", "describe", "is_timeout", "is_transport_failure", "line_batches_until"]
@@ -129,6 +130,7 @@ def _status_message(body: object) -> str | None:
 
 
 def _redact(text: str, api: object) -> str:
+    """``text`` without the credentials of ``api``'s configuration (patterns: :func:`~.redaction.redact`)."""
     configuration = getattr(getattr(api, "api_client", None), "configuration", None)
     secrets: list[str] = []
     if configuration is not None:
@@ -139,7 +141,4 @@ def _redact(text: str, api: object) -> str:
             value = getattr(configuration, attribute, None)
             if value:
                 secrets.append(str(value))
-    for secret in sorted(set(secrets), key=len, reverse=True):
-        if len(secret) >= 4:
-            text = text.replace(secret, "[redacted]")
-    return text
+    return without_secrets(text, secrets)
