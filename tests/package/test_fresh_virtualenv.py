@@ -1,4 +1,5 @@
-"""Both built wheels, the package's and the test kit's, installed without ``-e`` into a fresh virtualenv.
+"""Both distributions, the package's and the test kit's, built as a user's installer builds them: an sdist from
+the checkout, then a wheel from that sdist alone, installed without ``-e`` into a fresh virtualenv.
 
 The virtualenv is the first primary cell's lock. No source checkout on any path there: pytest runs in an
 unrelated directory, as a user's DAG tests would.
@@ -65,8 +66,11 @@ def fresh_venv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FreshVenv]:
     root = tmp_path_factory.mktemp("fresh-venv")
     venv = root / "venv"
     try:
-        _run(UV, "build", "--quiet", "--wheel", "--out-dir", root / "dist", REPO)
-        _run(UV, "build", "--quiet", "--wheel", "--out-dir", root / "dist", REPO / "kit")
+        for project, name in ((REPO, "airflow_executor_logs"), (REPO / "kit", "airflow_executor_logs_testing")):
+            # The sdist must hold everything its wheel needs: the wheel is built from it, in its own directory.
+            _run(UV, "build", "--quiet", "--sdist", "--out-dir", root / "sdist", project)
+            (sdist,) = (root / "sdist").glob(f"{name}-*.tar.gz")
+            _run(UV, "build", "--quiet", "--wheel", "--out-dir", root / "dist", sdist)
         (package_wheel,) = (root / "dist").glob("airflow_executor_logs-*.whl")
         (kit_wheel,) = (root / "dist").glob("airflow_executor_logs_testing-*.whl")
         _run(UV, "venv", "--quiet", "--python", sys.executable, venv)
@@ -178,12 +182,15 @@ def test_the_installed_wheels_serve_an_api_server_driven_by_the_checkouts_sandbo
     fresh_venv: FreshVenv, tmp_path: Path
 ) -> None:
     """The sandbox is in no wheel: this script takes it from the checkout, and only it (the api-server and
-    the kit's process import what the virtualenv installed)."""
+    the kit's process import what the virtualenv installed). Beside that server, the installed
+    ``airflow-executor-logs doctor check`` gives the checkout's results."""
     work = tmp_path / "sandbox-user"
     script = _write(
         work,
         "start_stop.py",
         """
+        import json
+        import subprocess
         import sys
         from pathlib import Path
 
@@ -200,8 +207,18 @@ def test_the_installed_wheels_serve_an_api_server_driven_by_the_checkouts_sandbo
         def gone(pid):
             return not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
 
+        def doctor_check(command, server):
+            done = subprocess.run(
+                [*command, "doctor", "check", "--json", "--tmpdir", server.tmpdir],
+                env=server.env(), capture_output=True, text=True, timeout=180,
+            )
+            assert done.returncode in (0, 1), done.stderr[-3000:]
+            checks = json.loads(done.stdout)["checks"]
+            return done.returncode, sorted((c["check"], c["subject"] or "", c["status"]) for c in checks)
+
         kubeconfig = Path(sys.argv[1]) / "kubeconfig"
-        with FakeKubeProcess(kubeconfig), AirflowSandbox(kubeconfig=kubeconfig) as sandbox:
+        ours = "airflow_executor_logs.logging_config.LOGGING_CONFIG"  # the installed wheel's handler serves
+        with FakeKubeProcess(kubeconfig), AirflowSandbox(kubeconfig=kubeconfig, logging_config_class=ours) as sandbox:
             # One worker: the kit works from the wheel all the same, in half the time (start, and a stop
             # without the 10 s grace a second uvicorn worker takes).
             with sandbox.api_server(workers=1) as server:
@@ -209,14 +226,22 @@ def test_the_installed_wheels_serve_an_api_server_driven_by_the_checkouts_sandbo
                 assert pid is not None and psutil.pid_exists(pid)
                 response = server.fetch_task_log()
                 assert response.status_code == 200, response.text[:500]
+                # The installed console script, and the checkout's module in the cell: the same checks, same results.
+                installed = doctor_check([str(Path(sys.executable).with_name("airflow-executor-logs"))], server)
+                checkout = doctor_check([sys.argv[3], "-m", "airflow_executor_logs"], server)
+                assert installed == checkout, (installed, checkout)
+                assert ("enabled", "", "ok") in installed[1], installed
+                assert ("kubernetes", "default", "ok") in installed[1], installed
+                print("doctor check:", json.dumps(installed))
                 tree = server.tree_pids()
                 assert pid in tree
+                assert sandbox.managers() == []  # no executor was built to read the running task's log
             assert [p for p in tree if not gone(p)] == []
         print("sandbox ok")
         """,
     )
     done = subprocess.run(
-        [str(fresh_venv.python), str(script), str(work), str(REPO)],
+        [str(fresh_venv.python), str(script), str(work), str(REPO), sys.executable],
         cwd=work,
         env=fresh_venv.env,
         capture_output=True,
