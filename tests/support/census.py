@@ -3,7 +3,8 @@ A census of the product code one read runs: files, cross-file hops, threads and 
 
 Recorded with ``sys.setprofile`` on the calling thread and ``threading.setprofile`` on every thread started
 while the census is installed (the fetch pools start theirs on a first read: install it before that read).
-Only code under ``src/airflow_executor_logs`` counts; a child process (a short-lived executor's) is not seen.
+Only code under ``src/airflow_executor_logs`` counts, and not on ``BACKGROUND`` threads; a child process (a
+short-lived executor's) is not seen.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from typing import Any
 import airflow_executor_logs
 
 PRODUCT = str(Path(airflow_executor_logs.__file__).resolve().parent) + "/"
+#: Threads whose work is the process's housekeeping, not the read's: the helper keeper reaps on its own clock,
+#: so whether its poll falls inside a read is chance (and it may have started before the census).
+BACKGROUND = frozenset({"executor-logs-zygote-keeper"})
 
 
 def _product_file(frame: FrameType) -> str | None:
@@ -68,7 +72,7 @@ class ReadPathCensus:
         if seen is None or event not in ("call", "return"):
             return
         here = _product_file(frame)
-        if here is None:
+        if here is None or threading.current_thread().name in BACKGROUND:
             return
         callee = f"{here}:{_name(frame)}"
         if event == "return":
