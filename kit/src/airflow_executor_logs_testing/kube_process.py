@@ -21,7 +21,7 @@ from typing import IO, TYPE_CHECKING, Any
 from airflow_executor_logs.utils.processes import stop_processes
 from airflow_executor_logs_testing.kube_api.admin import call_remote, remote
 from airflow_executor_logs_testing.kube_api.api import FakeKubeAPI
-from airflow_executor_logs_testing.kube_api.server import LoopbackService
+from airflow_executor_logs_testing.kube_api.service import LoopbackService
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -16,7 +16,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from airflow_executor_logs_testing import FakeKubeAPI
-from airflow_executor_logs_testing.kube_api.server import _resolve
+from airflow_executor_logs_testing.kube_api.routes import resolve as _resolve
 from tests.support.kube_http import api_client, make_client, raw_get, status_of, v1
 
 __all__ = ["api_client", "v1"]  # fixtures

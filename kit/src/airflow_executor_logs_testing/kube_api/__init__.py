@@ -8,9 +8,10 @@ connection resets). ``python -m airflow_executor_logs_testing.kube_api --kubecon
 its own process (see :class:`~airflow_executor_logs_testing.kube_process.FakeKubeProcess`).
 
 Modules: ``selectors`` (label selectors), ``faults`` (faults, recorded requests, error bodies), ``rbac``
-(denials, access reviews, 403 bodies), ``server``
-(HTTP), ``api`` (:class:`FakeKubeAPI`), ``admin`` (the loopback admin API), ``cli``, and ``task_pods``
-(a task's pod, labelled as the installed provider labels it).
+(denials, access reviews, 403 bodies), ``pods`` (the pods held, a log request's body), ``journal`` (the
+requests received), ``routes`` (paths, methods, permissions), ``server`` (HTTP), ``service`` (start, stop,
+URL), ``api`` (:class:`FakeKubeAPI`), ``admin`` (the loopback admin API), ``cli``, and ``task_pods`` (a
+task's pod, labelled as the installed provider labels it).
 """
 
 from __future__ import annotations

@@ -8,18 +8,17 @@ import os
 import secrets
 import tempfile
 import threading
-import time
-import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from airflow_executor_logs_testing.kube_api.faults import ROUTES, Fault, RecordedRequest, Route
+from airflow_executor_logs_testing.kube_api.faults import ROUTES, Fault, Route
+from airflow_executor_logs_testing.kube_api.journal import RequestJournal
+from airflow_executor_logs_testing.kube_api.pods import PodStore
 from airflow_executor_logs_testing.kube_api.rbac import AccessRules
-from airflow_executor_logs_testing.kube_api.selectors import Selector
-from airflow_executor_logs_testing.kube_api.server import LoopbackServer, LoopbackService
+from airflow_executor_logs_testing.kube_api.server import LoopbackServer
+from airflow_executor_logs_testing.kube_api.service import LoopbackService
 
 __all__ = ["FakeKubeAPI"]
 
@@ -31,34 +30,7 @@ class _Injection:
     remaining: int | None
 
 
-@dataclass
-class _Pod:
-    name: str
-    namespace: str
-    labels: dict[str, str]
-    containers: dict[str, list[str]]
-    phase: str
-    resource_version: str
-    uid: str = field(default_factory=lambda: str(uuid.uuid4()))
-    created: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
-
-    def to_json(self, *, with_kind: bool) -> dict[str, Any]:
-        pod: dict[str, Any] = {
-            "metadata": {
-                "name": self.name,
-                "namespace": self.namespace,
-                "labels": dict(self.labels),
-                "uid": self.uid,
-                "resourceVersion": self.resource_version,
-                "creationTimestamp": self.created,
-            },
-            "spec": {"containers": [{"name": c, "image": f"fake.invalid/{c}:latest"} for c in self.containers]},
-            "status": {"phase": self.phase},
-        }
-        return {"kind": "Pod", "apiVersion": "v1", **pod} if with_kind else pod
-
-
-class FakeKubeAPI(LoopbackService):
+class FakeKubeAPI(PodStore, RequestJournal, LoopbackService):
     """A real HTTP Kubernetes API server (pods, pod logs) on 127.0.0.1 for tests.
 
     Use as a context manager or call :meth:`start` / :meth:`stop`. All state is thread-safe.
@@ -69,13 +41,11 @@ class FakeKubeAPI(LoopbackService):
         self._token = token or secrets.token_urlsafe(24)
         self._token_check: Callable[[str], bool] | None = None
         self._requested_port = port
-        self._pods: dict[tuple[str, str], _Pod] = {}
+        PodStore.__init__(self)
+        RequestJournal.__init__(self)
         self._faults: list[_Injection] = []
         #: What the token's user may do (:meth:`deny`); everything until told otherwise.
         self.rbac = AccessRules()
-        self._requests: list[RecordedRequest] = []
-        self._connections = 0
-        self._resource_version = 1
         self._kubeconfig: tuple[Path, dict[str, Any]] | None = None
         self._stopping = threading.Event()
         self._release = threading.Event()  # set (and replaced) by heal(): the requests a hang holds answer
@@ -202,84 +172,6 @@ class FakeKubeAPI(LoopbackService):
             raise ValueError("no kubeconfig was written by this server")
         self.write_kubeconfig(previous[0], **previous[1])
 
-    # -- pods -------------------------------------------------------------------------------------------
-
-    def add_pod(
-        self,
-        name: str,
-        *,
-        namespace: str = "default",
-        labels: Mapping[str, str] | None = None,
-        logs: Sequence[str] | Mapping[str, Sequence[str]] | None = None,
-        phase: str = "Running",
-    ) -> None:
-        """Add (or replace) a pod. ``logs`` maps container -> lines; a plain list is container ``base``."""
-        if isinstance(logs, str):
-            raise TypeError("logs must be a list of lines or a mapping of container name to lines")
-        containers: dict[str, list[str]]
-        if logs is None:
-            containers = {"base": []}
-        elif isinstance(logs, Mapping):
-            containers = {str(c): [str(line) for line in lines] for c, lines in logs.items()}
-        else:
-            containers = {"base": [str(line) for line in logs]}
-        if not containers:
-            raise ValueError("a pod needs at least one container")
-        with self._lock:
-            self._resource_version += 1
-            self._pods[(namespace, name)] = _Pod(
-                name=name,
-                namespace=namespace,
-                labels={str(k): str(v) for k, v in (labels or {}).items()},
-                containers=containers,
-                phase=phase,
-                resource_version=str(self._resource_version),
-            )
-
-    def append_logs(
-        self, name: str, lines: Sequence[str], *, namespace: str = "default", container: str = "base"
-    ) -> None:
-        """Append log lines to one container of an existing pod."""
-        with self._lock:
-            self._pods[(namespace, name)].containers[container].extend(str(line) for line in lines)
-
-    def remove_pod(self, name: str, namespace: str = "default") -> None:
-        """Delete a pod; raises ``KeyError`` when it does not exist."""
-        with self._lock:
-            del self._pods[(namespace, name)]
-            self._resource_version += 1
-
-    def clear_pods(self) -> None:
-        """Delete every pod."""
-        with self._lock:
-            self._pods.clear()
-            self._resource_version += 1
-
-    def _pod_list(self, namespace: str | None, selector: Selector) -> dict[str, Any]:
-        with self._lock:
-            items = [
-                pod.to_json(with_kind=False)
-                for (ns, _), pod in sorted(self._pods.items())
-                if (namespace is None or ns == namespace) and selector.matches(pod.labels)
-            ]
-            version = str(self._resource_version)
-        return {
-            "kind": "PodList",
-            "apiVersion": "v1",
-            "metadata": {"resourceVersion": version},
-            "items": items,
-        }
-
-    def _pod_json(self, namespace: str, name: str) -> dict[str, Any] | None:
-        with self._lock:
-            pod = self._pods.get((namespace, name))
-            return None if pod is None else pod.to_json(with_kind=True)
-
-    def _pod_logs(self, namespace: str, name: str) -> dict[str, list[str]] | None:
-        with self._lock:
-            pod = self._pods.get((namespace, name))
-            return None if pod is None else {c: list(lines) for c, lines in pod.containers.items()}
-
     # -- faults -----------------------------------------------------------------------------------------
 
     def inject(self, route: Route | str, fault: Fault, *, times: int | None = None) -> None:
@@ -343,28 +235,7 @@ class FakeKubeAPI(LoopbackService):
                     return injection.fault
         return None
 
-    # -- requests and stats -----------------------------------------------------------------------------
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        """Copies of the API requests received so far, oldest first (admin requests excluded)."""
-        return self.recorded_requests()
-
-    def recorded_requests(self) -> list[RecordedRequest]:
-        """Copies of the API requests received so far, oldest first (admin requests excluded)."""
-        with self._lock:
-            return [replace(r, query=dict(r.query)) for r in self._requests]
-
-    def clear_requests(self) -> None:
-        """Forget the recorded requests."""
-        with self._lock:
-            self._requests.clear()
-
-    @property
-    def connections_opened(self) -> int:
-        """TCP connections that carried at least one API (non-admin) request."""
-        with self._lock:
-            return self._connections
+    # -- connections and stats --------------------------------------------------------------------------
 
     @property
     def open_connections(self) -> int:
@@ -377,26 +248,10 @@ class FakeKubeAPI(LoopbackService):
     def stats(self) -> dict[str, int]:
         """``connections_opened``, ``requests``, ``pods`` and ``hanging`` (requests a hang holds right now)."""
         with self._lock:
-            return {
-                "connections_opened": self._connections,
-                "requests": len(self._requests),
-                "pods": len(self._pods),
-                "hanging": self._hanging,
-            }
-
-    def _record(self, method: str, path: str, query: dict[str, str], route: str) -> RecordedRequest:
-        record = RecordedRequest(method=method, path=path, query=query, route=route, timestamp=time.time())
-        with self._lock:
-            self._requests.append(record)
-        return record
-
-    def _set_status(self, record: RecordedRequest, code: int) -> None:
-        with self._lock:
-            record.status = code
-
-    def _count_connection(self) -> None:
-        with self._lock:
-            self._connections += 1
+            hanging = self._hanging
+        with self._journal_lock:
+            connections, requests = self._connections, len(self._requests)
+        return {"connections_opened": connections, "requests": requests, "pods": self.pod_count(), "hanging": hanging}
 
     def _authorized(self, header: str | None) -> bool:
         expected = f"Bearer {self.token}".encode()

@@ -7,10 +7,13 @@ server's 403 ``Status`` body; a ``SelfSubjectAccessReview`` is answered from the
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from airflow_executor_logs_testing.kube_api.faults import status_body
 
 __all__ = ["USER", "AccessRules", "Denial", "forbidden_body"]
 
@@ -56,8 +59,13 @@ class AccessRules:
         with self._lock:
             return not any(denial.covers(verb, resource, namespace or None) for denial in self._denials)
 
-    def review(self, body: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
-        """The status and body answering a ``SelfSubjectAccessReview`` request ``body``."""
+    def review(self, body: Mapping[str, Any] | bytes) -> tuple[int, dict[str, Any]]:
+        """The status and body answering a ``SelfSubjectAccessReview`` request ``body`` (parsed, or as sent)."""
+        if isinstance(body, bytes):
+            try:
+                body = json.loads(body or b"{}")
+            except ValueError:
+                return 400, status_body(400, "the request body is not JSON")
         spec = body.get("spec") if isinstance(body, Mapping) else None
         attributes = spec.get("resourceAttributes") if isinstance(spec, Mapping) else None
         if not isinstance(attributes, Mapping):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import socket
 import socketserver
 import struct
@@ -13,19 +12,20 @@ import threading
 from collections.abc import Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from airflow_executor_logs_testing.kube_api.admin import ADMIN_PREFIX, dispatch
 from airflow_executor_logs_testing.kube_api.faults import Fault, RecordedRequest, status_body
+from airflow_executor_logs_testing.kube_api.pods import LogRefusal, log_body
 from airflow_executor_logs_testing.kube_api.rbac import forbidden_body
+from airflow_executor_logs_testing.kube_api.routes import METHODS, PERMISSIONS, VERSION, resolve
 from airflow_executor_logs_testing.kube_api.selectors import LabelSelectorError, parse_label_selector
-from airflow_executor_logs_testing.lifecycle import Lifecycle
 
 if TYPE_CHECKING:
     from airflow_executor_logs_testing.kube_api.rbac import AccessRules
     from airflow_executor_logs_testing.kube_api.selectors import Selector
 
-__all__ = ["LoopbackServer", "LoopbackService", "ServedState"]
+__all__ = ["LoopbackServer", "ServedState"]
 
 
 class ServedState(Protocol):
@@ -45,53 +45,8 @@ class ServedState(Protocol):
     def _authorized(self, header: str | None) -> bool: ...
 
 
-class LoopbackService(Lifecycle):
-    """Something serving HTTP on 127.0.0.1 that starts and stops: a context manager with a :attr:`url`."""
-
-    @property
-    def port(self) -> int:
-        """The bound TCP port (after :meth:`start`)."""
-        raise NotImplementedError
-
-    @property
-    def url(self) -> str:
-        """``http://127.0.0.1:PORT``."""
-        return f"http://127.0.0.1:{self.port}"
-
-
 _CHUNK = 64 * 1024
 _MALFORMED = b'{"kind":"PodList","apiVersion":"v1","metadata":{},"items":[{"metadata":{"name":'
-_ROUTE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("list", re.compile(r"/api/v1/pods")),
-    ("list", re.compile(r"/api/v1/namespaces/(?P<namespace>[^/]+)/pods")),
-    ("get", re.compile(r"/api/v1/namespaces/(?P<namespace>[^/]+)/pods/(?P<name>[^/]+)")),
-    ("log", re.compile(r"/api/v1/namespaces/(?P<namespace>[^/]+)/pods/(?P<name>[^/]+)/log")),
-    ("version", re.compile(r"/version/?")),
-    ("review", re.compile(r"/apis/authorization\.k8s\.io/v1/selfsubjectaccessreviews")),
-)
-#: The method each route answers; the others get 405.
-_METHODS = {"review": "POST"}
-#: ``(verb, resource)`` that RBAC checks for each pod route.
-_PERMISSIONS = {"list": ("list", "pods"), "get": ("get", "pods"), "log": ("get", "pods/log")}
-_VERSION = {
-    "major": "1",
-    "minor": "31",
-    "gitVersion": "v1.31.0-fake",
-    "gitCommit": "0" * 40,
-    "gitTreeState": "clean",
-    "buildDate": "2026-01-01T00:00:00Z",
-    "goVersion": "go1.22.0",
-    "compiler": "gc",
-    "platform": "linux/amd64",
-}
-
-
-def _resolve(path: str) -> tuple[str, dict[str, str]]:
-    for route, pattern in _ROUTE_PATTERNS:
-        match = pattern.fullmatch(path)
-        if match is not None:
-            return route, {k: unquote(v) for k, v in match.groupdict().items()}
-    return "other", {}
 
 
 class _Abort(Exception):
@@ -186,7 +141,7 @@ class _Handler(BaseHTTPRequestHandler):
         if parts.path.startswith(ADMIN_PREFIX):
             self._admin(parts.path.removeprefix(ADMIN_PREFIX), body)
             return
-        route, params = _resolve(parts.path)
+        route, params = resolve(parts.path)
         if not self._counted:
             self._counted = True
             fake._count_connection()
@@ -197,18 +152,18 @@ class _Handler(BaseHTTPRequestHandler):
         if route == "other":
             self._send_status(404, "the server could not find the requested resource")
             return
-        if self.command != _METHODS.get(route, "GET"):
+        if self.command != METHODS.get(route, "GET"):
             self._send_status(405, "the server does not allow this method on the requested resource")
             return
         fault = fake._take_fault(route)
         if fault is not None and not self._apply_fault(fault):
             return
-        if route in _PERMISSIONS and not self._permitted(route, params):
+        if route in PERMISSIONS and not self._permitted(route, params):
             return
         if route == "version":
-            self._send_json(200, _VERSION)
+            self._send_json(200, VERSION)
         elif route == "review":
-            self._review(body)
+            self._send_json(*self.server.fake.rbac.review(body))
         elif route == "list":
             self._list(params.get("namespace"), query)
         elif route == "get":
@@ -238,22 +193,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _permitted(self, route: str, params: Mapping[str, str]) -> bool:
         """Whether RBAC lets this request through; if not, answer the real API's 403."""
-        verb, resource = _PERMISSIONS[route]
+        verb, resource = PERMISSIONS[route]
         namespace = params.get("namespace")
         if self.server.fake.rbac.allowed(verb, resource, namespace):
             return True
         name = params.get("name") if route != "list" else None
         self._send_json(403, forbidden_body(verb, resource, namespace, name))
         return False
-
-    def _review(self, body: bytes) -> None:
-        try:
-            request = json.loads(body or b"{}")
-        except ValueError:
-            self._send_status(400, "the request body is not JSON")
-            return
-        code, answer = self.server.fake.rbac.review(request if isinstance(request, dict) else {})
-        self._send_json(code, answer)
 
     def _list(self, namespace: str | None, query: Mapping[str, str]) -> None:
         try:
@@ -275,32 +221,11 @@ class _Handler(BaseHTTPRequestHandler):
         if containers is None:
             self._send_status(404, f'pods "{name}" not found')
             return
-        container = query.get("container") or None
-        if container is None:
-            if len(containers) != 1:
-                choices = " ".join(containers)
-                self._send_status(400, f"a container name must be specified for pod {name}, choose one of: [{choices}]")
-                return
-            container = next(iter(containers))
-        if container not in containers:
-            self._send_status(400, f"container {container} is not valid for pod {name}")
+        body = log_body(name, containers, query)
+        if isinstance(body, LogRefusal):
+            self._send_status(400, body.message)
             return
-        lines = containers[container]
-        try:
-            tail = int(query["tailLines"]) if query.get("tailLines") else None
-            limit = int(query["limitBytes"]) if query.get("limitBytes") else None
-        except ValueError:
-            self._send_status(400, "tailLines and limitBytes must be integers")
-            return
-        if (tail is not None and tail < 0) or (limit is not None and limit < 1):
-            self._send_status(400, "tailLines must be >= 0 and limitBytes must be >= 1")
-            return
-        if tail is not None:
-            lines = lines[-tail:] if tail else []
-        data = "".join(f"{line}\n" for line in lines).encode()
-        if limit is not None:
-            data = data[:limit]
-        pieces = data.splitlines(keepends=True) if self._fault and self._fault.kind == "drip" else [data]
+        pieces = body.splitlines(keepends=True) if self._fault and self._fault.kind == "drip" else [body]
         self._send(200, "text/plain", pieces, chunked=True)
 
     def _admin(self, name: str, body: bytes) -> None:
