@@ -86,11 +86,10 @@ def _live_try(ti: Any, try_number: int) -> bool:
 def _remote_store_name() -> str:
     """The class name of the remote store Airflow reads from (its ``RemoteLogIO``)."""
     try:
-        from airflow.logging_config import get_remote_task_log
-
-        return type(get_remote_task_log()).__name__
+        remote = version_compat.remote_task_log()
     except Exception:
-        return "remote log store"
+        remote = None
+    return "remote log store" if remote is None else type(remote).__name__
 
 
 class ExecutorLogStandIn:
