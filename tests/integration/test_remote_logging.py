@@ -27,6 +27,8 @@ from tests.support.remote_store import answering_store, hanging_store, refusing_
 pytest.importorskip("airflow.providers.elasticsearch", reason="the elasticsearch provider is not in this cell's lock")
 pytest.importorskip("airflow.providers.opensearch", reason="the opensearch provider is not in this cell's lock")
 
+pytestmark = pytest.mark.remote_logging
+
 REPO = Path(__file__).resolve().parents[2]
 #: [executor_logs] remote_read_timeout in these tests; both clients' own timeout is 10 s.
 DEADLINE = 1.5
@@ -34,7 +36,14 @@ DEADLINE = 1.5
 SLACK = 5.0
 #: Threads the pipeline's guard may leave blocked per reader (ExecutorLogPipeline's max_blocked_readers).
 MAX_BLOCKED = 4
-HANDLERS = {"elasticsearch": "ElasticsearchTaskHandler", "opensearch": "OpensearchTaskHandler"}
+#: The task handler each config gives: Airflow's own settings (3.3.2) pick Elasticsearch's for [elasticsearch] host but
+#: keep FileTaskHandler for [opensearch] host; the user's config names OpensearchTaskHandler itself.
+HANDLERS = {
+    ("elasticsearch", "ours"): "ElasticsearchTaskHandler",
+    ("elasticsearch", "user"): "ElasticsearchTaskHandler",
+    ("opensearch", "ours"): "FileTaskHandler",
+    ("opensearch", "user"): "OpensearchTaskHandler",
+}
 STORES = {"elasticsearch": "ElasticsearchRemoteLogIO", "opensearch": "OpensearchRemoteLogIO"}
 
 
@@ -42,7 +51,9 @@ def _drive(
     cluster: SeededCluster, tmp_path: Path, store: str, port: int, config: str, reads: int, doctor: bool = False
 ) -> dict[str, Any]:
     """Run the driver for ``store`` on 127.0.0.1:``port`` with ``config``; what it saw. Killed by PID on timeout."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__ELASTICSEARCH__", "AIRFLOW__OPENSEARCH__"))}
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__ELASTICSEARCH__", "AIRFLOW__OPENSEARCH__"))
+    }
     env.update(
         {
             "AIRFLOW__LOGGING__REMOTE_LOGGING": "True",
@@ -129,7 +140,7 @@ def test_the_wrapped_handler_serves_the_pod_lines_and_keeps_remote_logging(
     with _store("answering") as port:
         seen = _drive(seeded_cluster, tmp_path, store, port, config, reads=1, doctor=True)
     assert seen["handler_mro"][0].startswith("ExecutorLogs"), seen["handler_mro"]
-    assert HANDLERS[store] in seen["handler_mro"]
+    assert seen["handler_mro"][2] == HANDLERS[store, config], seen["handler_mro"]  # after ours and the mixin
     assert seen["remote_task_log"] == STORES[store]
     (read,) = seen["reads"]
     _assert_pod_lines(read)
@@ -137,7 +148,7 @@ def test_the_wrapped_handler_serves_the_pod_lines_and_keeps_remote_logging(
     assert seen["executors_built"] == 0
     assert not _notices(read)
     checks = {check["check"]: check for check in seen["doctor"]["document"]["checks"]}
-    assert checks["enabled"]["details"]["wraps"].endswith(HANDLERS[store]), checks["enabled"]
+    assert checks["enabled"]["details"]["wraps"].endswith("." + HANDLERS[store, config]), checks["enabled"]
     assert checks["remote-logging"]["status"] == "ok", checks["remote-logging"]
     assert checks["remote-logging"]["details"]["remote_task_log"].endswith(STORES[store])
     assert (checks["remote-store"]["status"], checks["remote-store"]["subject"]) == ("ok", STORES[store])
@@ -178,7 +189,7 @@ def test_a_store_that_is_down_does_not_take_the_running_task_log_with_it(
 
 @pytest.mark.parametrize("store", ["elasticsearch", "opensearch"])
 def test_stock_with_the_store_refusing(seeded_cluster: SeededCluster, tmp_path: Path, store: str) -> None:
-    """The control: stock OpenSearch 1.15.0 answers 500 (its read raises); stock Elasticsearch a message and the lines."""
+    """The control: stock OpenSearch 1.15.0 answers 500 (its read raises); stock Elasticsearch, a message and lines."""
     seen = _drive(seeded_cluster, tmp_path, store, refusing_port(), "stock", reads=1)
     (read,) = seen["reads"]
     if store == "opensearch":
