@@ -192,8 +192,19 @@ def test_stock_with_the_store_refusing(seeded_cluster: SeededCluster, tmp_path: 
     """The control: stock OpenSearch 1.15.0 answers 500 (its read raises); stock Elasticsearch, a message and lines."""
     seen = _drive(seeded_cluster, tmp_path, store, refusing_port(), "stock", reads=1)
     (read,) = seen["reads"]
+    print(f"stock {store}, store refusing: {read['status']} in {read['elapsed']:.2f} s")
     if store == "opensearch":
         assert read["status"] == 500, read["text"]
     else:
         _assert_pod_lines(read)
         assert any("not found in Elasticsearch" in event for event in _events(read))
+
+
+@pytest.mark.parametrize("store", ["elasticsearch", "opensearch"])
+def test_stock_with_the_store_hanging(seeded_cluster: SeededCluster, tmp_path: Path, store: str) -> None:
+    """The control: stock holds the request for the store client's own timeout (10 s), far past our deadline."""
+    with hanging_store() as port:
+        seen = _drive(seeded_cluster, tmp_path, store, port, "stock", reads=1)
+    (read,) = seen["reads"]
+    print(f"stock {store}, store hanging: {read['status']} in {read['elapsed']:.2f} s")
+    assert read["elapsed"] > DEADLINE + SLACK, read["elapsed"]
