@@ -9,8 +9,9 @@
 #                        api-server run with one worker-recycle cycle and a tailing read (and its
 #                        stock control where the provider leaks)
 #   forkserver run:      the short-lived, isolation, fallback chaos and doctor tests with forkserver as the default start method
-#   parity cells:        our reader against the provider's own get_task_log / get_streaming_task_log, and
-#                        AwsEksExecutor's where the amazon provider is locked (only those modules are collected)
+#   parity cells:        our reader against the provider's own get_task_log / get_streaming_task_log,
+#                        AwsEksExecutor's where the amazon provider is locked, and the Elasticsearch and OpenSearch
+#                        handlers with remote logging on where their providers are (only those modules are collected)
 #   provider's tests:    the cncf-kubernetes provider's own task-log tests from its sdist, stock and with our handler,
 #                        on PROVIDER_TESTS_CELL (scripts/provider_tests.sh; the by-design differences are printed)
 # Every cell is installed and type-checked first (mypy two cells at a time, while the next cells install); the
@@ -119,9 +120,11 @@ bash scripts/provider_tests.sh "$(ensure_cell "$PROVIDER_TESTS_CELL")" || provid
 timings+=("$(printf '%-32s %-8s %4ds  %s' "$PROVIDER_TESTS_CELL" "provider" $((SECONDS - started)) "$([[ $provider_status -eq 0 ]] && echo ok || echo FAILED)")")
 [[ $provider_status -eq 0 ]] || status=1
 for cell in "${PARITY_CELLS[@]}"; do
-  # test_aws_eks_parity.py runs where the amazon provider has AwsEksExecutor (the 10.24.0 cell) and skips elsewhere.
+  # test_aws_eks_parity.py runs where the amazon provider has AwsEksExecutor (the 10.24.0 cell) and skips elsewhere;
+  # test_remote_logging.py where the elasticsearch and opensearch providers are locked (the 10.24.0 cell), and
+  # skips, saying so, elsewhere.
   run_cell "$cell" parity tests/integration/test_kubernetes_parity.py tests/integration/test_aws_eks_parity.py \
-    -m parity "$@"
+    tests/integration/test_remote_logging.py -m 'parity or remote_logging' "$@"
 done
 
 say "time per cell"

@@ -46,6 +46,13 @@ class Settings:
     connect_timeout: float = option(
         1.0, "Connect timeout, in seconds, for each API call a class-level reader makes.", "2.0"
     )
+    remote_read_timeout: float = option(
+        2.0,
+        "Wall-clock deadline, in seconds, for the remote log store's read (Elasticsearch, OpenSearch, S3, ...) "
+        "of a running task: past it, or when the store fails, a warning line is shown and the task's "
+        "executor and worker lines are still served.",
+        "5.0",
+    )
     client_ttl: float = option(
         300.0,
         "Seconds a class-level reader may reuse an API client before building a new one "

@@ -36,6 +36,7 @@ __all__ = [
     "load_executor_names",
     "lookup_executor_name",
     "read_hook",
+    "remote_task_log",
     "render_filename_kwargs",
     "served_log_fetch",
     "session_of",
@@ -150,6 +151,17 @@ def stats() -> Any:
     except ImportError:  # importing it on 3.2+ warns: it is a deprecated shim there
         from airflow.stats import Stats
     return Stats
+
+
+def remote_task_log() -> Any:
+    """The ``RemoteLogIO`` core reads remote logs with (``None``: none); 3.0 and 3.1 keep it as a module attribute."""
+    try:
+        from airflow.logging_config import get_remote_task_log
+    except ImportError:
+        import airflow.logging_config as logging_config
+
+        return getattr(logging_config, "REMOTE_TASK_LOG", None)
+    return get_remote_task_log()
 
 
 def core_version() -> str:

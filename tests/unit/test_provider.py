@@ -61,6 +61,7 @@ def test_the_declared_defaults() -> None:
     assert declared == {
         "read_timeout": 5.0,
         "connect_timeout": 1.0,
+        "remote_read_timeout": 2.0,
         "client_ttl": 300.0,
         "fallback_timeout": 30.0,
         "fallback_enabled": True,

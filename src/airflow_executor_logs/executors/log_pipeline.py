@@ -21,7 +21,7 @@ from airflow_executor_logs import metrics as metric_names
 from airflow_executor_logs.config import REFRESH_SECONDS, SECTION, Settings
 from airflow_executor_logs.executors.answer_memory import AnswerMemory
 from airflow_executor_logs.executors.answers import Answer, AnswerPolicy, ReadKey
-from airflow_executor_logs.executors.problem_answers import LINE_WIDTH
+from airflow_executor_logs.executors.problem_answers import problem_notice
 from airflow_executor_logs.executors.reader_protocol import (
     Outcome,
     ReadContext,
@@ -32,9 +32,7 @@ from airflow_executor_logs.executors.reader_protocol import (
     TextStream,
     TextStreams,
     as_streaming,
-    notice,
     to_task_log,
-    utc_now,
 )
 from airflow_executor_logs.executors.reader_registry import FoundReader, ReaderRegistry, ReadPath, class_path
 from airflow_executor_logs.executors.resilience.bulkhead import Bulkhead
@@ -327,9 +325,7 @@ def _problem_task_log(
     the last good lines).
     """
     report.problem(outcome, message, summary=summary, transient=transient)
-    text = report.summary if len(report.summary) <= LINE_WIDTH else report.summary[: LINE_WIDTH - 1] + "…"
-    line = notice(text, "warning" if report.transient else "error", at=utc_now())
-    return [report.detail], TextStreams([TextStream(line)])
+    return [report.detail], TextStreams([TextStream(problem_notice(report))])
 
 
 def _problem(outcome: Outcome, message: str, *, summary: str = "", transient: bool | None = None) -> Answer:

@@ -11,9 +11,18 @@ import math
 
 from airflow_executor_logs.executors.answers import Answer
 from airflow_executor_logs.executors.last_good_lines import Remembered
-from airflow_executor_logs.executors.reader_protocol import ReadReport, TextStream, TextStreams
+from airflow_executor_logs.executors.reader_protocol import (
+    Outcome,
+    ReadReport,
+    TextStream,
+    TextStreams,
+    notice,
+    utc_now,
+)
+from airflow_executor_logs.executors.resilience.deadline import ReadDeadlineExceeded, timed_out
+from airflow_executor_logs.executors.resilience.guard import ReaderBlocked
 
-__all__ = ["LINE_WIDTH", "problem_answer", "problem_line", "shown_instead"]
+__all__ = ["LINE_WIDTH", "problem_answer", "problem_line", "problem_notice", "remote_store_problem", "shown_instead"]
 
 #: Characters a problem line is cut to: with the UI's timestamp and level before it, it fits a 1,400 px window.
 LINE_WIDTH = 95
@@ -68,6 +77,33 @@ def problem_line(report: ReadReport, stale: Remembered | None, now: float, retry
     if len(head) > room:
         head = head[: room - 1] + "…"
     return head + tail
+
+
+def problem_notice(report: ReadReport) -> str:
+    """``report``'s problem as the log's notice line: its summary cut to :data:`LINE_WIDTH`, a warning if transient."""
+    text = report.summary if len(report.summary) <= LINE_WIDTH else report.summary[: LINE_WIDTH - 1] + "…"
+    return notice(text, "warning" if report.transient else "error", at=utc_now())
+
+
+def remote_store_problem(store: str, err: BaseException, seconds: float) -> tuple[list[str], list[str]]:
+    """
+    A running task's remote log read (``store``, a ``RemoteLogIO`` class name) that failed with ``err`` or
+    ran past its ``seconds``, as core's remote answer: a source message and one notice line. The task's own
+    lines (its pod's, its worker's) are read after it, as if the store had nothing.
+    """
+    report = ReadReport()
+    head = f"Remote logs unavailable: {store}"
+    if isinstance(err, ReadDeadlineExceeded):
+        detail = timed_out(head, seconds, option="remote_read_timeout")
+        summary = f"{store} timed out ({seconds:g} s): showing the task's own lines"
+        report.problem(Outcome.TIMEOUT, detail, summary=summary)
+    elif isinstance(err, ReaderBlocked):
+        report.problem(Outcome.REFUSED, f"{head}: {err}", summary=f"{store} skipped: earlier reads still blocked")
+    else:
+        reason = f"{type(err).__name__}: {err}"
+        summary = f"{store} failed: {type(err).__name__}; showing the task's own lines"
+        report.problem(Outcome.FAILED, f"{head}: {reason}", summary=summary, transient=True)
+    return [report.detail], [problem_notice(report)]
 
 
 def _age(seconds: float) -> str:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 
 from airflow_executor_logs.executors.answers import Answer
 from airflow_executor_logs.executors.last_good_lines import Remembered
 from airflow_executor_logs.executors.problem_answers import LINE_WIDTH, problem_answer, problem_line
-from airflow_executor_logs.executors.reader_protocol import Outcome, ReadReport, TextStreams, to_task_log
+from airflow_executor_logs.executors.reader_protocol import NOTICE_LOGGER, Outcome, ReadReport, TextStreams, to_task_log
 
 READ_AT = datetime(2026, 12, 5, 12, 3, 11, tzinfo=timezone.utc)
 
@@ -84,3 +85,39 @@ def test_with_last_good_lines_they_come_first_then_the_line() -> None:
     answered = problem_answer(failed, "LINE", kept())
     assert answered.messages == ["detail of it; showing the lines read at 12:03:11 UTC"]  # not repeated
     assert [list(stream) for stream in answered.streams] == [["a\n", "b\n"], ["LINE"]]
+
+
+def _remote(err: BaseException) -> tuple[str, dict[str, str]]:
+    from airflow_executor_logs.executors.problem_answers import remote_store_problem
+
+    sources, lines = remote_store_problem("OpensearchRemoteLogIO", err, 2.0)
+    (source,), (line,) = sources, lines
+    return source, json.loads(line)
+
+
+def test_a_remote_store_that_failed_is_a_source_message_and_a_warning_line_redacted() -> None:
+    source, line = _remote(ConnectionError("http://admin:hunter2@10.0.0.1:9200/_search refused"))
+    assert source.startswith("Remote logs unavailable: OpensearchRemoteLogIO: ConnectionError:")
+    assert "hunter2" not in source
+    assert "<credentials redacted>" in source
+    assert line["event"] == "OpensearchRemoteLogIO failed: ConnectionError; showing the task's own lines"
+    assert (line["level"], line["logger"]) == ("warning", NOTICE_LOGGER)
+    assert len(line["event"]) <= LINE_WIDTH
+
+
+def test_a_remote_store_past_its_deadline_names_its_option() -> None:
+    from airflow_executor_logs.executors.resilience.deadline import ReadDeadlineExceeded
+
+    source, line = _remote(ReadDeadlineExceeded(2.0))
+    assert source == (
+        "Remote logs unavailable: OpensearchRemoteLogIO timed out after 2 s ([executor_logs] remote_read_timeout)"
+    )
+    assert line["event"] == "OpensearchRemoteLogIO timed out (2 s): showing the task's own lines"
+
+
+def test_a_remote_store_with_reads_still_blocked_is_skipped() -> None:
+    from airflow_executor_logs.executors.resilience.guard import ReaderBlocked
+
+    source, line = _remote(ReaderBlocked("4 earlier reads are still blocked past their deadline"))
+    assert source.endswith("4 earlier reads are still blocked past their deadline")
+    assert line["event"] == "OpensearchRemoteLogIO skipped: earlier reads still blocked"

@@ -63,13 +63,13 @@ class LatestDeadline(Deadline):
         return max((deadline.left() for deadline in self._deadlines()), default=0.0)
 
 
-def timed_out(source: str, seconds: float, served: int | None = None) -> str:
+def timed_out(source: str, seconds: float, served: int | None = None, *, option: str = "read_timeout") -> str:
     """
     The one wording of a timeout: what timed out, after how long, the option, and, for a stream cut at
     the deadline, the ``served`` lines above it. What else is shown (the last good lines) is said where
-    it is added (:mod:`~airflow_executor_logs.executors.problem_answers`).
+    it is added (:mod:`~airflow_executor_logs.executors.problem_answers`). ``option`` names the deadline's setting.
     """
-    text = f"{source} timed out after {seconds:g} s ([{SECTION}] read_timeout)"
+    text = f"{source} timed out after {seconds:g} s ([{SECTION}] {option})"
     if served:
         text += f"; showing the {served} lines read before the deadline"
     return text

@@ -40,9 +40,12 @@ class ReaderGuard:
         with self._lock:
             return self._blocked.get(reader, 0)
 
-    def call(self, reader: str, read: Callable[[], T], deadline: Deadline) -> _GuardedRead[T]:
+    def call(
+        self, reader: str, read: Callable[[], T], deadline: Deadline, *, option: str = "read_timeout"
+    ) -> _GuardedRead[T]:
         """
-        Start ``read()`` on a worker thread; the result waits for its answer.
+        Start ``read()`` on a worker thread; the result waits for its answer. ``option``: the deadline's
+        setting, named by a timeout met mid-stream.
 
         :raises ReaderBlocked: ``reader`` already has ``max_blocked`` threads blocked.
         """
@@ -53,7 +56,7 @@ class ReaderGuard:
                 f"{blocked} earlier reads are still blocked past their deadline; "
                 "not starting another until one of them returns"
             )
-        guarded = _GuardedRead(self, reader, read, deadline)
+        guarded = _GuardedRead(self, reader, read, deadline, option)
         guarded.start()
         return guarded
 
@@ -69,8 +72,11 @@ class ReaderGuard:
 class _GuardedRead(Generic[T]):
     """One read on its worker thread: the answer, then lines fetched on demand, all under one deadline."""
 
-    def __init__(self, guard: ReaderGuard, reader: str, read: Callable[[], T], deadline: Deadline) -> None:
+    def __init__(
+        self, guard: ReaderGuard, reader: str, read: Callable[[], T], deadline: Deadline, option: str = "read_timeout"
+    ) -> None:
         self._guard = guard
+        self._option = option
         self._reader = reader
         self._read = read
         self.deadline = deadline
@@ -156,7 +162,7 @@ class _GuardedRead(Generic[T]):
                     message = f"{self._reader} failed while streaming: {type(ended).__name__}: {ended}"
                     yield Notice(self._report.problem(Outcome.FAILED, message))
                     return
-                message = timed_out(self._reader, self.deadline.seconds, served)
+                message = timed_out(self._reader, self.deadline.seconds, served, option=self._option)
                 self._report.problem(Outcome.TIMEOUT, message)
                 yield Notice(message)
                 return

@@ -10,12 +10,23 @@ from airflow.utils.log.file_task_handler import FileTaskHandler
 
 from airflow_executor_logs import version_compat
 from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline, process_pipeline
-from airflow_executor_logs.executors.reader_protocol import StreamingTaskLog, TaskLog
+from airflow_executor_logs.executors.problem_answers import remote_store_problem
+from airflow_executor_logs.executors.reader_protocol import ReadReport, StreamingTaskLog, TaskLog
+from airflow_executor_logs.executors.resilience.deadline import Deadline
 from airflow_executor_logs.utils.log import continuation
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ExecutorLogReaderMixin", "ExecutorLogStandIn", "ExecutorLogsFileTaskHandler", "release_db_connection"]
+__all__ = [
+    "ExecutorLogReaderMixin",
+    "ExecutorLogStandIn",
+    "ExecutorLogsFileTaskHandler",
+    "bounded_remote_read",
+    "release_db_connection",
+]
+
+#: Task-instance states whose log is live: the remote store holds a finished try's log, not theirs.
+_LIVE_STATES = ("running", "deferred")
 
 
 def release_db_connection(ti: Any) -> None:
@@ -37,6 +48,48 @@ def release_db_connection(ti: Any) -> None:
         session.commit()
     except Exception:  # the read goes on holding it, as before
         log.debug("could not release the task instance's DB connection", exc_info=True)
+
+
+def bounded_remote_read(pipeline: ExecutorLogPipeline, store: str, read: Callable[[], Any]) -> Any:
+    """
+    ``read()`` (core's remote read of a live try) on the pipeline's guard, cut at ``remote_read_timeout``.
+
+    A failure or timeout becomes a source message and a notice line (not counted in ``log_pos``), so core
+    goes on to the executor's and the worker's lines; ``NotImplementedError`` (no remote store) is core's
+    own signal and passes. At most the guard's ``max_blocked`` hung reads per store are left on threads.
+    """
+    deadline = Deadline(pipeline.settings.remote_read_timeout)
+    try:
+        guarded = pipeline.guard.call(store, read, deadline, option="remote_read_timeout")
+        sources, logs = guarded.answer()
+    except NotImplementedError:
+        raise
+    except Exception as err:
+        log.warning("Reading a running task's remote log from %s failed: %s: %s", store, type(err).__name__, err)
+        return continuation.counted_task_log(remote_store_problem(store, err, deadline.seconds))
+    if logs and not all(isinstance(chunk, str) for chunk in logs):  # the stream interface: cut at the deadline too
+        return continuation.counted((list(sources), guarded.adopt_streams(list(logs), ReadReport())))
+    guarded.finish()
+    return sources, logs
+
+
+def _live_try(ti: Any, try_number: int) -> bool:
+    """Whether ``try_number`` is ``ti``'s running (or deferred) try, read with remote logging on."""
+    from airflow.configuration import conf
+
+    state = getattr(ti, "state", None)
+    if getattr(state, "value", state) not in _LIVE_STATES or getattr(ti, "try_number", None) != try_number:
+        return False
+    return conf.getboolean("logging", "remote_logging", fallback=False)
+
+
+def _remote_store_name() -> str:
+    """The class name of the remote store Airflow reads from (its ``RemoteLogIO``)."""
+    try:
+        remote = version_compat.remote_task_log()
+    except Exception:
+        remote = None
+    return "remote log store" if remote is None else type(remote).__name__
 
 
 class ExecutorLogStandIn:
@@ -97,6 +150,14 @@ class ExecutorLogReaderMixin:
         if not args:  # 3.0 to 3.2 also take the session positionally: then it is the caller's
             kwargs = version_compat.render_filename_kwargs(ti, kwargs)
         return str(super()._render_filename(ti, try_number, *args, **kwargs))  # type: ignore[misc]
+
+    def _read_remote_logs(self, ti: Any, try_number: int, metadata: dict[str, Any] | None = None) -> Any:
+        """Core's remote read; for a live try bounded, and its failure a warning line (:func:`bounded_remote_read`)."""
+        read = super()._read_remote_logs  # type: ignore[misc]
+        if not _live_try(ti, try_number):
+            return read(ti, try_number, metadata)
+        release_db_connection(ti)
+        return bounded_remote_read(self.pipeline, _remote_store_name(), lambda: read(ti, try_number, metadata))
 
     def _read(self, ti: Any, try_number: int, metadata: dict[str, Any] | None = None) -> Any:
         """Core's ``_read``, with ``log_pos`` counting the log's own lines only (:mod:`.continuation`)."""

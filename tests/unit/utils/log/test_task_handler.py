@@ -121,3 +121,86 @@ def test_the_hook_of_34_releases_the_connection_and_gives_a_stand_in(handler: Ex
     messages, streams = stand_in.get_streaming_task_log(ti, 3)
     assert (messages, [list(stream) for stream in streams]) == (["message"], [["line"]])
     assert handler.pipeline.reads == [("read", ti, 1), ("read_streaming", ti, 3)]  # type: ignore[attr-defined]
+
+
+# -- the remote read of a live try: bounded, its failure a counted notice ------------------------------------------
+
+
+def _remote_pipeline(timeout: float = 0.3, max_blocked: int = 2) -> Any:
+    from airflow_executor_logs.config import Settings
+    from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline
+
+    return ExecutorLogPipeline(settings=Settings(remote_read_timeout=timeout), max_blocked_readers=max_blocked)
+
+
+def test_a_remote_read_that_answers_is_passed_on() -> None:
+    answer = (["host-1"], ['{"event": "from the store"}'])
+    assert task_handler.bounded_remote_read(_remote_pipeline(), "Store", lambda: answer) == answer
+
+
+def test_no_remote_store_is_cores_own_signal_and_passes() -> None:
+    def read() -> Any:
+        raise NotImplementedError
+
+    with pytest.raises(NotImplementedError):
+        task_handler.bounded_remote_read(_remote_pipeline(), "Store", read)
+
+
+def test_a_remote_read_that_fails_is_a_notice_counted_out_of_log_pos() -> None:
+    from airflow_executor_logs.utils.log import continuation
+
+    def read() -> Any:
+        raise ConnectionError("refused")
+
+    with continuation.reading({"log_pos": 3}) as current:
+        sources, lines = task_handler.bounded_remote_read(_remote_pipeline(), "Store", read)
+    assert sources == ["Remote logs unavailable: Store: ConnectionError: refused"]
+    assert "Store failed: ConnectionError" in lines[0]
+    assert current.notices == 1
+
+
+def test_a_hung_remote_read_is_cut_at_its_deadline_and_hung_threads_are_bounded() -> None:
+    import threading
+    import time
+
+    release = threading.Event()
+    pipeline = _remote_pipeline(timeout=0.3, max_blocked=2)
+
+    def hang() -> Any:
+        release.wait(30)
+        return [], []
+
+    try:
+        times, answers = [], []
+        for _ in range(4):
+            started = time.monotonic()
+            answers.append(task_handler.bounded_remote_read(pipeline, "Store", hang))
+            times.append(time.monotonic() - started)
+        assert all(0.25 <= took < 3.0 for took in times[:2]), times
+        assert all(took < 0.25 for took in times[2:]), times  # two threads left blocked: the rest refused at once
+        assert "timed out (0.3 s)" in answers[0][1][0]
+        assert "skipped: earlier reads still blocked" in answers[3][1][0]
+        assert pipeline.guard.blocked("Store") == 2
+    finally:
+        release.set()
+
+
+def test_a_streamed_remote_answer_is_cut_at_the_deadline_too() -> None:
+    import threading
+
+    release = threading.Event()
+
+    def lines() -> Iterator[str]:
+        yield "first"
+        release.wait(30)
+        yield "never"
+
+    try:
+        _sources, streams = task_handler.bounded_remote_read(
+            _remote_pipeline(timeout=0.3), "Store", lambda: ([], [lines()])
+        )
+        read = list(streams[0])
+        assert read[0] == "first"
+        assert "timed out after 0.3 s ([executor_logs] remote_read_timeout)" in read[-1]
+    finally:
+        release.set()

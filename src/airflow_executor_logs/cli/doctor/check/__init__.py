@@ -2,9 +2,10 @@
 ``doctor check``: will the log view work here, and if not, what to change. Run where the API server runs.
 
 One :class:`~.results.CheckResult` per check, in this order: ``enabled`` and ``remote-logging``
-(:mod:`.logging_setup`), one ``executor`` per configured executor and team and per unknown executor a running
-task names (:mod:`.executors`), one ``kubernetes`` per cluster configuration (:mod:`.kubernetes`),
-``served-logs`` (:mod:`.served_logs`) and ``processes`` (:mod:`.processes`). It changes nothing. The network
+(:mod:`.logging_setup`), ``remote-store`` where the remote log store has a host (:mod:`.remote_store`), one
+``executor`` per configured executor and team and per unknown executor a running task names (:mod:`.executors`),
+one ``kubernetes`` per cluster configuration (:mod:`.kubernetes`), ``served-logs`` (:mod:`.served_logs`) and
+``processes`` (:mod:`.processes`). It changes nothing. The network
 checks run at once, each bounded by ``connect_timeout`` and the read deadline, so the whole check takes at
 most about 2 x ``connect_timeout`` + ``read_timeout`` even when every network check hangs.
 """
@@ -42,6 +43,17 @@ class Report:
     network_seconds: float
 
 
+def _remote_store() -> Any:
+    """The remote log store Airflow reads with, when ``[logging] remote_logging`` is on."""
+    from airflow.configuration import conf
+
+    from airflow_executor_logs import version_compat
+
+    if not conf.getboolean("logging", "remote_logging", fallback=False):
+        return None
+    return version_compat.remote_task_log()
+
+
 def collect(tmpdir: str | None = None) -> Report:
     """
     Every check's result; raises when the check cannot run at all (Airflow or its config unreadable).
@@ -51,6 +63,7 @@ def collect(tmpdir: str | None = None) -> Report:
     from airflow_executor_logs.cli.doctor.check.kubernetes import check_cluster, clusters
     from airflow_executor_logs.cli.doctor.check.logging_setup import check_enabled, check_remote_logging
     from airflow_executor_logs.cli.doctor.check.processes import check_processes
+    from airflow_executor_logs.cli.doctor.check.remote_store import check_remote_store
     from airflow_executor_logs.cli.doctor.check.running import running_tasks
     from airflow_executor_logs.cli.doctor.check.served_logs import check_served_logs
     from airflow_executor_logs.config import Settings
@@ -60,6 +73,7 @@ def collect(tmpdir: str | None = None) -> Report:
     settings = Settings.from_conf()
     pipeline = ExecutorLogPipeline(settings=settings)  # its own resolver and readers: nothing shared, nothing kept
     results = [check_enabled(), check_remote_logging()]
+    store_call = Bounded(lambda: check_remote_store(_remote_store(), settings.connect_timeout), "remote-store")
     try:
         running, unreadable = running_tasks(), None
     except Exception as err:
@@ -96,6 +110,12 @@ def collect(tmpdir: str | None = None) -> Report:
         except Exception as err:
             summary = f"the check did not finish: {type(err).__name__}: {err}"
             results.append(CheckResult("kubernetes", cluster.subject, FAIL, summary, "see the API server's logs"))
+    try:
+        store = store_call.result(2 * connect + 0.5)  # connect, then the first byte of the answer
+    except Exception as err:
+        store = CheckResult("remote-store", None, FAIL, f"the check did not finish: {type(err).__name__}: {err}")
+    if store is not None:
+        results.insert(2, store)
     if unreadable is not None:
         summary = f"cannot read the RUNNING task instances: {unreadable}"
         results.append(CheckResult("served-logs", None, FAIL, summary, "check [database] sql_alchemy_conn"))

@@ -26,8 +26,8 @@ class CheckResult:
     """
     One line of the report.
 
-    :param check: which check (``enabled``, ``remote-logging``, ``executor``, ``kubernetes``, ``served-logs``,
-        ``processes``).
+    :param check: which check (``enabled``, ``remote-logging``, ``remote-store``, ``executor``, ``kubernetes``,
+        ``served-logs``, ``processes``).
     :param subject: what it looked at (an executor, a team's cluster), ``None`` when there is one.
     :param status: ``ok``, ``warn`` or ``fail``.
     :param summary: the line, without the status.
@@ -123,7 +123,15 @@ SCHEMA: dict[str, Any] = {
                 "additionalProperties": False,
                 "properties": {
                     "check": {
-                        "enum": ["enabled", "remote-logging", "executor", "kubernetes", "served-logs", "processes"]
+                        "enum": [
+                            "enabled",
+                            "remote-logging",
+                            "remote-store",
+                            "executor",
+                            "kubernetes",
+                            "served-logs",
+                            "processes",
+                        ]
                     },
                     "subject": {"type": ["string", "null"]},
                     "status": {"enum": list(STATUSES)},
