@@ -48,7 +48,28 @@ from airflow_executor_logs.utils.zygote_keeper import KILL_GRACE, Keeper, Runnin
 
 T = TypeVar("T")
 
-__all__ = ["HELPER_MARK", "Zygote", "call_in_helper", "helper_pids", "is_helper_cmdline", "stop_helper"]
+__all__ = [
+    "HELPER_MARK",
+    "PreloadStartedThread",
+    "Zygote",
+    "call_in_helper",
+    "helper_pids",
+    "is_helper_cmdline",
+    "stop_helper",
+]
+
+
+class PreloadStartedThread(IsolatedCallFailed):
+    """This call's preload ``module`` left the helper with a thread: the call refused, ``module`` dropped for good."""
+
+    def __init__(self, module: str) -> None:
+        super().__init__(
+            f"importing {module} in the log helper started a thread, and a process with threads cannot fork "
+            "safely; it is no longer preloaded, so the next read works without it"
+        )
+        self.module = module
+        #: The problem line's head: the module, and why (the line's tail says when to read again).
+        self.summary = f"{module} starts a thread at import: read refused"
 
 
 class Zygote:
@@ -131,7 +152,9 @@ class Zygote:
                         raise
                     self._unsafe.add(module)  # for good: no helper of this process imports it again
                     self._let_go(helper, kill=False)  # its running calls finish; it forks no more
-                    if attempt == 1:
+                    if module in modules:  # this call asked for it: only this call is refused
+                        raise PreloadStartedThread(module) from None
+                    if attempt == 1:  # another call's preload tainted that helper: a new one serves this call
                         continue
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
