@@ -43,6 +43,8 @@ IN_HELPER = sys.argv[-1] == "airflow-executor-logs-zygote"
 if IN_HELPER and "{name}" == "chaos_hangs":
     open(os.environ["CHAOS_DIR"] + "/importing", "w").close()
     time.sleep(3600)
+if IN_HELPER and "{name}" == "chaos_slow":
+    time.sleep(float(os.environ.get("CHAOS_IMPORT_SECONDS", "0")))
 if "{name}" == "chaos_threads":
     with open(os.environ["CHAOS_DIR"] + "/imported_by", "a") as out:
         out.write(f"{{os.getpid()}}\\n")
@@ -62,6 +64,7 @@ MODULES = {
     "chaos_hangs": "HangsOnImportExecutor",
     "chaos_threads": "ThreadsOnImportExecutor",
     "chaos_plain": "QuietExecutor",
+    "chaos_slow": "SlowToImportExecutor",
 }
 DEADLINE = 4.0
 
@@ -166,6 +169,43 @@ def test_a_sigstopped_helper_is_replaced_and_no_read_waits_past_its_deadline(cha
     print(f"the stopped helper gone {gone:.2f} s after the last answer")
     assert max(times) <= DEADLINE * 1.1
     assert "read by ManagerExecutor" in _timed_read(_pipeline(120.0), "ManagerExecutor")[1]
+    assert not _marked_alive()
+
+
+def test_a_replacement_helper_is_not_judged_stuck_while_it_starts(chaos: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """
+    After a stuck helper is killed, its replacement's start (a new interpreter importing Airflow and an
+    executor module that takes 5 s) outlasts several short deadlines: each read answers at its deadline,
+    the replacement is kept, and once it is up the reads get lines in time.
+    """
+    deadline = 2.0
+    pipeline = _pipeline(deadline)
+    monkeypatch.setenv("CHAOS_IMPORT_SECONDS", "5")
+    assert "read by ManagerExecutor" in _timed_read(pipeline, "ManagerExecutor")[1]
+    stuck = _helper()
+    stuck.suspend()
+    try:
+        took, text = _timed_read(pipeline, "ManagerExecutor", "stuck")
+        assert "did not return logs within" in text
+        _until(lambda: is_gone(stuck), 5)
+    finally:
+        stopped_if_left(stuck.pid)
+    times: list[float] = []
+    helpers: set[int] = set()
+    text = ""
+    while "read by SlowToImportExecutor" not in text:
+        assert len(times) < 30, f"no lines within 30 reads; helpers {helpers}"
+        took, text = _timed_read(pipeline, "SlowToImportExecutor", f"t{len(times)}")
+        times.append(took)
+        helpers.update({zygote_module._zygote.pid} - {None})  # type: ignore[arg-type]
+        assert "read by SlowToImportExecutor" in text or "did not return logs within" in text, text
+    print(
+        f"\ncold start after a replacement: {len(times)} reads answered in {min(times):.2f}-{max(times):.2f} s "
+        f"(deadline {deadline:g} s) until lines came; {len(helpers)} helper(s) served them"
+    )
+    assert max(times) <= deadline * 1.1
+    assert len(times) > 1  # the start outlasted a deadline
+    assert len(helpers) == 1  # not replaced while it started
     assert not _marked_alive()
 
 
