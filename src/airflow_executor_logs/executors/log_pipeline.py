@@ -42,6 +42,7 @@ from airflow_executor_logs.executors.resilience.single_flight import SingleFligh
 from airflow_executor_logs.executors.resolution import ExecutorResolutionError, ExecutorResolver, ResolvedExecutor
 from airflow_executor_logs.executors.short_lived import ExecutorDeadlineExceeded, read_with_short_lived_executor
 from airflow_executor_logs.metrics import Metrics, MetricsSink
+from airflow_executor_logs.utils.zygote import PreloadStartedThread
 
 log = logging.getLogger(__name__)
 
@@ -269,6 +270,9 @@ class ExecutorLogPipeline:
                 f"executors ([{SECTION}] max_concurrent_fallback_reads); try again shortly"
             )
             return _problem(Outcome.REFUSED, message, summary=f"API worker busy ({limit} short-lived reads running)")
+        except PreloadStartedThread as err:  # that read alone is refused; the next one runs without the preload
+            self.metrics.incr(metric_names.FAILURES, executor_cls)
+            return _problem(Outcome.REFUSED, reader_failure(executor_cls, err), summary=err.summary)
         except (ExecutorDeadlineExceeded, SingleFlightTimeout) as err:
             self.metrics.incr(metric_names.TIMEOUTS, executor_cls)
             seconds = settings.fallback_timeout

@@ -16,15 +16,18 @@ worker it belongs to.
 What crosses: the call is pickled (so it must be a module-level function or a ``functools.partial``
 of one), with the worker's environment, ``sys.path`` and start method, which the child adopts.
 
-No call waits past its deadline, whatever the helper does: the lock, the send and the wait for the
-answer all have one. A helper that lets a call time out before any child took it (stuck in a preload
-import, SIGSTOPped, its socket full) is killed, with its tree, and the next call starts a new one.
+No call waits past its deadline, whatever the helper does: the lock, the wait for a new helper to be
+ready, the send and the wait for the answer all have one. A ready helper that lets a call time out before
+any child took it (stuck in a preload import, SIGSTOPped, its socket full) is killed, with its tree, and
+the next call starts a new one. One still starting is not (a cold start outlasts a short deadline), unless
+it has been starting for :data:`~.zygote_keeper.START_LIMIT` seconds.
 Helpers are started and stopped by one long-lived thread of the worker (:mod:`.zygote_keeper`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import multiprocessing
 import os
@@ -44,11 +47,32 @@ from airflow_executor_logs.utils.isolated_call import (
     await_outcome,
 )
 from airflow_executor_logs.utils.zygote_helper import HELPER_MARK, LENGTH, is_helper_cmdline, threaded_module
-from airflow_executor_logs.utils.zygote_keeper import KILL_GRACE, Keeper, Running, kill
+from airflow_executor_logs.utils.zygote_keeper import KILL_GRACE, START_LIMIT, Keeper, Running, kill
 
 T = TypeVar("T")
 
-__all__ = ["HELPER_MARK", "Zygote", "call_in_helper", "helper_pids", "is_helper_cmdline", "stop_helper"]
+__all__ = [
+    "HELPER_MARK",
+    "PreloadStartedThread",
+    "Zygote",
+    "call_in_helper",
+    "helper_pids",
+    "is_helper_cmdline",
+    "stop_helper",
+]
+
+
+class PreloadStartedThread(IsolatedCallFailed):
+    """This call's preload ``module`` left the helper with a thread: the call refused, ``module`` dropped for good."""
+
+    def __init__(self, module: str) -> None:
+        super().__init__(
+            f"importing {module} in the log helper started a thread, and a process with threads cannot fork "
+            "safely; it is no longer preloaded, so the next read works without it"
+        )
+        self.module = module
+        #: The problem line's head: the module, and why (the line's tail says when to read again).
+        self.summary = f"{module} starts a thread at import: read refused"
 
 
 class Zygote:
@@ -101,7 +125,11 @@ class Zygote:
             modules = [name for name in preload if name not in self._unsafe]
             ours, theirs = socket.socketpair()
             try:
-                helper = self._send(json.dumps({"preload": modules, "grace": grace}).encode(), theirs, idle, give_up_at)
+                message = json.dumps({"preload": modules, "grace": grace}).encode()
+                helper = self._send(message, theirs, idle, give_up_at, modules)
+            except BaseException:
+                ours.close()
+                raise
             finally:
                 theirs.close()
             with ours:
@@ -131,38 +159,55 @@ class Zygote:
                         raise
                     self._unsafe.add(module)  # for good: no helper of this process imports it again
                     self._let_go(helper, kill=False)  # its running calls finish; it forks no more
-                    if attempt == 1:
+                    if module in modules:  # this call asked for it: only this call is refused
+                        raise PreloadStartedThread(module) from None
+                    if attempt == 1:  # another call's preload tainted that helper: a new one serves this call
                         continue
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _send(self, message: bytes, call: socket.socket, idle: float, give_up_at: float) -> Running:
-        """Hand ``call`` (the call's socket) to the helper, starting one if needed; returns that helper."""
+    def _send(self, message: bytes, call: socket.socket, idle: float, give_up_at: float, modules: list[str]) -> Running:
+        """Hand ``call`` (the call's socket) to a ready helper, starting one if needed; returns that helper."""
+        for _ in range(2):
+            helper = self._locked(give_up_at, lambda: self._running_locked(idle, give_up_at, modules))
+            if not helper.await_ready(give_up_at):  # still starting: not stuck, unless it has been for too long
+                if time.monotonic() - helper.started_at >= START_LIMIT:
+                    self._unsafe.update(set(helper.preload) - self._proven)
+                    self._let_go(helper, kill=True)
+                raise IsolatedCallTimedOut("the helper was still starting at the deadline", started=False)
+            self._proven.update(helper.preload)
+            if self._locked(give_up_at, functools.partial(self._send_locked, helper, message, call, give_up_at)):
+                return helper
+        raise IsolatedCallFailed("the helper process could not be reached")
+
+    def _locked(self, give_up_at: float, fn: Callable[[], T]) -> T:
         if not self._lock.acquire(timeout=max(give_up_at - time.monotonic(), 0.0)):
             raise IsolatedCallTimedOut("waited for the helper's lock until the deadline", started=False)
         try:
-            for _ in range(2):
-                helper = self._running_locked(idle, give_up_at)
-                helper.control.settimeout(max(give_up_at - time.monotonic(), 0.001))
-                try:
-                    socket.send_fds(helper.control, [message], [call.fileno()])
-                    return helper
-                except TimeoutError:  # its socket is full: it takes no calls
-                    self._let_go_locked(helper, kill=True)
-                    raise IsolatedCallTimedOut("the helper took no call until the deadline", started=False) from None
-                except OSError:
-                    self._let_go_locked(helper, kill=True)
-            raise IsolatedCallFailed("the helper process could not be reached")
+            return fn()
         finally:
             self._lock.release()
 
-    def _running_locked(self, idle: float, give_up_at: float) -> Running:
+    def _send_locked(self, helper: Running, message: bytes, call: socket.socket, give_up_at: float) -> bool:
+        """Whether ``helper`` took the call; ``False``: it is gone (let go, the next attempt starts another)."""
+        helper.control.settimeout(max(give_up_at - time.monotonic(), 0.001))
+        try:
+            socket.send_fds(helper.control, [message], [call.fileno()])
+            return True
+        except TimeoutError:  # its socket is full: it takes no calls
+            self._let_go_locked(helper, kill=True)
+            raise IsolatedCallTimedOut("the helper took no call until the deadline", started=False) from None
+        except OSError:
+            self._let_go_locked(helper, kill=True)
+            return False
+
+    def _running_locked(self, idle: float, give_up_at: float, modules: list[str]) -> Running:
         helper = self._helper
         if helper is not None and self.pid is not None:
             return helper
         if helper is not None:
             self._let_go_locked(helper, kill=True)
-        started = self._keeper.start(idle, max(give_up_at - time.monotonic(), 0.0))
+        started = self._keeper.start(idle, max(give_up_at - time.monotonic(), 0.0), modules)
         self._helper, self._owner = started, os.getpid()
         return started
 

@@ -6,8 +6,9 @@ else asks the kernel to SIGKILL it when its worker dies (``PR_SET_PDEATHSIG``, n
 also in the middle of an import or while SIGSTOPped), exits if the worker is already gone, and drops the
 working directory ``python -c`` puts first on ``sys.path``.
 
-Its loop forks a child per call, reaps children, and stops (Managers first) any process re-parented to it
-that is not a live read child: the orphans of a read child the OOM killer took. SIGTERM, SIGINT and SIGHUP
+It imports the preloads it was started with and says it is ready. Its loop then forks a child per call,
+reaps children, and stops (Managers first) any process re-parented to it that is not a live read child:
+the orphans of a read child the OOM killer took. SIGTERM, SIGINT and SIGHUP
 end it the same way: what it still runs is stopped. It exits when its control socket closes (once its
 children are done), after ``idle`` seconds without calls, and when its worker goes.
 """
@@ -92,7 +93,7 @@ class _Helper:
 
 def main(argv: list[str]) -> None:
     """The helper: fork one isolated child per call until the worker goes or ``idle`` s pass without one."""
-    control_fd, idle, worker = int(argv[0]), float(argv[1]), int(argv[2])
+    control_fd, idle, worker, preload = int(argv[0]), float(argv[1]), int(argv[2]), json.loads(argv[3])
     os.set_inheritable(control_fd, False)  # never passed on to a program an executor execs
     _prctl(36, 1)  # PR_SET_CHILD_SUBREAPER: orphans of a killed child come back here, to be stopped
     for number in _SIGNALS:
@@ -102,9 +103,13 @@ def main(argv: list[str]) -> None:
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda signum, frame: None)
-    helper = _Helper(socket.socket(fileno=control_fd), (wake_r, wake_w))
-    last_call = time.monotonic()
+    control_socket = socket.socket(fileno=control_fd)
+    helper = _Helper(control_socket, (wake_r, wake_w))
     try:
+        helper.tainted = _preload(preload, helper.preloaded)
+        with contextlib.suppress(OSError):
+            control_socket.send(b"ready")  # until now, a read that timed out did not judge it stuck
+        last_call = time.monotonic()
         while os.getppid() == worker:
             if _reap(helper.children) or time.monotonic() >= helper.next_orphan_check:
                 _stop_orphans(helper.children)

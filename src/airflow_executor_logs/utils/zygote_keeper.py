@@ -1,6 +1,10 @@
 """
 The worker's one long-lived thread for its zygote helpers: it starts them, reaps them, and kills those let go.
 
+A helper says it is ready (one message on its control socket) once it has started and imported the preloads
+it was started with: until then a read that runs out of time does not judge it stuck, so a replacement's cold
+start (a new interpreter importing Airflow) does not get it replaced again; past :data:`START_LIMIT` it is.
+
 A helper asks the kernel for SIGKILL when its parent dies (``PR_SET_PDEATHSIG``), and the kernel means the
 parent *thread*: a helper started from a request thread would be killed when AnyIO retires that thread.
 So every helper is started here, on a thread that lives as long as the worker. Stopping one (its tree
@@ -10,9 +14,11 @@ SIGKILLed, then reaped within a bound) also happens here, never on a request thr
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import queue
+import select
 import socket
 import subprocess
 import sys
@@ -21,7 +27,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psutil
 
@@ -29,12 +35,14 @@ from airflow_executor_logs.utils.isolated_call import IsolatedCallFailed, Isolat
 from airflow_executor_logs.utils.processes import stop_tree
 from airflow_executor_logs.utils.zygote_helper import HELPER_MARK, MAIN
 
-__all__ = ["Keeper", "Running", "kill"]
+__all__ = ["START_LIMIT", "Keeper", "Running", "kill"]
 
 log = logging.getLogger(__name__)
 
 #: Seconds a helper's tree gets to go after SIGKILL (and to be reaped).
 KILL_GRACE = 1.0
+#: Seconds a helper may take to start (interpreter, imports, its preloads) before it is presumed stuck there.
+START_LIMIT = 60.0
 
 
 @dataclass(eq=False)
@@ -44,6 +52,32 @@ class Running:
     proc: subprocess.Popen[bytes]
     handle: psutil.Process
     control: socket.socket
+    #: What it imports before it says it is ready.
+    preload: tuple[str, ...] = ()
+    started_at: float = field(default_factory=time.monotonic)
+    ready: threading.Event = field(default_factory=threading.Event)
+    _reading: threading.Lock = field(default_factory=threading.Lock)
+
+    def await_ready(self, give_up_at: float) -> bool:
+        """
+        Whether it said it is ready by ``give_up_at`` (``time.monotonic()``). One that exited or was let go
+        counts as ready: sending it the call fails, which says so.
+        """
+        while not self.ready.is_set():
+            left = give_up_at - time.monotonic()
+            if left <= 0 or not self._reading.acquire(timeout=left):
+                return self.ready.is_set()
+            try:
+                if not self.ready.is_set() and select.select([self.control], [], [], max(left, 0.0))[0]:
+                    self.control.recv(16, socket.MSG_DONTWAIT)  # b"ready", or b"" as it exited
+                    self.ready.set()
+            except BlockingIOError:
+                continue
+            except (OSError, ValueError):  # closed (let go) meanwhile
+                self.ready.set()
+            finally:
+                self._reading.release()
+        return True
 
 
 class Keeper:
@@ -65,15 +99,15 @@ class Keeper:
         self._leaving: dict[Running, float] = {}
         self._kept: list[Running] = []
 
-    def start(self, idle: float, timeout: float) -> Running:
-        """A new helper, started by the keeper thread within ``timeout`` s."""
+    def start(self, idle: float, timeout: float, preload: list[str]) -> Running:
+        """A new helper (it imports ``preload``, then says it is ready), started by the keeper within ``timeout`` s."""
         started: Future[Running] = Future()
 
         def task() -> None:
             if not started.set_running_or_notify_cancel():
                 return
             try:
-                helper = _start_helper(idle)
+                helper = _start_helper(idle, preload)
             except BaseException as err:
                 started.set_exception(err)
                 return
@@ -140,11 +174,20 @@ def kill(helper: Running) -> None:
         helper.proc.wait(KILL_GRACE)
 
 
-def _start_helper(idle: float) -> Running:
+def _start_helper(idle: float, preload: list[str]) -> Running:
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-c", MAIN, str(theirs.fileno()), repr(idle), str(os.getpid()), HELPER_MARK],
+            [
+                sys.executable,
+                "-c",
+                MAIN,
+                str(theirs.fileno()),
+                repr(idle),
+                str(os.getpid()),
+                json.dumps(preload),
+                HELPER_MARK,
+            ],
             pass_fds=[theirs.fileno()],
             stdin=subprocess.DEVNULL,
             close_fds=True,
@@ -161,4 +204,4 @@ def _start_helper(idle: float) -> Running:
         proc.wait()
         ours.close()
         raise IsolatedCallFailed("the helper process exited as it started") from None
-    return Running(proc, handle, ours)
+    return Running(proc, handle, ours, tuple(preload))
