@@ -3,16 +3,19 @@ How long ``doctor check`` takes when every network check hangs: ``python -m benc
 
 A sandbox Airflow (sqlite, migrated and seeded in subprocesses) with our logging config, a RUNNING
 KubernetesExecutor task whose Kubernetes API (the loopback one) holds every request, and a RUNNING
-LocalExecutor task whose worker log server (on 127.0.0.1) accepts the connection and never answers. The
-check runs as an operator runs it, ``python -m airflow_executor_logs doctor check --json``, in its own
-process, ``--runs`` times. Measured: the check's own time (the document's ``seconds``) and the process's
-wall time (interpreter start and Airflow's import included). Target (issue 26): the check's time at most
-3 x connect_timeout + read_timeout.
+LocalExecutor task whose worker log server (on 127.0.0.1) accepts the connection and never answers, and, where
+the elasticsearch provider is installed (the 3.3.2 + 10.24.0 cell), remote logging on with an Elasticsearch
+store that answers, then one that accepts connections and never answers. The check runs as an operator runs it,
+``python -m airflow_executor_logs doctor check --json``, in its own process, ``--runs`` times. Measured: the check's
+own time (the document's ``seconds``) and the process's wall time (interpreter start and Airflow's import included).
+Target (issue 26): the check's time at most 3 x connect_timeout + read_timeout.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib.util
 import json
 import os
 import subprocess
@@ -25,6 +28,7 @@ from typing import Any
 
 from airflow_executor_logs_testing import FakeKubeAPI, Fault
 from tests.support.log_server import LogServerDouble
+from tests.support.remote_store import answering_store, hanging_store
 from tests.support.sandbox import sandbox_env, seed_running_task
 from tests.support.sandbox.home import API_SECRET_KEY
 from tests.support.sandbox.seeding import run_logged
@@ -63,10 +67,12 @@ def measure(runs: int, connect: float, read: float, work: Path) -> dict[str, Any
         script = work / "to_loopback.py"
         script.write_text(TO_LOOPBACK.format(run_id=LOCAL_RUN))
         run_logged([sys.executable, str(script)], env=env, cwd=work, log_path=log, timeout=120)
-        healthy = [_one_check(env, work) for _ in range(runs)]
+        with store(answering_store) as remote:
+            healthy = [_one_check({**env, **remote}, work) for _ in range(runs)]
         kube.inject("*", Fault.hang())  # /version, the access reviews: every request is held
         worker.hang = True  # accepts the connection, reads the request, never answers
-        samples = [_one_check(env, work) for _ in range(runs)]
+        with store(hanging_store) as remote:
+            samples = [_one_check({**env, **remote}, work) for _ in range(runs)]
     target = 3 * connect + read
     seconds = [sample["seconds"] for sample in samples]
     network = [sample["network"] for sample in samples]
@@ -83,6 +89,16 @@ def measure(runs: int, connect: float, read: float, work: Path) -> dict[str, Any
         "within_target": max(network) <= target,
         "statuses": samples[-1]["statuses"],
     }
+
+
+@contextlib.contextmanager
+def store(kind: Any) -> Any:
+    """Remote logging on with an Elasticsearch store of ``kind`` (its environment), or nothing without the provider."""
+    if importlib.util.find_spec("airflow.providers.elasticsearch") is None:
+        yield {}
+        return
+    with kind() as port:
+        yield {"AIRFLOW__LOGGING__REMOTE_LOGGING": "True", "AIRFLOW__ELASTICSEARCH__HOST": f"http://127.0.0.1:{port}"}
 
 
 def _one_check(env: dict[str, str], work: Path) -> dict[str, Any]:

@@ -289,7 +289,8 @@ class ExecutorLogPipeline:
         self, executor: ResolvedExecutor, ti: Any, try_number: int, settings: Settings
     ) -> tuple[list[str], list[str]]:
         deadline = Deadline(settings.fallback_timeout, self._clock)
-        slot = self.fallback_bulkhead.acquire(settings.max_concurrent_fallback_reads, settings.slot_wait, deadline)
+        # No wait for a slot: a build takes seconds, and a read waiting for one holds an API request thread meanwhile.
+        slot = self.fallback_bulkhead.acquire(settings.max_concurrent_fallback_reads, 0.0, deadline)
         if slot is None:
             raise _FallbackBusy
         try:

@@ -229,12 +229,15 @@ def test_a_reader_factory_that_raises_is_a_message(pipeline: ExecutorLogPipeline
 
 
 def test_short_lived_reads_beyond_the_bulkhead_are_answered_busy_at_once() -> None:
-    """At most ``max_concurrent_fallback_reads`` builds per worker; a read of another task is told so at once."""
+    """
+    At most ``max_concurrent_fallback_reads`` builds per worker; a read of another task is told so at once, not
+    after ``slot_wait`` (that wait would hold an API request thread while a build takes seconds).
+    """
     import threading
     import time
     from concurrent.futures import ThreadPoolExecutor
 
-    settings = Settings(fallback_timeout=30.0, max_concurrent_fallback_reads=2, slot_wait=0.05, answer_ttl=1e-6)
+    settings = Settings(fallback_timeout=30.0, max_concurrent_fallback_reads=2, slot_wait=5.0, answer_ttl=1e-6)
     pipeline = ExecutorLogPipeline(settings=settings)
     release, started = threading.Event(), threading.Semaphore(0)
 
