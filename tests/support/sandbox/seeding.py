@@ -138,8 +138,8 @@ def seed_running_task(
     extra_runs: Sequence[ExtraRun] = (),
 ) -> dict[str, str]:
     """
-    Migrate the DB ``env`` points at (``migrate``), serialize the sandbox DAG, unpause it and seed its RUNNING
-    task instances.
+    Migrate the DB ``env`` points at (``migrate``), then, in one more subprocess, serialize the sandbox DAG, unpause
+    it and seed its RUNNING task instances.
 
     ``extra_runs`` are ``(run_id, executor)`` pairs: more DagRuns of the same DAG, each with its task
     instance RUNNING on ``executor`` (same hostname and ``queued_by_job_id`` as the main one).
@@ -151,7 +151,6 @@ def seed_running_task(
     dags_folder.mkdir(parents=True, exist_ok=True)
     (dags_folder / f"{DAG_ID}.py").write_text(dag_file_text())
     migrate(env, airflow=airflow, cwd=work_dir, log_path=log_path, timeout=timeout)
-    run_logged([airflow, "dags", "reserialize"], env=env, cwd=work_dir, log_path=log_path, timeout=timeout)
     script = work_dir / "seed_running_tis.py"
     script.write_text(template("seed_running_tis.py.tmpl"))
     cmd = [sys.executable, str(script), json.dumps(params)]

@@ -92,8 +92,7 @@ def test_seed_running_task_writes_the_dag_migrates_reserializes_then_seeds(
     params = json.dumps(seed_params("KubernetesExecutor", [("other", None)]))
     assert [cmd for cmd, *_ in ran] == [
         [airflow, "db", "migrate"],
-        [airflow, "dags", "reserialize"],
-        [sys.executable, str(script), params],
+        [sys.executable, str(script), params],  # it runs `airflow dags reserialize` first, in its process
     ]
     assert {(json.dumps(env), cwd, log_path, timeout) for _, env, cwd, log_path, timeout in ran} == {
         ('{"E": "1"}', tmp_path, log, 12.0)
