@@ -222,7 +222,10 @@ def _read_child_and_manager(helper: psutil.Process) -> tuple[psutil.Process, psu
 
     def started() -> bool:
         for child in helper.children():
-            managers = [proc for proc in child.children(recursive=True) if is_manager(proc)]
+            try:
+                managers = [proc for proc in child.children(recursive=True) if is_manager(proc)]
+            except psutil.NoSuchProcess:  # the child of an earlier read, gone meanwhile: not the one looked for
+                continue
             if managers:
                 found.append((child, managers[0]))
                 return True

@@ -16,6 +16,7 @@ import pytest
 
 from airflow_executor_logs import __version__, config
 from airflow_executor_logs.provider import PACKAGE_NAME, get_provider_info
+from airflow_executor_logs.utils.processes import stop_process_tree
 
 ENTRY_POINT = "airflow_executor_logs.provider:get_provider_info"
 OPTION_KEYS = {"description", "version_added", "type", "example", "default", "sensitive"}
@@ -131,23 +132,43 @@ def test_airflow_cli_sees_provider_and_defaults(tmp_path: Path) -> None:
     if ENTRY_POINT not in {entry_point.value for entry_point in entry_points(group="apache_airflow_provider")}:
         pytest.skip("the apache_airflow_provider entry point is not installed")
     env = {name: value for name, value in os.environ.items() if not name.startswith("AIRFLOW__EXECUTOR_LOGS__")}
-    env["AIRFLOW_HOME"] = str(tmp_path)
     airflow = Path(sys.executable).with_name("airflow")
     if not airflow.exists():
         pytest.skip("no airflow console script next to this interpreter")
 
-    def run(*args: str) -> str:
-        result = subprocess.run([str(airflow), *args], env=env, capture_output=True, text=True, timeout=300)
-        assert result.returncode == 0, result.stderr
-        return result.stdout
+    def start(*args: str) -> subprocess.Popen[str]:
+        # An AIRFLOW_HOME each: both commands run at once, and each writes a default airflow.cfg into it.
+        home = tmp_path / args[0]
+        home.mkdir()
+        return subprocess.Popen(
+            [str(airflow), *args],
+            env={**env, "AIRFLOW_HOME": str(home)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
 
-    # One `config list` of the section (3.2+ shows values only with --show-values), not a get-value per option.
+    def output(proc: subprocess.Popen[str]) -> str:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        return out
+
+    # One `config list` of the section (3.2+ shows values only with --show-values), not a get-value per option; the
+    # two commands run side by side (each spends seconds importing Airflow).
     show_values = ["--show-values"] if hasattr(cli_config, "ARG_CONFIG_SHOW_VALUES") else []
-    listed = _section_values(run("config", "list", "--section", config.SECTION, *show_values), config.SECTION)
+    started = [start("config", "list", "--section", config.SECTION, *show_values)]
+    try:
+        started.append(start("providers", "list", "-o", "json"))
+        listing, providers_json = (output(proc) for proc in started)
+    finally:
+        for proc in started:
+            stop_process_tree(proc, grace=5.0)  # no-op once it has exited
+    listed = _section_values(listing, config.SECTION)
     assert listed == {name: option["default"] for name, option in _options().items()}
 
     # Core 3.0 logs to stdout too (alembic 1.17+ logs its plugin setup there), before the one-line JSON document.
-    providers = json.loads(run("providers", "list", "-o", "json").strip().splitlines()[-1])
+    providers = json.loads(providers_json.strip().splitlines()[-1])
     assert {"package_name": PACKAGE_NAME, "version": __version__} in [
         {key: provider[key] for key in ("package_name", "version")} for provider in providers
     ]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow_executor_logs.utils.processes import stop_process_tree
@@ -23,10 +26,52 @@ from tests.support.sandbox.home import (
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
-    from pathlib import Path
 
 #: ``(run_id, executor)``: one more DagRun of the sandbox DAG, its task instance RUNNING on ``executor``.
 ExtraRun = tuple[str, str | None]
+
+#: The settings whose values ``airflow db migrate`` writes into a new DB (log templates, the default pool, the DAG
+#: bundles); with the ``airflow`` script they key the migrated sqlite DBs kept below.
+MIGRATE_WRITES = (
+    "AIRFLOW_CONFIG",
+    "AIRFLOW__LOGGING__LOG_FILENAME_TEMPLATE",
+    "AIRFLOW__ELASTICSEARCH__LOG_ID_TEMPLATE",
+    "AIRFLOW__CORE__DEFAULT_POOL_TASK_SLOT_COUNT",
+    "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST",
+)
+#: A freshly migrated sqlite DB per key, kept for this process: a later sandbox copies it instead of running
+#: ``airflow db migrate`` again (an Airflow import and every migration, 10 to 30 s).
+_MIGRATED: dict[tuple[str, ...], Path] = {}
+
+
+def sqlite_path(env: Mapping[str, str]) -> Path | None:
+    """The file of the sqlite DB ``env`` points at (``sqlite:///<path>``, no query), else ``None``."""
+    url = env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "")
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or "?" in url or url == prefix:
+        return None
+    return Path(url[len(prefix) :])
+
+
+def migrate(env: Mapping[str, str], *, airflow: str, cwd: Path, log_path: Path, timeout: float) -> None:
+    """
+    ``airflow db migrate`` the DB ``env`` points at, or, for a new sqlite DB, copy one migrated with the same
+    ``airflow`` and ``MIGRATE_WRITES`` earlier in this process. A DB migrated here is kept for later ones.
+    """
+    db = sqlite_path(env)
+    key = (airflow, *(env.get(name, "") for name in MIGRATE_WRITES))
+    migrated = _MIGRATED.get(key)
+    if db is not None and migrated is not None and not db.exists():
+        shutil.copyfile(migrated, db)
+        with log_path.open("a") as log:
+            log.write(f"\n(db migrate: copied {migrated}, migrated earlier in this process)\n")
+        return
+    run_logged([airflow, "db", "migrate"], env=env, cwd=cwd, log_path=log_path, timeout=timeout)
+    if db is not None and db.is_file() and key not in _MIGRATED:
+        keep = Path(tempfile.mkdtemp(prefix="ael-migrated-"))
+        atexit.register(shutil.rmtree, keep, ignore_errors=True)
+        _MIGRATED[key] = keep / "airflow.db"
+        shutil.copyfile(db, _MIGRATED[key])
 
 
 def run_logged(cmd: Sequence[str], *, env: Mapping[str, str], cwd: Path, log_path: Path, timeout: float) -> str:
@@ -93,7 +138,8 @@ def seed_running_task(
     extra_runs: Sequence[ExtraRun] = (),
 ) -> dict[str, str]:
     """
-    Migrate the DB ``env`` points at, serialize the sandbox DAG, unpause it and seed its RUNNING task instances.
+    Migrate the DB ``env`` points at (``migrate``), then, in one more subprocess, serialize the sandbox DAG, unpause
+    it and seed its RUNNING task instances.
 
     ``extra_runs`` are ``(run_id, executor)`` pairs: more DagRuns of the same DAG, each with its task
     instance RUNNING on ``executor`` (same hostname and ``queued_by_job_id`` as the main one).
@@ -104,8 +150,7 @@ def seed_running_task(
     airflow = airflow_bin(sys.executable)
     dags_folder.mkdir(parents=True, exist_ok=True)
     (dags_folder / f"{DAG_ID}.py").write_text(dag_file_text())
-    for args in (("db", "migrate"), ("dags", "reserialize")):
-        run_logged([airflow, *args], env=env, cwd=work_dir, log_path=log_path, timeout=timeout)
+    migrate(env, airflow=airflow, cwd=work_dir, log_path=log_path, timeout=timeout)
     script = work_dir / "seed_running_tis.py"
     script.write_text(template("seed_running_tis.py.tmpl"))
     cmd = [sys.executable, str(script), json.dumps(params)]

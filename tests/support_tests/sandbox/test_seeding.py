@@ -92,8 +92,7 @@ def test_seed_running_task_writes_the_dag_migrates_reserializes_then_seeds(
     params = json.dumps(seed_params("KubernetesExecutor", [("other", None)]))
     assert [cmd for cmd, *_ in ran] == [
         [airflow, "db", "migrate"],
-        [airflow, "dags", "reserialize"],
-        [sys.executable, str(script), params],
+        [sys.executable, str(script), params],  # it runs `airflow dags reserialize` first, in its process
     ]
     assert {(json.dumps(env), cwd, log_path, timeout) for _, env, cwd, log_path, timeout in ran} == {
         ('{"E": "1"}', tmp_path, log, 12.0)
@@ -111,3 +110,49 @@ def test_seed_running_task_refuses_duplicate_runs_before_running_anything(
             {}, tmp_path, dags_folder=tmp_path / "dags", log_path=tmp_path / "log", extra_runs=[(RUN_ID, None)]
         )
     assert not (tmp_path / "dags").exists()
+
+
+def test_a_new_sqlite_db_is_a_copy_of_one_migrated_earlier_with_the_same_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ran: list[list[str]] = []
+
+    def fake_run_logged(
+        cmd: Sequence[str], *, env: Mapping[str, str], cwd: Path, log_path: Path, timeout: float
+    ) -> str:
+        ran.append(list(cmd))
+        db = seeding.sqlite_path(env)
+        assert db is not None
+        db.write_text(f"migrated by run {len(ran)}")
+        return ""
+
+    monkeypatch.setattr(seeding, "run_logged", fake_run_logged)
+    monkeypatch.setattr(seeding, "_MIGRATED", {})
+
+    def migrate(name: str, **settings: str) -> str:
+        db = tmp_path / name
+        env = {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{db}", **settings}
+        seeding.migrate(env, airflow="airflow", cwd=tmp_path, log_path=tmp_path / "log", timeout=5)
+        return db.read_text()
+
+    assert migrate("first.db") == "migrated by run 1"
+    assert migrate("second.db") == "migrated by run 1"  # copied: nothing ran
+    assert migrate("first.db") == "migrated by run 2"  # an existing DB is migrated, as it may be behind
+    assert migrate("pool.db", AIRFLOW__CORE__DEFAULT_POOL_TASK_SLOT_COUNT="8") == "migrated by run 3"
+    assert migrate("pool-too.db", AIRFLOW__CORE__DEFAULT_POOL_TASK_SLOT_COUNT="8") == "migrated by run 3"
+    assert ran == [["airflow", "db", "migrate"]] * 3
+    assert "copied" in (tmp_path / "log").read_text()
+
+
+@pytest.mark.parametrize(
+    ("url", "path"),
+    [
+        ("sqlite:////a/b.db", "/a/b.db"),
+        ("sqlite:///", None),
+        ("sqlite:////a.db?mode=ro", None),
+        ("postgresql://x", None),
+    ],
+)
+def test_sqlite_path(url: str, path: str | None) -> None:
+    found = seeding.sqlite_path({"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url})
+    assert (str(found) if found else None) == path

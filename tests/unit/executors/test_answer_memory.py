@@ -431,11 +431,17 @@ def test_a_stand_in_is_never_older_than_an_answer_this_worker_served(clock: Fake
     next(iter(cut.streams[0]))
     cut.streams[0].close()  # type: ignore[attr-defined]
     slow = SlowRefresh("new")
-    refresh, _ = refresh_in_thread(kept, reads, slow)
+    refresh, refreshed = refresh_in_thread(kept, reads, slow)
+    waiting: list[Any] = []
+    poll = threading.Thread(target=lambda: waiting.append(consume(kept.answer(KEY, reads, lasts=LASTS))))
+    poll.start()
     try:
-        answer = consume(kept.answer(KEY, reads, lasts=LASTS))
+        poll.join(0.2)
+        assert poll.is_alive()  # it waits for the refresh instead of going back in time
     finally:
-        slow.release.set()
+        slow.release.set()  # the refresh answers now, not when SlowRefresh gives up waiting (30 s)
         refresh.join(30)
-    assert "old" not in answer[1][0]  # it waited for the refresh instead of going back in time
+        poll.join(30)
+    assert "old" not in waiting[0][1][0]
+    assert waiting == refreshed
     assert kept.stood_in == 0
