@@ -1,6 +1,6 @@
-"""``FakeKubeAPI`` itself (``kube_api.api``): its pods, faults, records, token and kubeconfig, mostly unstarted.
+"""``FakeKubeAPI`` itself (``kube_api.api``): its faults, token and kubeconfig, mostly unstarted.
 
-What the HTTP side makes of this state is in ``test_server.py``.
+Its pods are in ``test_pods.py``, its requests in ``test_journal.py``, the HTTP side in ``test_server.py``.
 """
 
 from __future__ import annotations
@@ -10,95 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from airflow_executor_logs_testing import FakeKubeAPI, Fault, parse_label_selector
-
-EVERYTHING = parse_label_selector("")
-
-
-def _names(api: FakeKubeAPI, namespace: str | None = None, selector: str = "") -> list[tuple[str, str]]:
-    listed = api._pod_list(namespace, parse_label_selector(selector))["items"]
-    return [(pod["metadata"]["namespace"], pod["metadata"]["name"]) for pod in listed]
-
-
-def _version(api: FakeKubeAPI) -> int:
-    return int(api._pod_list(None, EVERYTHING)["metadata"]["resourceVersion"])
-
-
-# -- pods --------------------------------------------------------------------------------------------------
-
-
-def test_add_pod_takes_lines_for_base_or_per_container_and_stringifies() -> None:
-    api = FakeKubeAPI()
-    api.add_pod("none")
-    api.add_pod("plain", logs=["a", 2])  # type: ignore[list-item]
-    api.add_pod("multi", namespace="ns", labels={"n": 1}, logs={"main": ["m"], "side": []}, phase="Pending")  # type: ignore[dict-item]
-    assert api._pod_logs("default", "none") == {"base": []}
-    assert api._pod_logs("default", "plain") == {"base": ["a", "2"]}
-    assert api._pod_logs("ns", "multi") == {"main": ["m"], "side": []}
-    pod = api._pod_json("ns", "multi")
-    assert pod is not None
-    assert (pod["kind"], pod["metadata"]["labels"], pod["status"]["phase"]) == ("Pod", {"n": "1"}, "Pending")
-    assert pod["spec"]["containers"] == [
-        {"name": "main", "image": "fake.invalid/main:latest"},
-        {"name": "side", "image": "fake.invalid/side:latest"},
-    ]
-    assert api._pod_json("default", "ns") is None
-    assert api._pod_logs("other", "plain") is None
-
-
-def test_add_pod_refuses_one_string_and_no_container() -> None:
-    api = FakeKubeAPI()
-    with pytest.raises(TypeError, match="logs must be a list of lines"):
-        api.add_pod("p", logs="one line")
-    with pytest.raises(ValueError, match="at least one container"):
-        api.add_pod("p", logs={})
-    assert api.stats()["pods"] == 0
-
-
-def test_pods_are_listed_by_namespace_and_selector_sorted_and_replaced_by_name() -> None:
-    api = FakeKubeAPI()
-    api.add_pod("b", labels={"app": "web"})
-    api.add_pod("a", labels={"app": "db"})
-    api.add_pod("c", namespace="aa", labels={"app": "web"})
-    api.add_pod("b", labels={"app": "db"}, logs=["replaced"])
-    assert _names(api) == [("aa", "c"), ("default", "a"), ("default", "b")]
-    assert _names(api, "default") == [("default", "a"), ("default", "b")]
-    assert _names(api, None, "app=web") == [("aa", "c")]
-    assert api._pod_logs("default", "b") == {"base": ["replaced"]}
-    assert api.stats() == {"connections_opened": 0, "requests": 0, "pods": 3, "hanging": 0}
-
-
-def test_every_change_to_the_pods_bumps_the_resource_version() -> None:
-    api = FakeKubeAPI()
-    versions = [_version(api)]
-    api.add_pod("p")
-    versions.append(_version(api))
-    api.remove_pod("p")
-    versions.append(_version(api))
-    api.clear_pods()
-    versions.append(_version(api))
-    assert versions == [1, 2, 3, 4]
-
-
-def test_append_remove_and_clear() -> None:
-    api = FakeKubeAPI()
-    api.add_pod("p", logs={"base": ["one"], "side": []})
-    api.append_logs("p", ["two", 3])  # type: ignore[list-item]
-    api.append_logs("p", ["s"], container="side")
-    assert api._pod_logs("default", "p") == {"base": ["one", "two", "3"], "side": ["s"]}
-    with pytest.raises(KeyError):
-        api.append_logs("missing", ["x"])
-    with pytest.raises(KeyError):
-        api.append_logs("p", ["x"], container="missing")
-    with pytest.raises(KeyError):
-        api.remove_pod("p", "other-namespace")
-    api.remove_pod("p")
-    assert _names(api) == []
-    api.add_pod("q")
-    api.add_pod("r", namespace="ns")
-    api.clear_pods()
-    assert _names(api) == []
-
+from airflow_executor_logs_testing import FakeKubeAPI, Fault
 
 # -- faults ------------------------------------------------------------------------------------------------
 
@@ -131,27 +43,6 @@ def test_the_oldest_matching_injection_wins_and_counts_down() -> None:
 
 
 # -- requests, connections, auth ---------------------------------------------------------------------------
-
-
-def test_recorded_requests_are_copies_and_can_be_cleared() -> None:
-    api = FakeKubeAPI()
-    record = api._record("GET", "/api/v1/pods", {"labelSelector": "a=b"}, "list")
-    api._set_status(record, 200)
-    api._count_connection()
-    copy = api.requests[0]
-    copy.query["labelSelector"] = "changed"
-    copy.status = 500
-    (kept,) = api.recorded_requests()
-    assert (kept.method, kept.path, kept.query, kept.route, kept.status) == (
-        "GET",
-        "/api/v1/pods",
-        {"labelSelector": "a=b"},
-        "list",
-        200,
-    )
-    assert api.stats() == {"connections_opened": 1, "requests": 1, "pods": 0, "hanging": 0}
-    api.clear_requests()
-    assert (api.requests, api.connections_opened) == ([], 1)
 
 
 def test_only_the_current_bearer_token_is_authorized() -> None:

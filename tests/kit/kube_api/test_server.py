@@ -16,7 +16,6 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from airflow_executor_logs_testing import FakeKubeAPI
-from airflow_executor_logs_testing.kube_api.routes import resolve as _resolve
 from tests.support.kube_http import api_client, make_client, raw_get, status_of, v1
 
 __all__ = ["api_client", "v1"]  # fixtures
@@ -31,26 +30,6 @@ def _request(api: FakeKubeAPI, method: str, path: str) -> tuple[int, bytes]:
         return response.status, response.read()
     finally:
         conn.close()
-
-
-# -- routes ------------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("path", "route", "params"),
-    [
-        ("/api/v1/pods", "list", {}),
-        ("/api/v1/namespaces/ns/pods", "list", {"namespace": "ns"}),
-        ("/api/v1/namespaces/ns/pods/p", "get", {"namespace": "ns", "name": "p"}),
-        ("/api/v1/namespaces/ns/pods/p/log", "log", {"namespace": "ns", "name": "p"}),
-        ("/api/v1/namespaces/n%2Fs/pods/p%20q/log", "log", {"namespace": "n/s", "name": "p q"}),
-        ("/api/v1/namespaces/ns/pods/p/exec", "other", {}),
-        ("/api/v1/pods/", "other", {}),
-        ("/apis/apps/v1/deployments", "other", {}),
-    ],
-)
-def test_paths_resolve_to_routes(path: str, route: str, params: dict[str, str]) -> None:
-    assert _resolve(path) == (route, params)
 
 
 # -- pods --------------------------------------------------------------------------------------------------
