@@ -153,13 +153,13 @@ def check_remote_logging() -> CheckResult:
             "remote-logging",
             None,
             WARN,
-            f"{module}.REMOTE_TASK_LOG is a {type(remote).__name__}, but "
-            f"[logging] remote_base_log_folder configures a {expected.__name__}",
+            f"{module}.REMOTE_TASK_LOG is set ({type(remote).__name__}), but "
+            f"[logging] remote_base_log_folder configures {expected.__name__}",
             f"in {module}: from airflow_executor_logs.logging_config import DEFAULT_REMOTE_CONN_ID, REMOTE_TASK_LOG",
             details,
         )
     return CheckResult(
-        "remote-logging", None, OK, f"{module}.REMOTE_TASK_LOG is a {type(remote).__name__}", None, details
+        "remote-logging", None, OK, f"{module}.REMOTE_TASK_LOG is set ({type(remote).__name__})", None, details
     )
 
 

@@ -123,7 +123,7 @@ def test_remote_logging_kept(config_module: Callable[[str], str], monkeypatch: p
     monkeypatch.setenv("AIRFLOW__LOGGING__REMOTE_LOGGING", "True")
     name = config_module(WRAPPED + "class S3RemoteLogIO:\n    pass\nREMOTE_TASK_LOG = S3RemoteLogIO()\n")
     result = check_remote_logging()
-    assert (result.status, result.summary) == ("ok", f"{name}.REMOTE_TASK_LOG is a S3RemoteLogIO")
+    assert (result.status, result.summary) == ("ok", f"{name}.REMOTE_TASK_LOG is set (S3RemoteLogIO)")
 
 
 def test_remote_task_log_of_another_kind_warns(
@@ -139,4 +139,4 @@ def test_remote_task_log_of_another_kind_warns(
     config_module(WRAPPED + "class S3RemoteLogIO:\n    pass\nREMOTE_TASK_LOG = S3RemoteLogIO()\n")
     result = check_remote_logging()
     assert result.status == "warn"
-    assert "configures a GCSRemoteLogIO" in result.summary
+    assert "configures GCSRemoteLogIO" in result.summary
