@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from airflow_executor_logs.config import Settings
 from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline
 from airflow_executor_logs.utils import zygote as zygote_module
 from airflow_executor_logs.utils.log.task_handler import ExecutorLogsFileTaskHandler
@@ -87,9 +88,11 @@ def counted_read(seeded_cluster: SeededCluster, tmp_path: Path) -> Iterator[Call
         census.installed(),
     ):
         patch.setattr(zygote_module, "_zygote", fresh)
-        handler.executor_log_pipeline = ExecutorLogPipeline()  # its threads start under the census
 
         def read(ti: Any) -> tuple[Census, int]:
+            # Its threads start under the census. Its settings are the test's, fixed: a snapshot is re-read from
+            # conf every few seconds, and whether a counted read is the one that re-reads it is chance.
+            handler.executor_log_pipeline = ExecutorLogPipeline(settings=Settings.from_conf())
             _read_to_the_end(handler, ti)
             with census.recording() as seen:
                 events = _read_to_the_end(handler, ti)
