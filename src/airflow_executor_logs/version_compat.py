@@ -154,14 +154,16 @@ def stats() -> Any:
 
 
 def remote_task_log() -> Any:
-    """The ``RemoteLogIO`` core reads remote logs with (``None``: none); 3.0 and 3.1 keep it as a module attribute."""
-    try:
-        from airflow.logging_config import get_remote_task_log
-    except ImportError:
-        import airflow.logging_config as logging_config
+    """
+    The ``RemoteLogIO`` core reads remote logs with (``None``: none). 3.2 on have ``get_remote_task_log``; 3.0 and
+    3.1 keep it as a module attribute, set once logging is configured. Their module ``__getattr__`` answers
+    ``None`` for any other name and loads the logging config again for that one, so neither is asked for.
+    """
+    import airflow.logging_config as logging_config
 
-        return getattr(logging_config, "REMOTE_TASK_LOG", None)
-    return get_remote_task_log()
+    found = vars(logging_config)
+    getter = found.get("get_remote_task_log")
+    return getter() if callable(getter) else found.get("REMOTE_TASK_LOG")
 
 
 def core_version() -> str:

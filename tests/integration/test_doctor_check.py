@@ -128,7 +128,7 @@ def test_broken_in_every_way_at_once(
     assert checks["executor NoSuchExecutor"]["status"] == "fail"
     assert checks["kubernetes default"]["status"] == "fail"
     assert 'resources: ["pods/log"], verbs: ["get"]' in checks["kubernetes default"]["fix"]
-    assert document["counts"]["fail"] == 3
+    assert document["counts"]["fail"] == 3, [(n, c["summary"]) for n, c in checks.items() if c["status"] == "fail"]
 
 
 @pytest.mark.parametrize(

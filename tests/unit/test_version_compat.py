@@ -6,6 +6,7 @@ is overridden, an unknown core is reported, tailing works, and old loader signat
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -180,3 +181,34 @@ def test_names_resolve_on_this_cores_loader(on_ti: str | None, expected: str) ->
 def test_an_unknown_name_is_a_clear_message_on_this_cores_loader() -> None:
     with pytest.raises(ExecutorResolutionError, match="Cannot find executor 'NoSuchExecutor'"):
         ExecutorResolver().resolve(fake_ti("NoSuchExecutor"), multi_team=False)
+
+
+def test_remote_task_log_asks_core_3_0s_module_for_neither_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Core 3.0/3.1's ``airflow.logging_config`` answers ``None`` for any unknown name through a module
+    ``__getattr__`` (so ``from ... import get_remote_task_log`` gives ``None``, not an ImportError) and reloads the
+    logging config for ``REMOTE_TASK_LOG``: the attribute set by configuring logging is read as it is."""
+    import types
+
+    import airflow
+
+    loads: list[str] = []
+    old_core = types.ModuleType("airflow.logging_config")
+
+    def module_getattr(name: str) -> None:
+        loads.append(name)
+        return None
+
+    old_core.__getattr__ = module_getattr  # type: ignore[method-assign]
+    monkeypatch.setitem(sys.modules, "airflow.logging_config", old_core)
+    monkeypatch.setattr(airflow, "logging_config", old_core, raising=False)
+    assert version_compat.remote_task_log() is None
+    store = object()
+    old_core.REMOTE_TASK_LOG = store  # type: ignore[attr-defined]
+    assert version_compat.remote_task_log() is store
+    assert loads == []
+
+    new_core = types.ModuleType("airflow.logging_config")
+    new_core.get_remote_task_log = lambda: store  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "airflow.logging_config", new_core)
+    monkeypatch.setattr(airflow, "logging_config", new_core)
+    assert version_compat.remote_task_log() is store
