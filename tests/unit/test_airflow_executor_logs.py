@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ast
 import inspect
 import json
+import re
 import subprocess
 import sys
 import types
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -64,3 +67,60 @@ def test_a_warning_raised_from_our_code_fails_the_test(module: str) -> None:
 def test_a_third_party_warning_is_not_an_error() -> None:
     with pytest.warns(DeprecationWarning, match="from a library"):
         warnings.warn_explicit("from a library", DeprecationWarning, "lib.py", 1, module="airflow_executor_logs_x.lib")
+
+
+# ---------------------------------------------------------------------------------------------- the public surface
+
+_ROOT = Path(__file__).resolve().parents[2]
+_GUIDE = _ROOT / "docs" / "executor-authors.md"
+
+
+def _defined_in_the_product() -> set[str]:
+    """Every name a product module defines at its top level (classes, functions, constants)."""
+    names: set[str] = set()
+    for path in (_ROOT / "src" / "airflow_executor_logs").rglob("*.py"):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+                names.add(node.name)
+            elif isinstance(node, ast.Assign | ast.AnnAssign):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                names.update(target.id for target in targets if isinstance(target, ast.Name))
+    return names
+
+
+def test_the_executor_authors_guide_names_only_public_names() -> None:
+    """Each product name the guide shows (in code, or in backticks) is in the package root's ``__all__``."""
+    text = _GUIDE.read_text()
+    public = set(airflow_executor_logs.__all__)
+    imported = {
+        name.strip()
+        for names in re.findall(r"^from airflow_executor_logs import (.+)$", text, flags=re.MULTILINE)
+        for name in names.split(",")
+    }
+    dotted = set(re.findall(r"airflow_executor_logs\.(\w+)", text)) - {"readers"}  # the entry-point group
+    shown = {match.group(1) for match in re.finditer(r"`([A-Za-z_]\w*)[^`]*`", text)}
+    named = imported | dotted | (shown & _defined_in_the_product())
+    assert named - public == set()
+    assert imported, "the pattern no longer finds the guide's imports"
+    assert dotted, "the pattern no longer finds the guide's dotted names"
+    assert airflow_executor_logs.ENTRY_POINT_GROUP == "airflow_executor_logs.readers"
+    assert not re.findall(r"`[\w/]+\.py`", text), "the guide points at module files, which are not public"
+
+
+def test_the_kit_imports_only_public_names() -> None:
+    """``airflow_executor_logs_testing`` is a separate distribution: it uses the package's public surface alone."""
+    private: list[str] = []
+    for path in (_ROOT / "kit" / "src").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "airflow_executor_logs":
+                if node.module != "airflow_executor_logs":
+                    private.append(f"{path.name}: from {node.module} import ...")
+                else:
+                    private.extend(
+                        f"{path.name}: {a.name}" for a in node.names if a.name not in airflow_executor_logs.__all__
+                    )
+            elif isinstance(node, ast.Import):
+                private.extend(
+                    f"{path.name}: import {a.name}" for a in node.names if a.name.startswith("airflow_executor_logs.")
+                )
+    assert private == []

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from airflow_executor_logs.executors.kubernetes.client import KubeCoreApi, PodList, PodLogResponse
+from airflow_executor_logs import KubeCoreApi, PodList, PodLogResponse
 
 __all__ = ["Call", "FakeClock", "KubeClientDouble", "api_exception"]
 

@@ -45,7 +45,7 @@ def fake_kube_executor(
     Sets ``[core] executor`` and ``[kubernetes_executor] config_file``, ``in_cluster`` and ``namespace``
     through their environment variables, and gives the test a fresh read pipeline (no cached clients).
     """
-    from airflow_executor_logs.executors.log_pipeline import use_process_pipeline
+    from airflow_executor_logs import use_process_pipeline
 
     monkeypatch.setenv("AIRFLOW__CORE__EXECUTOR", "KubernetesExecutor")
     monkeypatch.setenv("AIRFLOW__KUBERNETES_EXECUTOR__CONFIG_FILE", str(fake_kubeconfig))

@@ -40,8 +40,6 @@ def task_pod_labels(ti: Any, try_number: int) -> dict[str, str]:
     from airflow.providers.cncf.kubernetes.executors.kubernetes_executor import KubernetesExecutor
     from airflow.providers.cncf.kubernetes.pod_generator import PodGenerator
 
-    from airflow_executor_logs.executors.kubernetes.provider_compat import labels_pods_with_ti_id
-
     built = PodGenerator.build_labels_for_k8s_executor_pod(
         dag_id=ti.dag_id,
         task_id=ti.task_id,
@@ -51,7 +49,7 @@ def task_pod_labels(ti: Any, try_number: int) -> dict[str, str]:
         airflow_worker=ti.queued_by_job_id,
     )
     labels = {str(key): str(value) for key, value in built.items()}
-    if labels_pods_with_ti_id(KubernetesExecutor):
+    if getattr(KubernetesExecutor, "supports_task_instance_uuid", False):  # providers from 10.24
         from airflow.providers.cncf.kubernetes.executors import kubernetes_executor_types
 
         ti_id = getattr(ti, "id", None)
