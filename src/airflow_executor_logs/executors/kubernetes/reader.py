@@ -138,9 +138,8 @@ class KubernetesLogReader:
             return messages, [self._stream(first, raw_lines, executor_cls, api, context)]
         except ClientBuildTimeout as err:
             seconds = context.deadline.seconds
-            summary = f"Kubernetes credentials took over {seconds:g} s"
-            message = f"{SOURCE} timed out: {err} ([executor_logs] read_timeout)"
-            return problem(Outcome.TIMEOUT, message, summary)
+            message = f"{timed_out(SOURCE, seconds)}: {err}"
+            return problem(Outcome.TIMEOUT, message, timed_out_briefly("Kubernetes credentials", seconds))
         except Exception as err:
             if context.deadline.expired or is_timeout(err):
                 if fetch is not None:
