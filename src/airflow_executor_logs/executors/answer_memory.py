@@ -9,10 +9,13 @@ task instance, try) it keeps:
   however many people watch a task, a worker reads it at most once per ``answer_ttl``;
 * while people keep watching, the previous answer is what identical polls get while its refresh is in
   flight (stale while revalidate): a slow read (a short-lived executor, a slow Kubernetes API) holds up
-  only the poll that started it.
+  only the poll that started it;
+* the one table of reads in flight: without a stand-in, an identical poll waits for the read in flight
+  (here only) and is given its answer, so concurrent polls cost one read (one short-lived executor).
 
-Every problem answer leaves here with the problem as a source message and as one line at the end of the
-log (:mod:`.problem_answers`).
+Every problem answer leaves here rendered once (:func:`~.problem_answers.rendered`): the problem as a
+source message and as one line at the end of the log. Answers given without a read are counted
+(``reused_answers``, ``stand_ins``, ``shared_reads``).
 """
 
 from __future__ import annotations
