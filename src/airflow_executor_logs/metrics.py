@@ -22,6 +22,14 @@ BREAKER_REFUSALS = "executor_logs.breaker_refusals"
 POD_CACHE_HITS = "executor_logs.pod_cache_hits"
 #: Reads that shared another read's Kubernetes request.
 COALESCED_READS = "executor_logs.coalesced_reads"
+#: Polls answered without a read: an answer kept within ``answer_ttl``, a stand-in or a shared read's answer.
+REUSED_ANSWERS = "executor_logs.reused_answers"
+#: Of those, polls given the previous answer while its refresh was in flight.
+STAND_INS = "executor_logs.stand_ins"
+#: Of those, polls given the answer of the identical read in flight they waited for (a short-lived executor's).
+SHARED_READS = "executor_logs.shared_reads"
+#: Kubernetes clients built (a kubeconfig or in-cluster credentials read, an ``exec`` plugin run).
+CLIENT_BUILDS = "executor_logs.client_builds"
 
 
 __all__ = [
@@ -29,10 +37,14 @@ __all__ = [
     "BREAKER_REFUSALS",
     "BULKHEAD_REFUSALS",
     "CLASS_READS",
+    "CLIENT_BUILDS",
     "COALESCED_READS",
     "FAILURES",
     "FALLBACK_READS",
     "POD_CACHE_HITS",
+    "REUSED_ANSWERS",
+    "SHARED_READS",
+    "STAND_INS",
     "TIMEOUTS",
     "Metrics",
     "MetricsSink",

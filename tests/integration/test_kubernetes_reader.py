@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from airflow_executor_logs.executors.kubernetes.client import KubeClientCache
+from airflow_executor_logs import metrics
 from airflow_executor_logs.executors.kubernetes.reader import KubernetesLogReader
 from airflow_executor_logs.executors.log_pipeline import process_pipeline, read_running_task_log
 from airflow_executor_logs.executors.resilience.coalescing import READ_AHEAD
+from airflow_executor_logs.metrics import RecordingMetrics
 from airflow_executor_logs_testing import FakeKubeAPI, Fault, serve_task_pod
 from tests.support.airflow_state import conf_vars
 from tests.support.kube import airflow_pointed_at
@@ -39,8 +40,12 @@ def _reader() -> KubernetesLogReader:
     return found.read
 
 
-def _clients() -> KubeClientCache:
-    return _reader().clients
+def _builds() -> int:
+    """Kubernetes clients built by this process's pipeline since this was first asked, through its metrics sink."""
+    pipeline = process_pipeline()
+    if not isinstance(pipeline.metrics, RecordingMetrics):
+        pipeline.metrics = RecordingMetrics()
+    return pipeline.metrics.count(metrics.CLIENT_BUILDS)
 
 
 def _timed_read(ti: object, try_number: int = 1) -> tuple[float, list[str], list[str]]:
@@ -104,12 +109,11 @@ def test_no_retry_storm_against_a_failing_api(kube: FakeKubeAPI) -> None:
 def test_client_is_reused_across_reads(kube: FakeKubeAPI) -> None:
     ti = fake_ti("KubernetesExecutor")
     serve_task_pod(kube, ti, 1, ["x"] * 10)
-    client_cache = _clients()
-    builds = client_cache.builds
+    builds = _builds()
     for _ in range(100):
         messages, _ = read_running_task_log(ti, 1)
         assert messages[-1] == "Found logs through kube API"
-    assert client_cache.builds == builds + 1
+    assert _builds() == builds + 1
     assert kube.connections_opened <= 3, kube.connections_opened
 
 
@@ -120,42 +124,39 @@ def test_client_is_rebuilt_after_its_ttl(kube: FakeKubeAPI) -> None:
     serve_task_pod(kube, ti, 1, ["x"])
     with conf_vars({("executor_logs", "client_ttl"): "0.2"}):
         read_running_task_log(ti, 1)
-        client_cache = _clients()
-        builds = client_cache.builds
+        builds = _builds()
         read_running_task_log(ti, 1)
-        assert client_cache.builds == builds
+        assert _builds() == builds
         time.sleep(0.3)
         read_running_task_log(ti, 1)
-        assert client_cache.builds == builds + 1
+        assert _builds() == builds + 1
 
 
 def test_401_rebuilds_the_client_exactly_once(kube: FakeKubeAPI, fake_kubeconfig: Path) -> None:
     ti = fake_ti("KubernetesExecutor")
     serve_task_pod(kube, ti, 1, ["after rotation"])
     read_running_task_log(ti, 1)
-    client_cache = _clients()
-    builds = client_cache.builds
+    builds = _builds()
 
     kube.set_token("rotated-token-0123456789")  # the cluster rotates the token...
     kube.write_kubeconfig(fake_kubeconfig)  # ...and the kubeconfig on disk follows
     messages, logs = read_running_task_log(ti, 1)
     assert messages[-1] == "Found logs through kube API"
     assert "after rotation" in logs[0]
-    assert client_cache.builds == builds + 1
+    assert _builds() == builds + 1
 
     read_running_task_log(ti, 1)
-    assert client_cache.builds == builds + 1
+    assert _builds() == builds + 1
 
 
 def test_a_401_that_persists_is_reported_once_without_the_token(kube: FakeKubeAPI) -> None:
     ti = fake_ti("KubernetesExecutor")
     old_token = kube.token
     kube.set_token("the-server-wants-another-token")
-    client_cache = _clients()
-    builds = client_cache.builds
+    builds = _builds()
     messages, _ = read_running_task_log(ti, 1)
     assert messages[-1].startswith("Reading from k8s pod logs failed: (401) Unauthorized")
-    assert client_cache.builds == builds + 2  # the first build, and one rebuild: no storm
+    assert _builds() == builds + 2  # the first build, and one rebuild: no storm
     assert len([r for r in kube.requests if r.route == "list"]) == 2
     assert old_token not in "".join(messages)
 
@@ -358,9 +359,10 @@ def test_a_hanging_exec_credential_plugin_costs_a_read_its_deadline_and_shows_th
         finally:
             _kill_plugins(pidfile)
     assert pidfile.exists()  # the plugin did run
-    assert messages[-1].startswith("Reading from k8s pod logs timed out: the Kubernetes client was not built")
+    assert messages[-1].startswith("Reading from k8s pod logs timed out after 2 s ([executor_logs] read_timeout): ")
+    assert "the Kubernetes client was not built" in messages[-1]
     lines = [line for line in "\n".join(logs).splitlines() if line]
     assert "the pod's line" in lines[0]  # the last good lines...
     warning = json.loads(lines[-1])  # ...then what failed
     assert warning["level"] == "warning"
-    assert warning["event"].startswith("Kubernetes credentials took over 2 s: lines above from ")
+    assert warning["event"].startswith("Kubernetes credentials timed out (2 s): lines above from ")

@@ -8,7 +8,7 @@ from typing import Any
 from airflow_executor_logs.config import Settings
 from airflow_executor_logs.executors.kubernetes.client import KubeClientCache
 from airflow_executor_logs.executors.kubernetes.reader import KubernetesLogReader
-from airflow_executor_logs.executors.reader_protocol import ReadContext, to_task_log
+from airflow_executor_logs.executors.reader_protocol import ReadContext, ReadReport, to_task_log
 from airflow_executor_logs.executors.resilience.deadline import Deadline
 from airflow_executor_logs.executors.resolution import ResolvedExecutor
 from airflow_executor_logs.metrics import RecordingMetrics
@@ -36,6 +36,8 @@ class Kube:
             deadline=Deadline(self.settings.read_timeout, self.clock),
             settings=self.settings,
             metrics=self.metrics,
+            # as the pipeline builds it: the read's problem counted once, from its report
+            report=ReadReport(lambda counter: self.metrics.incr(counter, "KubernetesExecutor")),
         )
 
     def read(self, ti: Any, try_number: int = 1) -> tuple[list[str], list[str]]:

@@ -107,8 +107,21 @@ def test_pod_cache_hits_and_breaker_openings_go_through_stats(counted: mock.Magi
     k.read(ti)  # opens the breaker
     k.read(ti)  # refused (the probe it starts fails too)
     assert _counts(counted) == [
+        (metrics.CLIENT_BUILDS, "KubernetesExecutor"),
         (metrics.POD_CACHE_HITS, "KubernetesExecutor"),
         (metrics.BREAKER_OPENINGS, "KubernetesExecutor"),
         (metrics.TIMEOUTS, "KubernetesExecutor"),
         (metrics.BREAKER_REFUSALS, "KubernetesExecutor"),
+    ]
+
+
+def test_answers_given_without_a_read_go_through_stats(counted: mock.MagicMock) -> None:
+    """Reused answers (and of them, stand-ins and shared reads) are emitted, not only kept for tests."""
+    pipeline = ExecutorLogPipeline(settings=Settings(answer_ttl=60.0))
+    pipeline.register(fx.CountingExecutor, lambda cls, ti, try_number: (["ok"], ["line"]))
+    ti = fake_ti("CountingExecutor")
+    assert pipeline.read(ti, 1) == pipeline.read(ti, 1)
+    assert _counts(counted) == [
+        (metrics.CLASS_READS, "CountingExecutor"),
+        (metrics.REUSED_ANSWERS, "CountingExecutor"),
     ]

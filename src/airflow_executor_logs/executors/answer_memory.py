@@ -9,10 +9,13 @@ task instance, try) it keeps:
   however many people watch a task, a worker reads it at most once per ``answer_ttl``;
 * while people keep watching, the previous answer is what identical polls get while its refresh is in
   flight (stale while revalidate): a slow read (a short-lived executor, a slow Kubernetes API) holds up
-  only the poll that started it.
+  only the poll that started it;
+* the one table of reads in flight: without a stand-in, an identical poll waits for the read in flight
+  (here only) and is given its answer, so concurrent polls cost one read (one short-lived executor).
 
-Every problem answer leaves here with the problem as a source message and as one line at the end of the
-log (:mod:`.problem_answers`).
+Every problem answer leaves here rendered once (:func:`~.problem_answers.rendered`): the problem as a
+source message and as one line at the end of the log. Answers given without a read are counted
+(``reused_answers``, ``stand_ins``, ``shared_reads``).
 """
 
 from __future__ import annotations
@@ -22,14 +25,16 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from airflow_executor_logs import metrics as metric_names
 from airflow_executor_logs.executors.answers import Answer, ReadKey
 from airflow_executor_logs.executors.last_good_lines import LastGoodLines, Recording, Remembered, recorded
-from airflow_executor_logs.executors.problem_answers import problem_answer, problem_line
-from airflow_executor_logs.executors.reader_protocol import Outcome, ReadReport, notice, utc_now
+from airflow_executor_logs.executors.problem_answers import rendered
+from airflow_executor_logs.executors.reader_protocol import Outcome, ReadReport, utc_now
+from airflow_executor_logs.metrics import Metrics, MetricsSink
 
 if TYPE_CHECKING:
     from airflow_executor_logs.config import Settings
@@ -44,26 +49,32 @@ MAX_RECENT_PROBLEMS = 4096
 STANDS_IN_FOR = 2.0
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Flight:
     """
-    A read in flight: ``done`` is set once its answer is kept; ``previous`` stands in for it meanwhile,
-    until ``stands_in_until`` (monotonic): past the longest a read may take, an answer never read to its
-    end no longer holds later polls on the old answer.
+    A read in flight, the one entry identical polls share. ``previous`` stands in for it meanwhile, until
+    ``stands_in_until`` (monotonic): past the longest a read may take, an answer never read to its end no
+    longer holds later polls on the old answer. Its state changes under ``changed``: ``answered`` once
+    its read call returned, ``landed`` once its answer is kept (or served unkept); ``result`` is what
+    polls waiting for it are given (the answer kept, or the problem answered), if anything.
     """
 
-    done: threading.Event
     previous: Remembered | None
     stands_in_until: float
+    changed: threading.Condition = field(default_factory=threading.Condition)
+    answered: bool = False
+    landed: bool = False
+    result: tuple[Remembered, bool] | None = None
 
 
 class AnswerMemory:
     """
-    The default answer policy: reuse an answer within ``answer_ttl``, keep the last good lines, and answer
-    a problem with them and a line saying what failed.
+    The default answer policy: reuse an answer within ``answer_ttl``, share an identical read in flight,
+    keep the last good lines, and answer a problem with them and a line saying what failed.
 
     :param settings: the settings in force (read on every answer: options change without a restart).
     :param clock: the monotonic clock (ages, TTLs); ``wall``: the UTC wall clock (the "read at" time).
+    :param metrics: where answers given without a read are counted (reused, stand-ins, shared).
     """
 
     #: Seconds between sweeps of expired entries (they are also dropped when looked up).
@@ -74,19 +85,18 @@ class AnswerMemory:
         settings: Callable[[], Settings],
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], datetime] = utc_now,
+        metrics: MetricsSink | None = None,
     ) -> None:
         self._settings = settings
         self._clock = clock
         self._wall = wall
+        self.metrics: MetricsSink = metrics or Metrics()
         self.lines = LastGoodLines(clock)
         self._problems: OrderedDict[ReadKey, tuple[float, Remembered]] = OrderedDict()
+        #: The one table of reads in flight, by key.
         self._reading: dict[ReadKey, _Flight] = {}
         self._lock = threading.Lock()
         self._swept = clock()
-        #: Answers given without reading (reused within ``answer_ttl``), for tests and diagnostics.
-        self.reused = 0
-        #: Of those, answers given while their refresh was in flight.
-        self.stood_in = 0
 
     def answer(self, key: ReadKey, read: Callable[[], Answer], *, lasts: float) -> Answer:
         settings = self._settings()
@@ -95,56 +105,60 @@ class AnswerMemory:
         recent = self._recent(key, now, settings.answer_ttl)
         if recent is not None:
             return recent
-        done = self._in_flight(key, settings, lasts)
-        if isinstance(done, Answer):  # the previous answer, while its refresh is in flight
-            return done
-        if done is None:  # an identical read was in flight and has answered: reuse its answer
-            recent = self._recent(key, self._clock(), settings.answer_ttl)
-            if recent is not None:
-                return recent
-            done = threading.Event()  # it kept nothing (cut, too large): read, unregistered
+        flight = self._in_flight(key, settings, lasts)
+        if isinstance(flight, Answer):  # a stand-in, or the answer of the identical read this poll waited for
+            return flight
         started, started_at = self._clock(), self._wall()
         try:
             answer = read()
         except BaseException:
-            self._landed(key, done)
+            self._landed(key, flight)
             raise
-        if answer.outcome is Outcome.SUCCESS:
-            return self._keep(key, answer, started, started_at, settings, lambda: self._landed(key, done))
-        try:
-            return self._problem(key, answer, settings)
-        finally:
-            self._landed(key, done)
+        if answer.outcome is not Outcome.SUCCESS:
+            try:
+                return self._problem(key, answer, settings, flight)
+            finally:
+                self._landed(key, flight)
+        answer = self._keep(key, answer, started, started_at, settings, flight)
+        with flight.changed:  # answered: an answer in memory (the list form) has landed by now
+            flight.answered = True
+            flight.changed.notify_all()
+        return answer
 
-    def _in_flight(self, key: ReadKey, settings: Settings, lasts: float) -> threading.Event | Answer | None:
+    def _in_flight(self, key: ReadKey, settings: Settings, lasts: float) -> _Flight | Answer:
         """
-        Register this read of ``key`` (its event, set once its answer is kept). If an identical read is
-        in flight: the previous answer if it stands in for that read (for at most ``lasts`` seconds, the
-        read's own deadline); otherwise wait up to ``answer_ttl`` for it and return ``None`` (its answer
-        may then be reused).
-        Coalescing shares only requests still open; this also covers the moment between a fetch's end
-        and its answer being kept, and readers without coalescing (a short-lived executor).
+        This read of ``key`` registered in flight; or, if an identical read is in flight, the previous
+        answer if it stands in for that read, else that read's answer once it lands. A poll waits for it
+        up to ``answer_ttl``, and longer (up to ``lasts``, its own deadline) while that read's call has not
+        returned: a short-lived executor's read lands only then. If it lands with nothing to give (cut, too
+        large), this poll reads on its own; if it does not land in time (an answer not read to its end), this
+        poll reads in its place. Coalescing below shares a Kubernetes fetch between them (its lines, with a
+        cursor each).
         """
-        wait = settings.answer_ttl
         with self._lock:
             other = self._reading.get(key)
             if other is None:
-                return self._register(key, wait, lasts)
+                return self._register(key, settings.answer_ttl, lasts)
             stand_in = self._stand_in(key, other)
         if stand_in is not None:
-            return self._reuse(stand_in, stood_in=True)
-        if other.done.wait(wait):
-            return None
-        with self._lock:  # that read's answer was never read to its end: stop waiting for it
-            if self._reading.get(key) is other:
-                return self._register(key, wait, lasts)
-        return threading.Event()
+            return self._reuse(key, stand_in, counters=(metric_names.STAND_INS,))
+        with other.changed:
+            if not other.changed.wait_for(lambda: other.landed, settings.answer_ttl):
+                other.changed.wait_for(lambda: other.landed or other.answered, lasts)
+            landed, result = other.landed, other.result
+        if result is not None:
+            entry, problem = result
+            return self._reuse(key, entry, problem=problem, counters=(metric_names.SHARED_READS,))
+        with self._lock:
+            if not landed and self._reading.get(key) is other:  # never read to its end: stop waiting for it
+                return self._register(key, settings.answer_ttl, lasts)
+        return _Flight(None, 0.0)  # it kept nothing (cut, too large), or another poll reads now: read, unregistered
 
-    def _register(self, key: ReadKey, ttl: float, lasts: float) -> threading.Event:
+    def _register(self, key: ReadKey, ttl: float, lasts: float) -> _Flight:
         """A read of ``key`` in flight (under the lock): the answer now kept stands in for it, if recent."""
         previous = self.lines.reusable(key, STANDS_IN_FOR * ttl)
-        flight = self._reading[key] = _Flight(threading.Event(), previous, self._clock() + lasts)
-        return flight.done
+        flight = self._reading[key] = _Flight(previous, self._clock() + lasts)
+        return flight
 
     def _stand_in(self, key: ReadKey, flight: _Flight) -> Remembered | None:
         """
@@ -155,12 +169,14 @@ class AnswerMemory:
             return None
         return self.lines.reusable(key, math.inf)  # kept in landing order: never older than the one before
 
-    def _landed(self, key: ReadKey, done: threading.Event) -> None:
+    def _landed(self, key: ReadKey, flight: _Flight) -> None:
+        """``flight`` is over (its ``result`` set before): polls waiting for it go on."""
         with self._lock:
-            flight = self._reading.get(key)
-            if flight is not None and flight.done is done:
+            if self._reading.get(key) is flight:
                 del self._reading[key]
-        done.set()
+        with flight.changed:
+            flight.landed = True
+            flight.changed.notify_all()
 
     # ------------------------------------------------------------------ reuse within answer_ttl
 
@@ -171,22 +187,23 @@ class AnswerMemory:
                 del self._problems[key]
                 problem = None
         if problem is not None:
-            report = ReadReport()
-            report.problem(Outcome.REFUSED, "reused", transient=True)  # the answer is a problem's: never kept
-            messages, streams = problem[1].replay()
-            with self._lock:
-                self.reused += 1
-            return Answer(messages, streams, report)
+            return self._reuse(key, problem[1], problem=True)
         good = self.lines.reusable(key, ttl)
-        return None if good is None else self._reuse(good)
+        return None if good is None else self._reuse(key, good)
 
-    def _reuse(self, good: Remembered, *, stood_in: bool = False) -> Answer:
-        """``good`` given again, counted (``stood_in``: while its refresh is in flight)."""
-        with self._lock:
-            self.reused += 1
-            self.stood_in += stood_in
-        messages, streams = good.replay()
-        return Answer(messages, streams)
+    def _reuse(
+        self, key: ReadKey, kept: Remembered, *, problem: bool = False, counters: tuple[str, ...] = ()
+    ) -> Answer:
+        """``kept`` given again (a problem's answer is never kept again), counted as reused and as ``counters``."""
+        executor = key.executor.rpartition(".")[2]
+        for counter in (metric_names.REUSED_ANSWERS, *counters):
+            self.metrics.incr(counter, executor)
+        messages, streams = kept.replay()
+        if not problem:
+            return Answer(messages, streams)
+        report = ReadReport()
+        report.problem(Outcome.REFUSED, "reused", transient=True)
+        return Answer(messages, streams, report)
 
     def _sweep(self, now: float, settings: Settings) -> None:
         with self._lock:
@@ -203,13 +220,7 @@ class AnswerMemory:
     # ------------------------------------------------------------------ keeping good answers
 
     def _keep(
-        self,
-        key: ReadKey,
-        answer: Answer,
-        started: float,
-        started_at: datetime,
-        settings: Settings,
-        landed: Callable[[], None],
+        self, key: ReadKey, answer: Answer, started: float, started_at: datetime, settings: Settings, flight: _Flight
     ) -> Answer:
         recording = Recording(
             answer,
@@ -218,26 +229,26 @@ class AnswerMemory:
             started_at=started_at,
             limit=settings.stale_lines_max_bytes,
             clock=self._clock,
-            keep=lambda entry: self._remember(key, entry, settings),
-            landed=landed,
+            keep=lambda entry: self._remember(key, entry, settings, flight),
+            landed=lambda: self._landed(key, flight),
         )
         return recorded(answer, recording)
 
-    def _remember(self, key: ReadKey, entry: Remembered | None, settings: Settings) -> None:
+    def _remember(self, key: ReadKey, entry: Remembered | None, settings: Settings, flight: _Flight) -> None:
         if entry is None:  # served, not kept (too large, or cut): the entry before is no longer the newest
             self.lines.retire(key)
         else:
             self.lines.put(key, entry, settings.stale_lines_max_bytes)
+            flight.result = (entry, False)
 
     # ------------------------------------------------------------------ answering problems
 
-    def _problem(self, key: ReadKey, answer: Answer, settings: Settings) -> Answer:
+    def _problem(self, key: ReadKey, answer: Answer, settings: Settings, flight: _Flight) -> Answer:
         report = answer.report
         now, at = self._clock(), self._wall()
         stale = self.lines.get(key, settings.stale_lines_ttl) if report.transient else None
         retry = max(report.retry_in or 0.0, settings.answer_ttl) if report.transient else None
-        line = notice(problem_line(report, stale, now, retry), "warning" if report.transient else "error", at=at)
-        answered = problem_answer(answer, line, stale)
+        answered, line = rendered(answer, stale, now, at, retry)
         kept = Remembered(  # reused within answer_ttl as it was given: the stale lines, then the line
             messages=tuple(answered.messages),
             streams=(*(stale.streams if stale else ()), (line,)),
@@ -250,4 +261,5 @@ class AnswerMemory:
         with self._lock:
             self._problems[key] = (now, kept)
             self._problems.move_to_end(key)
+        flight.result = (kept, True)
         return answered

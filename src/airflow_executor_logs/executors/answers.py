@@ -3,9 +3,10 @@ The seam around every answer of the pipeline: what was read, how it went, and a 
 
 Every read the pipeline answers (a class-level reader, a short-lived executor, or a problem it met
 itself) passes once through the pipeline's :class:`AnswerPolicy`, with the read's :class:`ReadKey`.
-A policy may answer without reading (an answer it kept), read and keep what it got, or replace a
-failed answer. The pipeline's default is :class:`~.answer_memory.AnswerMemory`; :class:`PassThrough`
-reads every time.
+A policy may answer without reading (an answer it kept, or the answer of an identical read in flight),
+read and keep what it got; a problem reaches it typed (its report) and it renders it, once, with what it
+shows instead (:func:`~.problem_answers.rendered`). The pipeline's default is
+:class:`~.answer_memory.AnswerMemory`; :class:`~.problem_answers.PassThrough` reads every time.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any, Protocol
 
 from airflow_executor_logs.executors.reader_protocol import LogStream, Outcome, ReadReport, StreamingTaskLog
 
-__all__ = ["Answer", "AnswerPolicy", "PassThrough", "ReadKey"]
+__all__ = ["Answer", "AnswerPolicy", "ReadKey"]
 
 
 @dataclass(frozen=True)
@@ -65,13 +66,6 @@ class AnswerPolicy(Protocol):
 
     def answer(self, key: ReadKey, read: Callable[[], Answer], *, lasts: float) -> Answer:
         """
-        The answer for ``key``; ``read()`` reads it (at most once per call is expected) and takes at most
-        ``lasts`` seconds, its reader's deadline.
+        The answer for ``key``, a problem rendered; ``read()`` reads it (at most once per call is expected)
+        and takes at most ``lasts`` seconds, its reader's deadline.
         """
-
-
-class PassThrough:
-    """The policy that reads every time and answers what it read."""
-
-    def answer(self, key: ReadKey, read: Callable[[], Answer], *, lasts: float) -> Answer:
-        return read()

@@ -3,9 +3,10 @@ The read path of a RUNNING task's executor logs, and all of its state, on one ob
 
 :class:`ExecutorLogPipeline` resolves the task's executor class, then answers with the class-level
 reader, with nothing (the class does not override ``get_task_log``), or with a short-lived executor.
-Every answer has one shape (messages and line streams, :mod:`.reader_protocol`) and passes once
-through the answer policy (:mod:`.answers`). Problems become lines in the log, never exceptions: an
-exception here would turn the log request into a 500. Task handlers share one pipeline per process
+Every answer has one shape (:class:`~.answers.Answer`) and passes once through the answer policy
+(:mod:`.answers`), which shares identical reads in flight. Problems are reported typed, never raised (an
+exception here would turn the log request into a 500), and rendered once (:mod:`.problem_answers`); their
+outcome is counted once, from the read's report. Task handlers share one pipeline per process
 (:func:`process_pipeline`); a test builds its own.
 """
 
@@ -19,26 +20,23 @@ from typing import Any
 
 from airflow_executor_logs import metrics as metric_names
 from airflow_executor_logs.config import REFRESH_SECONDS, SECTION, Settings
+from airflow_executor_logs.executors import problem_answers as problems
 from airflow_executor_logs.executors.answer_memory import AnswerMemory
 from airflow_executor_logs.executors.answers import Answer, AnswerPolicy, ReadKey
-from airflow_executor_logs.executors.problem_answers import problem_notice
 from airflow_executor_logs.executors.reader_protocol import (
-    Outcome,
     ReadContext,
     ReaderRegistration,
     ReadReport,
     StreamingTaskLog,
     TaskLog,
-    TextStream,
     TextStreams,
     as_streaming,
     to_task_log,
 )
 from airflow_executor_logs.executors.reader_registry import FoundReader, ReaderRegistry, ReadPath, class_path
 from airflow_executor_logs.executors.resilience.bulkhead import Bulkhead
-from airflow_executor_logs.executors.resilience.deadline import Deadline, ReadDeadlineExceeded, timed_out
+from airflow_executor_logs.executors.resilience.deadline import Deadline, ReadDeadlineExceeded
 from airflow_executor_logs.executors.resilience.guard import ReaderBlocked, ReaderGuard
-from airflow_executor_logs.executors.resilience.single_flight import SingleFlight, SingleFlightTimeout
 from airflow_executor_logs.executors.resolution import ExecutorResolutionError, ExecutorResolver, ResolvedExecutor
 from airflow_executor_logs.executors.short_lived import ExecutorDeadlineExceeded, read_with_short_lived_executor
 from airflow_executor_logs.metrics import Metrics, MetricsSink
@@ -51,9 +49,7 @@ __all__ = [
     "ExecutorLogPipeline",
     "process_pipeline",
     "read_running_task_log",
-    "reader_failure",
     "register_reader",
-    "unresolved_message",
     "use_process_pipeline",
 ]
 
@@ -67,9 +63,8 @@ BUILTIN_READERS = (
 
 class ExecutorLogPipeline:
     """
-    Reads RUNNING tasks' executor logs; owns the resolved classes, the readers (with their clients,
-    caches and breakers), the settings snapshot, the metrics sink, the bulkhead, the blocked-reader
-    bound, the answer policy and the once-per-class warnings.
+    Reads RUNNING tasks' executor logs; owns the resolved classes, the readers (with their clients, caches
+    and breakers), the settings, the metrics sink, the bulkheads, the blocked-reader bound, the answer policy.
 
     :param settings: fixed settings; by default a snapshot of ``conf`` refreshed every few seconds.
     :param registry: the readers; by default the shipped ones, entry points and code registrations.
@@ -92,7 +87,7 @@ class ExecutorLogPipeline:
         self.registry = registry or ReaderRegistry(builtins=BUILTIN_READERS)
         self.metrics: MetricsSink = metrics or Metrics()
         self.resolver = resolver or ExecutorResolver()
-        self.policy: AnswerPolicy = policy or AnswerMemory(lambda: self.settings)
+        self.policy: AnswerPolicy = policy or AnswerMemory(lambda: self.settings, metrics=self.metrics)
         self.guard = ReaderGuard(max_blocked=max_blocked_readers)
         self.bulkhead = Bulkhead()
         #: Short-lived executors being built, at most ``max_concurrent_fallback_reads``.
@@ -101,8 +96,6 @@ class ExecutorLogPipeline:
         self._settings: tuple[float, Settings] | None = None
         self._clock = clock
         self._warned: set[type] = set()
-        #: Short-lived executor reads in flight: identical ones share one.
-        self._fallback_reads: SingleFlight[ReadKey, tuple[list[str], list[str]]] = SingleFlight()
         self._lock = threading.Lock()
 
     @property
@@ -123,12 +116,8 @@ class ExecutorLogPipeline:
 
     def register(self, executor: str | type, reader: Any, *, include_subclasses: bool = False) -> ReaderRegistration:
         """Register ``reader`` for ``executor`` (a class or its import path) in this pipeline."""
-        registration = ReaderRegistration(
-            executor=executor if isinstance(executor, str) else class_path(executor),
-            reader=reader,
-            include_subclasses=include_subclasses,
-        )
-        self.registry.register(registration)
+        path = executor if isinstance(executor, str) else class_path(executor)
+        self.registry.register(registration := ReaderRegistration(path, reader, include_subclasses))
         return registration
 
     # ------------------------------------------------------------------ the two forms core asks for
@@ -154,14 +143,11 @@ class ExecutorLogPipeline:
         try:
             executor = self.resolver.resolve(ti, multi_team=settings.multi_team)
         except ExecutorResolutionError as err:
-            self.metrics.incr(metric_names.FAILURES, getattr(ti, "executor", None))
             # Not through the policy: there is no executor class to key a read by. Its source message
             # also stops core from reading the worker's served logs: the task names an executor this
             # API server does not know, so which worker (if any) serves its log is unknown, and the
             # attempt only adds a misleading error (a pod's host name that does not resolve).
-            name = getattr(ti, "executor", None) or "(default)"
-            summary = f"Unknown executor {name!r}: check the task's executor and [core] executor"
-            return _problem(Outcome.FAILED, unresolved_message(err), summary=summary)
+            return problems.alone(problems.unresolved(ti, err, self._report(getattr(ti, "executor", None))))
         key = ReadKey.of(class_path(executor.executor_cls), ti, try_number)
         try:
             path: ReadPath | Exception = self.registry.read_path(executor)
@@ -172,24 +158,22 @@ class ExecutorLogPipeline:
         lasts = settings.fallback_timeout if short_lived else settings.read_timeout
         return self.policy.answer(key, lambda: self._read(key, executor, path, ti, settings), lasts=lasts)
 
+    def _report(self, executor: type | str | None) -> ReadReport:
+        """A read's report, its problem counted here: the one site of the outcome metrics."""
+        return ReadReport(lambda counter: self.metrics.incr(counter, executor))
+
     def _read(
-        self,
-        key: ReadKey,
-        executor: ResolvedExecutor,
-        path: ReadPath | Exception,
-        ti: Any,
-        settings: Settings,
+        self, key: ReadKey, executor: ResolvedExecutor, path: ReadPath | Exception, ti: Any, settings: Settings
     ) -> Answer:
-        try_number = key.try_number
+        executor_cls = executor.executor_cls
         if isinstance(path, Exception):
-            log.error("Finding the log reader of %s failed", executor.executor_cls.__name__, exc_info=path)
-            self.metrics.incr(metric_names.FAILURES, executor.executor_cls)
-            return _problem(Outcome.FAILED, reader_failure(executor.executor_cls, path))
+            log.error("Finding the log reader of %s failed", executor_cls.__name__, exc_info=path)
+            return problems.failed(executor_cls, path, self._report(executor_cls))
         if path.reader is not None:
-            self.metrics.incr(metric_names.CLASS_READS, executor.executor_cls)
+            self.metrics.incr(metric_names.CLASS_READS, executor_cls)
             deadline = Deadline(settings.read_timeout, self._clock)
-            context = ReadContext(deadline=deadline, settings=settings, metrics=self.metrics)
-            return self._call_reader_in_slot(path.reader, executor, ti, try_number, context)
+            context = ReadContext(deadline, settings, self.metrics, self._report(executor_cls))
+            return self._call_reader_in_slot(path.reader, executor, ti, key.try_number, context)
         if path.kind == ReadPath.NOTHING:
             return Answer([], TextStreams())
         return self._read_with_short_lived_executor(key, executor, ti, settings)
@@ -198,22 +182,16 @@ class ExecutorLogPipeline:
         self, reader: FoundReader, executor: ResolvedExecutor, ti: Any, try_number: int, context: ReadContext
     ) -> Answer:
         """Call the reader in a bulkhead slot, held until its answer is read, closed or past its deadline."""
-        settings, deadline = context.settings, context.deadline
+        settings, deadline, report = context.settings, context.deadline, context.report
         slot = self.bulkhead.acquire(settings.max_concurrent_reads, min(settings.slot_wait, deadline.left()), deadline)
         if slot is None:
-            self.metrics.incr(metric_names.BULKHEAD_REFUSALS, executor.executor_cls)
-            message = (
-                f"Executor logs unavailable: this API server worker is busy, {settings.max_concurrent_reads} reads "
-                f"of running tasks' logs are already waiting ([{SECTION}] max_concurrent_reads); try again shortly"
-            )
-            summary = f"API worker busy ({settings.max_concurrent_reads} log reads waiting)"
-            return _problem(Outcome.REFUSED, message, summary=summary)
+            return problems.worker_busy(settings.max_concurrent_reads, report)
         try:
             messages, streams = self._call_reader(reader, executor, ti, try_number, context)
         except BaseException:
             slot.release()
             raise
-        return Answer(messages, slot.hold_until_read(streams), context.report)
+        return Answer(messages, slot.hold_until_read(streams), report)
 
     def _call_reader(
         self, reader: FoundReader, executor: ResolvedExecutor, ti: Any, try_number: int, context: ReadContext
@@ -228,62 +206,35 @@ class ExecutorLogPipeline:
             messages, streams = guarded.answer()
             return list(messages), guarded.adopt_streams(streams, report)
         except ReadDeadlineExceeded:
-            self.metrics.incr(metric_names.TIMEOUTS, executor_cls)
-            message = timed_out(f"Executor logs unavailable: {reader.name}", context.deadline.seconds)
-            summary = f"{reader.name} timed out ({context.deadline.seconds:g} s)"
-            return _problem_task_log(report, Outcome.TIMEOUT, message, summary=summary)
-        except ReaderBlocked as err:
-            self.metrics.incr(metric_names.FAILURES, executor_cls)
-            message = f"Executor logs unavailable: {reader.name}: {err}"
-            summary = f"{reader.name} blocked (earlier reads still running)"
-            return _problem_task_log(report, Outcome.REFUSED, message, summary=summary)
+            return problems.reader_timed_out(reader.name, context.deadline.seconds, report).task_log()
+        except ReaderBlocked as err:  # refused, and counted so: the reader's blocked threads are its bulkhead
+            return problems.reader_blocked(reader.name, err, report).task_log()
         except Exception as err:
             log.exception("Class-level log reader for %s failed", executor_cls.__name__)
-            self.metrics.incr(metric_names.FAILURES, executor_cls)
-            return _problem_task_log(report, Outcome.FAILED, reader_failure(executor_cls, err))
+            return problems.failed(executor_cls, err, report).task_log()
 
     def _read_with_short_lived_executor(
         self, key: ReadKey, executor: ResolvedExecutor, ti: Any, settings: Settings
     ) -> Answer:
+        """Identical polls at the same moment share this read through the policy's table of reads in flight."""
         executor_cls = executor.executor_cls
         if not settings.fallback_enabled:
-            message = (
-                f"Executor logs unavailable: {executor_cls.__name__} has no class-level log reader and "
-                f"[{SECTION}] fallback_enabled is off."
-            )
-            summary = f"No log reader for {executor_cls.__name__}: set [{SECTION}] fallback_enabled = True to read it"
-            return _problem(Outcome.REFUSED, message, summary=summary, transient=False)
+            return problems.no_reader(executor_cls)
         self._warn_once(executor_cls)
         self.metrics.incr(metric_names.FALLBACK_READS, executor_cls)
-        # People polling one task at the same moment share one short-lived executor.
+        report = self._report(executor_cls)
         try:
-            task_log = self._fallback_reads.call(
-                key,
-                lambda: self._short_lived_read_in_slot(executor, ti, key.try_number, settings),
-                wait=settings.fallback_timeout,
-            )
+            task_log = self._short_lived_read_in_slot(executor, ti, key.try_number, settings)
         except _FallbackBusy:
-            self.metrics.incr(metric_names.BULKHEAD_REFUSALS, executor_cls)
-            limit = settings.max_concurrent_fallback_reads
-            message = (
-                f"Executor logs unavailable: this API server worker is already building {limit} short-lived "
-                f"executors ([{SECTION}] max_concurrent_fallback_reads); try again shortly"
-            )
-            return _problem(Outcome.REFUSED, message, summary=f"API worker busy ({limit} short-lived reads running)")
+            return problems.worker_busy(settings.max_concurrent_fallback_reads, report, short_lived=True)
         except PreloadStartedThread as err:  # that read alone is refused; the next one runs without the preload
-            self.metrics.incr(metric_names.FAILURES, executor_cls)
-            return _problem(Outcome.REFUSED, reader_failure(executor_cls, err), summary=err.summary)
-        except (ExecutorDeadlineExceeded, SingleFlightTimeout) as err:
-            self.metrics.incr(metric_names.TIMEOUTS, executor_cls)
-            seconds = settings.fallback_timeout
-            summary = f"Short-lived {executor_cls.__name__} timed out ({seconds:g} s)"
-            return _problem(Outcome.TIMEOUT, f"Executor logs unavailable: {err}", summary=summary)
+            return problems.preload_refused(executor_cls, err, report)
+        except ExecutorDeadlineExceeded as err:
+            return problems.short_lived_timed_out(executor_cls, settings.fallback_timeout, err, report)
         except Exception as err:
             log.warning("Short-lived %s failed to read task logs: %s", executor_cls.__name__, err)
-            self.metrics.incr(metric_names.FAILURES, executor_cls)
-            return _problem(Outcome.FAILED, reader_failure(executor_cls, err))
-        messages, streams = as_streaming(task_log)
-        return Answer(messages, streams)
+            return problems.failed(executor_cls, err, report)
+        return Answer(*as_streaming(task_log))
 
     def _short_lived_read_in_slot(
         self, executor: ResolvedExecutor, ti: Any, try_number: int, settings: Settings
@@ -314,42 +265,6 @@ class ExecutorLogPipeline:
 
 class _FallbackBusy(Exception):
     """No slot for one more short-lived executor in this worker."""
-
-
-def _problem_task_log(
-    report: ReadReport,
-    outcome: Outcome,
-    message: str,
-    *,
-    summary: str = "",
-    transient: bool | None = None,
-) -> StreamingTaskLog:
-    """
-    A problem the pipeline met, reported, as a source message and as the last log line (see
-    :func:`~.problem_answers.problem_answer` for why both; the answer policy may render it again with
-    the last good lines).
-    """
-    report.problem(outcome, message, summary=summary, transient=transient)
-    return [report.detail], TextStreams([TextStream(problem_notice(report))])
-
-
-def _problem(outcome: Outcome, message: str, *, summary: str = "", transient: bool | None = None) -> Answer:
-    report = ReadReport()
-    messages, streams = _problem_task_log(report, outcome, message, summary=summary, transient=transient)
-    return Answer(messages, streams, report)
-
-
-def unresolved_message(err: ExecutorResolutionError) -> str:
-    """What the log view shows for a task whose executor class cannot be resolved."""
-    return f"Executor logs unavailable: {err}"
-
-
-def reader_failure(executor_cls: type, err: BaseException) -> str:
-    """What the log view shows when ``executor_cls``'s reader (or short-lived executor) failed with ``err``."""
-    from airflow_executor_logs.utils.isolated_call import IsolatedCallFailed
-
-    reason = str(err) if isinstance(err, IsolatedCallFailed) else f"{type(err).__name__}: {err}"
-    return f"Executor logs unavailable: {executor_cls.__name__} failed to read logs: {reason}"
 
 
 _process_pipeline: ExecutorLogPipeline | None = None

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
 
+from airflow_executor_logs import metrics as metric_names
 from airflow_executor_logs.executors.redaction import redact
 
 if TYPE_CHECKING:
@@ -85,12 +86,16 @@ class ReadReport:
     API may answer again: earlier lines are worth showing) and when the next attempt is (``retry_in``).
     """
 
-    def __init__(self) -> None:
+    #: The counter of each problem's outcome (a refusal names its own: the bulkhead's, a breaker's).
+    COUNTERS = {Outcome.TIMEOUT: metric_names.TIMEOUTS, Outcome.FAILED: metric_names.FAILURES}
+
+    def __init__(self, count: Callable[[str], None] | None = None) -> None:
         self.outcome = Outcome.SUCCESS
         self.detail = ""
         self.summary = ""
         self.transient = False
         self.retry_in: float | None = None
+        self._count = count
         self._lock = threading.Lock()
 
     def problem(
@@ -101,20 +106,25 @@ class ReadReport:
         summary: str = "",
         transient: bool | None = None,
         retry_in: float | None = None,
+        counter: str | None = None,
     ) -> str:
         """
         Report a problem (also while streaming); later ones do not replace the first. ``transient``
-        defaults to whether ``outcome`` is a timeout or a refusal.
+        defaults to whether ``outcome`` is a timeout or a refusal. The first problem is counted, once, as
+        ``counter`` (by default its outcome's: :attr:`COUNTERS`; a refusal by the bulkhead's).
 
         Every problem's text passes here, through the one redaction step (:func:`~.redaction.redact`):
         returns ``detail`` as viewers may see it.
         """
         detail, summary = redact(detail), redact(summary)
         with self._lock:
-            if self.outcome is Outcome.SUCCESS:
+            first = self.outcome is Outcome.SUCCESS
+            if first:
                 self.outcome, self.detail, self.summary = outcome, detail, summary or detail
                 self.transient = outcome in (Outcome.TIMEOUT, Outcome.REFUSED) if transient is None else transient
                 self.retry_in = retry_in
+        if first and self._count is not None:
+            self._count(counter or self.COUNTERS.get(outcome, metric_names.BULKHEAD_REFUSALS))
         return detail
 
 

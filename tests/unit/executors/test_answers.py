@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from airflow_executor_logs.config import Settings
-from airflow_executor_logs.executors.answers import Answer, PassThrough, ReadKey
+from airflow_executor_logs.executors.answers import Answer, ReadKey
 from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline
+from airflow_executor_logs.executors.problem_answers import PassThrough
 from airflow_executor_logs.executors.reader_protocol import Outcome, ReadReport, TextStreams
 from airflow_executor_logs.executors.reader_registry import class_path
 from airflow_executor_logs_testing import executors as fx
@@ -19,13 +20,13 @@ from tests.support.task_instances import fake_ti
 
 
 class RecordingPolicy:
-    """Reads every time, and remembers each key with the outcome of its read."""
+    """Reads every time (rendering problems as :class:`PassThrough` does), and remembers each key with its outcome."""
 
     def __init__(self) -> None:
         self.seen: list[tuple[ReadKey, Outcome]] = []
 
     def answer(self, key: ReadKey, read: Callable[[], Answer], *, lasts: float) -> Answer:
-        answer = read()
+        answer = PassThrough().answer(key, read, lasts=lasts)
         self.seen.append((key, answer.outcome))
         return answer
 
@@ -125,3 +126,21 @@ def test_a_report_keeps_its_first_problem() -> None:
     report.problem(Outcome.TIMEOUT, "first")
     report.problem(Outcome.FAILED, "second")
     assert (report.outcome, report.detail) == (Outcome.TIMEOUT, "first")
+
+
+def test_a_problem_reaches_the_policy_typed_and_is_rendered_once_there() -> None:
+    """The pipeline reports the problem and renders nothing: the policy renders it (here: PassThrough), once."""
+    unrendered: list[Answer] = []
+
+    class Keeps(RecordingPolicy):
+        def answer(self, key: ReadKey, read: Callable[[], Answer], *, lasts: float) -> Answer:
+            return super().answer(key, lambda: unrendered.append(read()) or unrendered[-1], lasts=lasts)
+
+    pipeline = ExecutorLogPipeline(settings=Settings(fallback_timeout=1), policy=Keeps())
+    pipeline.register(fx.GetLogHangsExecutor, lambda cls, ti, try_number: 1 / 0)
+    messages, logs = pipeline.read(fake_ti("GetLogHangsExecutor"), 1)
+    assert unrendered[0].outcome is Outcome.FAILED
+    assert unrendered[0].streams == []  # typed: what failed is on its report, no line rendered yet
+    assert messages == [unrendered[0].report.detail]
+    (line,) = logs
+    assert json.loads(line)["event"].startswith("Executor logs unavailable: GetLogHangsExecutor failed to read logs")

@@ -19,6 +19,7 @@ from unittest import mock
 import psutil
 import pytest
 
+from airflow_executor_logs import metrics
 from airflow_executor_logs.config import Settings
 from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline
 from airflow_executor_logs.executors.resolution import ExecutorResolver, ResolvedExecutor
@@ -28,6 +29,7 @@ from airflow_executor_logs.executors.short_lived import (
     read_with_short_lived_executor,
     short_lived_executor,
 )
+from airflow_executor_logs.metrics import RecordingMetrics
 from airflow_executor_logs.utils.zygote import helper_pids
 from airflow_executor_logs_testing import executors as fx
 from tests.support.airflow_state import conf_vars
@@ -378,7 +380,8 @@ def test_a_worker_that_runs_a_forkserver_of_its_own_still_reads(pipeline: Execut
 
 def test_identical_concurrent_reads_share_one_short_lived_executor(marker: str) -> None:
     """Eight people polling one task at once cost one executor (answers are not reused here: answer_ttl ~ 0)."""
-    pipeline = ExecutorLogPipeline(settings=Settings(fallback_timeout=READ_DEADLINE, answer_ttl=1e-6))
+    counted = RecordingMetrics()
+    pipeline = ExecutorLogPipeline(settings=Settings(fallback_timeout=READ_DEADLINE, answer_ttl=1e-6), metrics=counted)
     before = child_pids()
     constructed = fx.constructed(fx.ManagerExecutor)
     barrier = threading.Barrier(8)
@@ -391,7 +394,7 @@ def test_identical_concurrent_reads_share_one_short_lived_executor(marker: str) 
         results = list(pool.map(read, range(8)))
     assert results == [(["read by ManagerExecutor"], ["line for task try 2"])] * 8
     assert fx.constructed(fx.ManagerExecutor) - constructed < 8
-    assert pipeline._fallback_reads.shared == 8 - (fx.constructed(fx.ManagerExecutor) - constructed)
+    assert counted.count(metrics.SHARED_READS) == 8 - (fx.constructed(fx.ManagerExecutor) - constructed)
     _assert_nothing_left(before, marker)
 
 

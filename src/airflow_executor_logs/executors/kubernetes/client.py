@@ -114,6 +114,8 @@ class _Build:
     done: threading.Event = field(default_factory=threading.Event)
     api: KubeCoreApi | None = None
     error: BaseException | None = None
+    #: Called once the client is built and cached (counts it: ``executor_logs.client_builds``).
+    built: Callable[[], None] | None = None
 
 
 class KubeClientCache:
@@ -136,12 +138,18 @@ class KubeClientCache:
         self._builds: dict[str | None, _Build] = {}
         self._abandoned: dict[str | None, int] = {}
         self._lock = threading.Lock()
-        #: How many clients were built, for tests and diagnostics.
-        self.builds = 0
 
-    def get(self, team_name: str | None, ttl: float, deadline: Deadline | None = None) -> KubeCoreApi:
+    def get(
+        self,
+        team_name: str | None,
+        ttl: float,
+        deadline: Deadline | None = None,
+        *,
+        built: Callable[[], None] | None = None,
+    ) -> KubeCoreApi:
         """
-        The team's client, built if there is none or it is older than ``ttl`` seconds.
+        The team's client, built if there is none or it is older than ``ttl`` seconds (``built()`` is
+        called if this read's build is the one cached).
 
         :raises ClientBuildTimeout: it was not built by ``deadline``.
         """
@@ -149,7 +157,7 @@ class KubeClientCache:
             cached = self._clients.get(team_name)
             if cached is not None and self._clock() - cached.built_at < ttl:
                 return cached.api
-            build = self._build_for(team_name, deadline)
+            build = self._build_for(team_name, deadline, built)
         if not build.done.wait(None if deadline is None else deadline.left()):
             seconds = 0.0 if deadline is None else deadline.seconds
             raise ClientBuildTimeout(
@@ -161,7 +169,7 @@ class KubeClientCache:
         assert build.api is not None
         return build.api
 
-    def _build_for(self, team_name: str | None, deadline: Deadline | None) -> _Build:
+    def _build_for(self, team_name: str | None, deadline: Deadline | None, built: Callable[[], None] | None) -> _Build:
         """Called with the lock held: the build in flight, or a new one (also in place of one gone stale)."""
         now = self._clock()
         build = self._builds.get(team_name)
@@ -170,7 +178,7 @@ class KubeClientCache:
             if not stale or self._abandoned.get(team_name, 0) >= self.MAX_ABANDONED:
                 return build
             self._abandoned[team_name] = self._abandoned.get(team_name, 0) + 1
-        build = self._builds[team_name] = _Build(now, math.inf if deadline is None else deadline.seconds)
+        build = self._builds[team_name] = _Build(now, math.inf if deadline is None else deadline.seconds, built=built)
         threading.Thread(
             target=self._build, args=(team_name, build), name="executor-logs-kube-client", daemon=True
         ).start()
@@ -188,10 +196,11 @@ class KubeClientCache:
             if current:
                 del self._builds[team_name]
                 if build.api is not None:
-                    self.builds += 1
                     self._clients[team_name] = _CachedClient(build.api, self._clock())
             else:  # an abandoned build returned at last: its client is not the newest, drop it
                 self._abandoned[team_name] -= 1
+        if current and build.api is not None and build.built is not None:
+            build.built()
         build.done.set()
 
     def invalidate(self, team_name: str | None, api: KubeCoreApi) -> None:

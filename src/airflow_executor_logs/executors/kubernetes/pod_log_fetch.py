@@ -11,6 +11,7 @@ first out), with a time to live; an entry is dropped when its pod is gone (404).
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections import OrderedDict
@@ -205,7 +206,8 @@ class PodLogFetch:
         self._rebuilt = True
         team_name = self._task.team_name
         self._clients.invalidate(team_name, self.api)
-        self.api = self._clients.get(team_name, self.context.settings.client_ttl, self.context.deadline)
+        built = functools.partial(self.context.metrics.incr, metrics.CLIENT_BUILDS, self._task.executor_cls)
+        self.api = self._clients.get(team_name, self.context.settings.client_ttl, self.context.deadline, built=built)
         return call(self.api)
 
     def _timeouts(self, deadline: Deadline) -> tuple[float, float]:

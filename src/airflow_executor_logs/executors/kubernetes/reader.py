@@ -13,6 +13,7 @@ circuit breaker per cluster).
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -40,7 +41,7 @@ from airflow_executor_logs.executors.reader_protocol import (
 )
 from airflow_executor_logs.executors.resilience.circuit_breaker import CircuitBreakers, Refusal
 from airflow_executor_logs.executors.resilience.coalescing import Coalescer, Waiter
-from airflow_executor_logs.executors.resilience.deadline import timed_out
+from airflow_executor_logs.executors.resilience.deadline import timed_out, timed_out_briefly
 
 if TYPE_CHECKING:
     from airflow_executor_logs.executors.resolution import ResolvedExecutor
@@ -94,20 +95,23 @@ class KubernetesLogReader:
 
         def problem(
             outcome: Outcome,
-            metric: str,
             message: str,
             summary: str,
             *,
             transient: bool | None = None,
             retry_in: float | None = None,
+            counter: str | None = None,
         ) -> StreamingTaskLog:
-            context.metrics.incr(metric, executor_cls)
-            message = context.report.problem(outcome, message, summary=summary, transient=transient, retry_in=retry_in)
+            report = context.report
+            message = report.problem(
+                outcome, message, summary=summary, transient=transient, retry_in=retry_in, counter=counter
+            )
             return [*messages, message], []
 
         try:
             cluster = self.cluster(team_name)
-            api = self.clients.get(team_name, context.settings.client_ttl, context.deadline)
+            built = functools.partial(context.metrics.incr, metrics.CLIENT_BUILDS, executor_cls)
+            api = self.clients.get(team_name, context.settings.client_ttl, context.deadline, built=built)
             messages.append(provider_compat.first_message(executor_cls, ti))
             pod = PodKey(
                 cluster, self.provider_settings.namespace(ti, team_name), self.selector(executor_cls, ti, try_number)
@@ -117,7 +121,9 @@ class KubernetesLogReader:
             if isinstance(joined, Refusal):
                 summary = f"Kubernetes API failed {joined.failures} times in a row"
                 message = f"{SOURCE} skipped: {joined}"
-                return problem(Outcome.REFUSED, metrics.BREAKER_REFUSALS, message, summary, retry_in=joined.retry_in)
+                return problem(
+                    Outcome.REFUSED, message, summary, retry_in=joined.retry_in, counter=metrics.BREAKER_REFUSALS
+                )
             waiter, fetch = joined
             waiter.opened()
             raw_lines = waiter.lines()
@@ -132,24 +138,22 @@ class KubernetesLogReader:
             return messages, [self._stream(first, raw_lines, executor_cls, api, context)]
         except ClientBuildTimeout as err:
             seconds = context.deadline.seconds
-            summary = f"Kubernetes credentials took over {seconds:g} s"
-            message = f"{SOURCE} timed out: {err} ([executor_logs] read_timeout)"
-            return problem(Outcome.TIMEOUT, metrics.TIMEOUTS, message, summary)
+            message = f"{timed_out(SOURCE, seconds)}: {err}"
+            return problem(Outcome.TIMEOUT, message, timed_out_briefly("Kubernetes credentials", seconds))
         except Exception as err:
             if context.deadline.expired or is_timeout(err):
                 if fetch is not None:
                     fetch.timed_out()
                 seconds = context.deadline.seconds
-                summary = f"Kubernetes API timed out ({seconds:g} s)"
+                summary = timed_out_briefly("Kubernetes API", seconds)
                 retry_in = self.breakers.retry_in(cluster) if cluster is not None else None
-                message = timed_out(SOURCE, seconds)
-                return problem(Outcome.TIMEOUT, metrics.TIMEOUTS, message, summary, retry_in=retry_in)
+                return problem(Outcome.TIMEOUT, timed_out(SOURCE, seconds), summary, retry_in=retry_in)
             described = describe(err, api)
             message = f"{SOURCE} failed: {described}"
             if is_transport_failure(err):  # the API may answer again: earlier lines are worth showing
                 summary = "Kubernetes API unreachable (details in the source message)"
-                return problem(Outcome.FAILED, metrics.FAILURES, message, summary, transient=True)
-            return problem(Outcome.FAILED, metrics.FAILURES, message, message)
+                return problem(Outcome.FAILED, message, summary, transient=True)
+            return problem(Outcome.FAILED, message, message)
 
     def _join_or_start(
         self, key: PodLogKey, api: KubeCoreApi, context: ReadContext, task: TaskRead
@@ -193,11 +197,9 @@ class KubernetesLogReader:
                 served += 1
         except Exception as err:
             if context.deadline.expired or is_timeout(err):
-                context.metrics.incr(metrics.TIMEOUTS, executor_cls)
                 message = timed_out(SOURCE, context.deadline.seconds, served)
                 context.report.problem(Outcome.TIMEOUT, message)
             else:
-                context.metrics.incr(metrics.FAILURES, executor_cls)
                 message = context.report.problem(Outcome.FAILED, f"{SOURCE} failed: {describe(err, api)}")
             yield Notice(message)
         finally:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 
 from airflow_executor_logs.config import SECTION
 
-__all__ = ["READ_AHEAD", "Deadline", "LatestDeadline", "ReadDeadlineExceeded", "timed_out"]
+__all__ = ["READ_AHEAD", "Deadline", "LatestDeadline", "ReadDeadlineExceeded", "timed_out", "timed_out_briefly"]
 
 #: Lines read ahead of the furthest consumer, per stream: bounds the memory of a buffered stream.
 READ_AHEAD = 512
@@ -73,3 +73,8 @@ def timed_out(source: str, seconds: float, served: int | None = None, *, option:
     if served:
         text += f"; showing the {served} lines read before the deadline"
     return text
+
+
+def timed_out_briefly(source: str, seconds: float) -> str:
+    """:func:`timed_out` in the few words of a log line: ``"Kubernetes API timed out (5 s)"``."""
+    return f"{source} timed out ({seconds:g} s)"

@@ -6,8 +6,26 @@ from typing import Any
 
 import pytest
 
+from airflow_executor_logs import metrics
 from airflow_executor_logs.executors.kubernetes.client import KubeClientCache, build_client
+from airflow_executor_logs.executors.resilience.deadline import Deadline
+from airflow_executor_logs.metrics import RecordingMetrics
 from airflow_executor_logs_testing.kube_client import FakeClock
+
+
+class CountingCache(KubeClientCache):
+    """The cache as a read uses it: each build counted through the metrics sink (``builds``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.metrics = RecordingMetrics()
+
+    def get(self, team_name: str | None, ttl: float, deadline: Deadline | None = None, **_: Any) -> Any:
+        return super().get(team_name, ttl, deadline, built=lambda: self.metrics.incr(metrics.CLIENT_BUILDS, None))
+
+    @property
+    def builds(self) -> int:
+        return self.metrics.count(metrics.CLIENT_BUILDS)
 
 
 class Built:
@@ -31,16 +49,16 @@ def built() -> list[Built]:
 
 
 @pytest.fixture
-def cache(clock: FakeClock, built: list[Built]) -> KubeClientCache:
+def cache(clock: FakeClock, built: list[Built]) -> CountingCache:
     def factory(team_name: str | None) -> Built:
         client = Built(team_name, len(built))
         built.append(client)
         return client
 
-    return KubeClientCache(factory=factory, clock=clock)
+    return CountingCache(factory=factory, clock=clock)
 
 
-def test_a_client_is_reused_until_its_ttl_then_rebuilt(cache: KubeClientCache, clock: FakeClock) -> None:
+def test_a_client_is_reused_until_its_ttl_then_rebuilt(cache: CountingCache, clock: FakeClock) -> None:
     first = cache.get(None, ttl=60.0)
     clock.advance(59.9)
     assert cache.get(None, ttl=60.0) is first
@@ -51,20 +69,20 @@ def test_a_client_is_reused_until_its_ttl_then_rebuilt(cache: KubeClientCache, c
     assert cache.get(None, ttl=60.0) is second
 
 
-def test_a_shorter_ttl_applies_to_a_client_already_cached(cache: KubeClientCache, clock: FakeClock) -> None:
+def test_a_shorter_ttl_applies_to_a_client_already_cached(cache: CountingCache, clock: FakeClock) -> None:
     first = cache.get(None, ttl=600.0)
     clock.advance(10.0)
     assert cache.get(None, ttl=10.0) is not first  # the setting changed: the client is already too old
     assert cache.builds == 2
 
 
-def test_each_team_has_its_own_client(cache: KubeClientCache, built: list[Built]) -> None:
+def test_each_team_has_its_own_client(cache: CountingCache, built: list[Built]) -> None:
     default, team_a = cache.get(None, 60.0), cache.get("team_a", 60.0)
     assert (cache.get(None, 60.0), cache.get("team_a", 60.0)) == (default, team_a)
     assert [(client.team_name, client.number) for client in built] == [(None, 0), ("team_a", 1)]
 
 
-def test_invalidate_drops_only_the_client_it_names(cache: KubeClientCache, clock: FakeClock) -> None:
+def test_invalidate_drops_only_the_client_it_names(cache: CountingCache, clock: FakeClock) -> None:
     stale = cache.get(None, 60.0)
     cache.invalidate(None, stale)
     fresh = cache.get(None, 60.0)
@@ -157,11 +175,11 @@ class _HangingFactory:
 
 
 def test_a_hung_build_is_given_up_at_the_reads_deadline_and_blocks_no_other_team() -> None:
-    from airflow_executor_logs.executors.kubernetes.client import ClientBuildTimeout, KubeClientCache
+    from airflow_executor_logs.executors.kubernetes.client import ClientBuildTimeout
     from airflow_executor_logs.executors.resilience.deadline import Deadline
 
     factory = _HangingFactory("team-a")
-    cache = KubeClientCache(factory)
+    cache = CountingCache(factory)
     try:
         with pytest.raises(ClientBuildTimeout, match=r"not built within 0\.05 s"):
             cache.get("team-a", 300, Deadline(0.05))

@@ -237,10 +237,10 @@ def test_a_401_on_the_remembered_pod_rebuilds_the_client_once() -> None:
     ti = fake_ti("KubernetesExecutor")
     k.add_pod(ti, LINES)
     k.read(ti)
-    builds = k.reader.clients.builds
+    builds = k.metrics.count(metrics.CLIENT_BUILDS)
     k.api.fail("log", api_exception(401, "token expired"))
     assert k.read(ti)[0][-1] == "Found logs through kube API"
-    assert k.reader.clients.builds == builds + 1
+    assert k.metrics.count(metrics.CLIENT_BUILDS) == builds + 1
     assert _calls(k) == ["list", "log", "log", "log"]  # the pod is still known: the same call, with a new client
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
+from airflow_executor_logs import metrics
 from airflow_executor_logs_testing.kube_client import api_exception
 from tests.support.kube_double import kube
 from tests.support.task_instances import fake_ti
@@ -71,7 +72,7 @@ def test_the_client_is_built_once() -> None:
     k.add_pod(ti, ["x"])
     for _ in range(20):
         k.read(ti)
-    assert k.reader.clients.builds == 1
+    assert k.metrics.count(metrics.CLIENT_BUILDS) == 1
 
 
 def test_the_read_reports_how_it_went() -> None:

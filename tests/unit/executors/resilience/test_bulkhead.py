@@ -12,8 +12,8 @@ import pytest
 
 from airflow_executor_logs import metrics
 from airflow_executor_logs.config import Settings
-from airflow_executor_logs.executors.answers import PassThrough
 from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline
+from airflow_executor_logs.executors.problem_answers import PassThrough
 from airflow_executor_logs.executors.resilience.bulkhead import Bulkhead
 from airflow_executor_logs.executors.resilience.deadline import Deadline
 from airflow_executor_logs.metrics import RecordingMetrics

@@ -10,12 +10,14 @@ from typing import Any
 
 import pytest
 
+from airflow_executor_logs import metrics
 from airflow_executor_logs.config import Settings
-from airflow_executor_logs.executors.answers import PassThrough
 from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline
+from airflow_executor_logs.executors.problem_answers import PassThrough
 from airflow_executor_logs.executors.reader_protocol import Notice
 from airflow_executor_logs.executors.resilience.deadline import Deadline
 from airflow_executor_logs.executors.resilience.guard import ReaderGuard
+from airflow_executor_logs.metrics import RecordingMetrics
 from airflow_executor_logs_testing import executors as fx
 from tests.support.airflow_state import conf_vars
 from tests.support.task_instances import fake_ti
@@ -124,6 +126,21 @@ def test_twenty_hung_reads_leave_a_bounded_number_of_threads(pipeline: ExecutorL
     assert pipeline.guard.blocked(_reader_name(executor)) == MAX_BLOCKED
     refused = [messages for messages, _ in answers if any("still blocked past their deadline" in m for m in messages)]
     assert len(refused) == 20 - MAX_BLOCKED  # refused at once, once the bound is reached
+
+
+def test_a_read_refused_for_blocked_threads_is_counted_as_a_refusal(release: threading.Event) -> None:
+    """Answered REFUSED, so counted with the refusals (the blocked threads are the reader's bulkhead), not failures."""
+    counted = RecordingMetrics()
+    settings = Settings(read_timeout=READ_TIMEOUT)
+    pipeline = ExecutorLogPipeline(settings=settings, max_blocked_readers=1, policy=PassThrough(), metrics=counted)
+    pipeline.register(fx.CountingExecutor, lambda executor, ti, try_number, context: release.wait(60) and ([], []))
+    pipeline.read(fake_ti("CountingExecutor"), 1)  # cut at the deadline, its thread left blocked
+    messages, _ = pipeline.read(fake_ti("CountingExecutor"), 1)  # refused: the bound is reached
+    assert any("still blocked past their deadline" in message for message in messages), messages
+    assert [name for name in counted.names() if name != metrics.CLASS_READS] == [
+        metrics.TIMEOUTS,
+        metrics.BULKHEAD_REFUSALS,
+    ]
 
 
 def _reader_name(executor: str) -> str:

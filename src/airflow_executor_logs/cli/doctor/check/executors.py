@@ -10,7 +10,8 @@ from typing import Any
 from airflow_executor_logs.cli.doctor.check.results import FAIL, OK, WARN, CheckResult
 from airflow_executor_logs.cli.doctor.check.running import RunningTask
 from airflow_executor_logs.config import SECTION, Settings
-from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline, reader_failure, unresolved_message
+from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline
+from airflow_executor_logs.executors.problem_answers import reader_failure, unresolved_message
 from airflow_executor_logs.executors.reader_registry import ReadPath, class_path
 from airflow_executor_logs.executors.resolution import ExecutorResolutionError, ResolvedExecutor
 
