@@ -262,17 +262,16 @@ def ours_reader(log_folder: Path) -> Callable[[Any], Any]:
     return lambda ti: handler._get_executor_get_task_log(ti)(ti, 1)
 
 
-def ours_no_reuse_reader(log_folder: Path) -> Callable[[Any], Any]:
+def no_reuse_pipeline() -> Any:
     """
-    Ours with answer reuse off (``answer_ttl`` 1 µs), so every read is a miss, on a pipeline of its own
-    (its own client and pod cache). The pipeline's settings are read from ``conf`` as usual; only the
-    answer policy sees ``answer_ttl`` replaced.
+    A pipeline of its own (its own client and pod cache) with answer reuse off (``answer_ttl`` 1 µs), so
+    every read is a miss. Its settings are read from ``conf`` as usual; only the answer policy sees
+    ``answer_ttl`` replaced.
     """
     from dataclasses import replace
 
     from airflow_executor_logs.executors.answer_memory import AnswerMemory
     from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline
-    from airflow_executor_logs.utils.log.task_handler import ExecutorLogsFileTaskHandler
 
     pipeline = ExecutorLogPipeline()
     snapshots: list[Any] = [None, None]  # the pipeline's settings, and them with answer reuse off
@@ -284,8 +283,15 @@ def ours_no_reuse_reader(log_folder: Path) -> Callable[[Any], Any]:
         return snapshots[1]
 
     pipeline.policy = AnswerMemory(no_reuse)
+    return pipeline
+
+
+def ours_no_reuse_reader(log_folder: Path) -> Callable[[Any], Any]:
+    """Our handler on :func:`no_reuse_pipeline`: every read goes to the Kubernetes API."""
+    from airflow_executor_logs.utils.log.task_handler import ExecutorLogsFileTaskHandler
+
     handler = ExecutorLogsFileTaskHandler(base_log_folder=str(log_folder))
-    handler.executor_log_pipeline = pipeline
+    handler.executor_log_pipeline = no_reuse_pipeline()
     return lambda ti: handler._get_executor_get_task_log(ti)(ti, 1)
 
 
@@ -532,17 +538,16 @@ def stream_phase(settings: Settings) -> dict[str, Any]:
     """
     One read of a 10,000-line pod, read whole: ours streamed (lines consumed one by one, as core does on
     3.4), ours in the list form, and stock's list form. Peak Python heap (tracemalloc) and median time.
+    Ours with answer reuse off: every read is one from the API, not an answer given again from memory.
     """
     import tracemalloc
 
     from airflow.providers.cncf.kubernetes.executors.kubernetes_executor import KubernetesExecutor
 
-    from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline
-
     os.environ["AIRFLOW__KUBERNETES_EXECUTOR__RUNNING_POD_LOG_LINES"] = str(STREAM_LINES)  # providers 10.20+
     KubernetesExecutor.RUNNING_POD_LOG_LINES = STREAM_LINES  # type: ignore[attr-defined]  # older providers
     ti = task_instance(STREAM_KEY, KUBERNETES_EXECUTOR)
-    pipeline = ExecutorLogPipeline()
+    pipeline = no_reuse_pipeline()
     stock = KubernetesExecutor()  # on 10.18.0 this forks a Manager, shut down below
 
     def ours_streamed(read_ti: Any = ti) -> int:
