@@ -6,7 +6,7 @@ The loopback Kubernetes API runs in its own process. This process imports Airflo
 once, then measures each phase in a forked child, so every phase starts with no executor, no client
 and no cache built:
 
-* warm: floor, stock, ours and ours-fallback interleaved in blocks, per log size;
+* warm: floor, ours, ours with answer reuse off, stock and ours-fallback interleaved in blocks, per log size;
 * cold: the first read in a fresh child, per variant, several children each;
 * rss: ``10,000`` reads of ours, RSS before and after.
 """
@@ -53,6 +53,7 @@ FALLBACK_EXECUTOR = "benchmarks.fallback_executor.PodLogExecutor"
 VARIANTS: tuple[tuple[str, str], ...] = (
     ("floor", "floor (raw client calls)"),
     ("ours", "ours (class-level reader)"),
+    ("ours_no_reuse", "ours, answer reuse off"),
     ("stock", "stock (core + provider)"),
     ("fallback", "ours, fallback (short-lived)"),
 )
@@ -60,9 +61,14 @@ COLD_VARIANTS: tuple[str, ...] = ("floor", "ours", "stock")
 #: Audit events that create a process.
 SPAWN_EVENTS = frozenset({"os.fork", "os.forkpty", "os.posix_spawn", "os.spawn", "subprocess.Popen"})
 
+#: ``answer_ttl`` of the "answer reuse off" variant: 0 means the default (1 s), so one microsecond.
+NO_REUSE_TTL = 1e-6
+
 TARGETS = {
     # One Kubernetes call per steady read (the pod is remembered) against the floor's two (issue 12).
     "ours_floor_max": 0.7,
+    # Every read a miss (answer reuse off): what a viewer polling every ~3 s gets (issue 27, item 10).
+    "ours_no_reuse_floor_max": 0.65,
     "stock_ours_min": 2.0,
     "cold_stock_ours_min": 10.0,
     "cold_target_cell": "airflow-3.2.1-k8s-10.18.0",
@@ -256,12 +262,47 @@ def ours_reader(log_folder: Path) -> Callable[[Any], Any]:
     return lambda ti: handler._get_executor_get_task_log(ti)(ti, 1)
 
 
+def no_reuse_pipeline() -> Any:
+    """
+    A pipeline of its own (its own client and pod cache) with answer reuse off (``answer_ttl`` 1 µs), so
+    every read is a miss. Its settings are read from ``conf`` as usual; only the answer policy sees
+    ``answer_ttl`` replaced.
+    """
+    from dataclasses import replace
+
+    from airflow_executor_logs.executors.answer_memory import AnswerMemory
+    from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline
+
+    pipeline = ExecutorLogPipeline()
+    snapshots: list[Any] = [None, None]  # the pipeline's settings, and them with answer reuse off
+
+    def no_reuse() -> Any:
+        current = pipeline.settings
+        if snapshots[0] is not current:
+            snapshots[:] = [current, replace(current, answer_ttl=NO_REUSE_TTL)]
+        return snapshots[1]
+
+    pipeline.policy = AnswerMemory(no_reuse)
+    return pipeline
+
+
+def ours_no_reuse_reader(log_folder: Path) -> Callable[[Any], Any]:
+    """Our handler on :func:`no_reuse_pipeline`: every read goes to the Kubernetes API."""
+    from airflow_executor_logs.utils.log.task_handler import ExecutorLogsFileTaskHandler
+
+    handler = ExecutorLogsFileTaskHandler(base_log_folder=str(log_folder))
+    handler.executor_log_pipeline = no_reuse_pipeline()
+    return lambda ti: handler._get_executor_get_task_log(ti)(ti, 1)
+
+
 def make_reader(variant: str, settings: Settings) -> Callable[[Any], Any]:
-    """Build the reader of ``variant`` (floor, ours, stock or fallback)."""
+    """Build the reader of ``variant`` (floor, ours, ours_no_reuse, stock or fallback)."""
     if variant == "floor":
         return FloorReader(settings.kubeconfig)
     if variant == "stock":
         return stock_reader(settings.home / "logs")
+    if variant == "ours_no_reuse":
+        return ours_no_reuse_reader(settings.home / "logs")
     return ours_reader(settings.home / "logs")  # ours and fallback differ by the task's executor
 
 
@@ -497,17 +538,16 @@ def stream_phase(settings: Settings) -> dict[str, Any]:
     """
     One read of a 10,000-line pod, read whole: ours streamed (lines consumed one by one, as core does on
     3.4), ours in the list form, and stock's list form. Peak Python heap (tracemalloc) and median time.
+    Ours with answer reuse off: every read is one from the API, not an answer given again from memory.
     """
     import tracemalloc
 
     from airflow.providers.cncf.kubernetes.executors.kubernetes_executor import KubernetesExecutor
 
-    from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline
-
     os.environ["AIRFLOW__KUBERNETES_EXECUTOR__RUNNING_POD_LOG_LINES"] = str(STREAM_LINES)  # providers 10.20+
     KubernetesExecutor.RUNNING_POD_LOG_LINES = STREAM_LINES  # type: ignore[attr-defined]  # older providers
     ti = task_instance(STREAM_KEY, KUBERNETES_EXECUTOR)
-    pipeline = ExecutorLogPipeline()
+    pipeline = no_reuse_pipeline()
     stock = KubernetesExecutor()  # on 10.18.0 this forks a Manager, shut down below
 
     def ours_streamed(read_ti: Any = ti) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 VARIANT_LABELS: dict[str, str] = {
     "floor": "floor (raw client calls)",
     "ours": "ours (class-level reader)",
+    "ours_no_reuse": "ours, answer reuse off",
     "stock": "stock (core + provider)",
     "fallback": "ours, fallback (short-lived)",
 }
@@ -23,7 +25,10 @@ SIZE_LABELS: dict[str, str] = {"10": "10 lines", "100": "100 lines", "10000": "1
 
 
 def ratios(result: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """Per size: ours/floor, stock/ours and fallback/ours, of the medians and of the p95s."""
+    """
+    Per size: ours/floor, stock/ours and fallback/ours, of the medians and of the p95s; with answer reuse
+    off measured too (results from before it have no such variant), its ratio to the floor as well.
+    """
     out: dict[str, dict[str, float]] = {}
     for size, variants in result["warm"]["per_size"].items():
         med = {name: stats["median_ms"] for name, stats in variants.items()}
@@ -35,6 +40,9 @@ def ratios(result: dict[str, Any]) -> dict[str, dict[str, float]]:
             "ours_floor_p95": p95["ours"] / p95["floor"],
             "stock_ours_p95": p95["stock"] / p95["ours"],
         }
+        if "ours_no_reuse" in med:
+            out[size]["ours_no_reuse_floor"] = med["ours_no_reuse"] / med["floor"]
+            out[size]["ours_no_reuse_floor_p95"] = p95["ours_no_reuse"] / p95["floor"]
     cold = {name: stats["median_ms"] for name, stats in result["cold"].items()}
     out["cold"] = {"stock_ours": cold["stock"] / cold["ours"], "ours_floor": cold["ours"] / cold["floor"]}
     return out
@@ -58,8 +66,19 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
     )
     cold_applies = result["cell"] == limits["cold_target_cell"]
     streamed = stream_target(result)
+    no_reuse = []
+    if "ours_no_reuse_floor_max" in limits and all("ours_no_reuse_floor" in rat[size] for size in sizes):
+        worst_miss = max(rat[size]["ours_no_reuse_floor"] for size in sizes)
+        no_reuse.append(
+            {
+                "name": f"ours/floor, answer reuse off <= {limits['ours_no_reuse_floor_max']} (median, worst size)",
+                "value": f"{worst_miss:.2f}",
+                "status": _status(worst_miss <= limits["ours_no_reuse_floor_max"]),
+            }
+        )
     return [
         *([streamed] if streamed else []),
+        *no_reuse,
         {
             "name": f"ours/floor <= {limits['ours_floor_max']} (median, worst size)",
             "value": f"{worst_floor:.2f}",
@@ -137,17 +156,22 @@ def render_cell(result: dict[str, Any]) -> str:
     ]
     header = ["per-read time (ms)"] + [f"{SIZE_LABELS.get(size, size)}" for size in sizes]
     rows: list[list[str]] = [header, [""] + ["median      p95" for _ in sizes]]
-    for name, label in VARIANT_LABELS.items():
+    names = [name for name in VARIANT_LABELS if name in warm[sizes[0]]]
+    for name in names:
         rows.append(
-            [label] + [f"{warm[size][name]['median_ms']:6.3f}  {warm[size][name]['p95_ms']:7.3f}" for size in sizes]
+            [VARIANT_LABELS[name]]
+            + [f"{warm[size][name]['median_ms']:6.3f}  {warm[size][name]['p95_ms']:7.3f}" for size in sizes]
         )
     rows.append([""] * (len(sizes) + 1))
     for key, label in (
         ("ours_floor", "ours / floor"),
+        ("ours_no_reuse_floor", "ours, answer reuse off / floor"),
         ("stock_ours", "stock / ours"),
         ("fallback_ours", "fallback / ours"),
     ):
         p95 = f"{key}_p95"
+        if key not in rat[sizes[0]]:
+            continue
         rows.append(
             [label]
             + [
@@ -157,7 +181,7 @@ def render_cell(result: dict[str, Any]) -> str:
         )
     if all("kube_requests_per_read" in warm[size]["ours"] for size in sizes):
         rows.append([""] * (len(sizes) + 1))
-        for name in VARIANT_LABELS:
+        for name in names:
             rows.append(
                 [f"Kubernetes requests per read, {name}"]
                 + [f"{warm[size][name]['kube_requests_per_read']:6.2f}" for size in sizes]
@@ -215,7 +239,9 @@ def render_cell(result: dict[str, Any]) -> str:
 
 
 def _warm(result: dict[str, Any], size: str, name: str) -> str:
-    stats = result["warm"]["per_size"][size][name]
+    stats = result["warm"]["per_size"][size].get(name)
+    if stats is None:
+        return "-"
     return f"{stats['median_ms']:.3f} / {stats['p95_ms']:.3f}"
 
 
@@ -244,6 +270,10 @@ def render_comparison(results: Sequence[dict[str, Any]]) -> str:
         for name, label in VARIANT_LABELS.items():
             rows.append([f"{label}, {size_label}: median / p95 ms"] + [_warm(r, size, name) for r in results])
         rows.append([f"ours/floor, {size_label}"] + [f"{rat[size]['ours_floor']:.2f}x" for rat in all_ratios])
+        rows.append(
+            [f"ours/floor, answer reuse off, {size_label}"]
+            + [f"{rat[size].get('ours_no_reuse_floor', math.nan):.2f}x" for rat in all_ratios]
+        )
         rows.append([f"stock/ours, {size_label}"] + [f"{rat[size]['stock_ours']:.2f}x" for rat in all_ratios])
         rows.append(
             [f"Kubernetes requests per read, ours / floor, {size_label}"] + [_requests(r, size) for r in results]
@@ -257,8 +287,11 @@ def render_comparison(results: Sequence[dict[str, Any]]) -> str:
     rows.append(
         ["RSS growth of ours"] + [f"{r['rss']['growth_mb']:+.2f} MB over {r['rss']['reads']:,}" for r in results]
     )
-    for index, target in enumerate(all_targets[0]):
-        rows.append([f"target: {target['name']}"] + [f"{t[index]['value']} {t[index]['status']}" for t in all_targets])
+    by_name = [{t["name"]: t for t in cell} for cell in all_targets]
+    for name in dict.fromkeys(t["name"] for cell in all_targets for t in cell):
+        rows.append(
+            [f"target: {name}"] + [f"{t[name]['value']} {t[name]['status']}" if name in t else "-" for t in by_name]
+        )
     return "\n".join(["== side by side", *_table(rows)])
 
 

@@ -185,15 +185,19 @@ class KubernetesLogReader:
     def _stream(
         self, first: bytes, rest: Iterator[bytes], executor_cls: type, api: KubeCoreApi | None, context: ReadContext
     ) -> LogStream:
-        """Decoded lines as core consumes them; closing it early leaves the fetch (its connection is dropped)."""
-        from airflow.utils.log.logging_mixin import remove_escape_codes
-
+        """
+        Decoded lines without ANSI escape codes (core's ``remove_escape_codes``), as core consumes them;
+        closing it early leaves the fetch (its connection is dropped).
+        """
+        remove, marker = _escape_codes_remover()
         served = 0
         try:
-            yield remove_escape_codes(first.decode())
+            line = first.decode()
+            yield remove(line) if marker in line else line
             served += 1
             for raw_line in rest:
-                yield remove_escape_codes(raw_line.decode())
+                line = raw_line.decode()
+                yield remove(line) if marker in line else line
                 served += 1
         except Exception as err:
             if context.deadline.expired or is_timeout(err):
@@ -206,6 +210,22 @@ class KubernetesLogReader:
             close = getattr(rest, "close", None)
             if close is not None:
                 close()
+
+
+#: Core's pattern of ANSI escape codes (``logging_mixin.ANSI_ESCAPE``, 3.0 to 3.4): every match starts with ESC.
+_CORE_ESCAPE_PATTERN = r"\x1B[@-_][0-?]*[ -/]*[@-~]"
+
+
+def _escape_codes_remover() -> tuple[Callable[[str], str], str]:
+    """
+    Core's ``remove_escape_codes``, and what a line must contain for it to change anything: ESC with
+    core's known pattern, else ``""`` (in every line). Most lines have no escape code, and the regex
+    cost about 0.8 µs a line on them for nothing (measured on the 2-core machine).
+    """
+    from airflow.utils.log import logging_mixin
+
+    pattern = getattr(getattr(logging_mixin, "ANSI_ESCAPE", None), "pattern", None)
+    return logging_mixin.remove_escape_codes, "\x1b" if pattern == _CORE_ESCAPE_PATTERN else ""
 
 
 REGISTRATION = ReaderRegistration(

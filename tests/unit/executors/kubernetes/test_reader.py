@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
+
+import pytest
 
 from airflow_executor_logs import metrics
 from airflow_executor_logs_testing.kube_client import api_exception
@@ -100,3 +103,20 @@ def test_the_read_reports_how_it_went() -> None:
     # next read starts closes it, and that read goes through.
     assert k.reader.breakers.state(k.reader.cluster(None)) == "open"
     assert outcome() == (Outcome.SUCCESS, "")
+
+
+def test_escape_codes_are_removed_as_core_removes_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.utils.log import logging_mixin
+
+    lines = ["\x1b[31mred\x1b[0m text", "plain", "\x1b[1;32mbold green\x1b[0m"]
+    k = kube()
+    ti = fake_ti("KubernetesExecutor")
+    k.add_pod(ti, lines)
+    core = [logging_mixin.remove_escape_codes(f"{line}\n") for line in lines]
+    assert k.read(ti)[1] == ["\n".join(core)]
+    # A pattern this reader does not know (a later core's): core's function on every line, ESC or not.
+    seen: list[str] = []
+    monkeypatch.setattr(logging_mixin, "ANSI_ESCAPE", re.compile("plain"))
+    monkeypatch.setattr(logging_mixin, "remove_escape_codes", lambda text: seen.append(text) or text.upper())
+    assert k.read(ti)[1] == ["\n".join(f"{line}\n".upper() for line in lines)]
+    assert seen == [f"{line}\n" for line in lines]
