@@ -111,6 +111,7 @@ def main(argv: list[str]) -> list[dict[str, Any]]:
 
     seen = []
     with switchable_store() as remote:
+        assert "airflow" not in sys.modules, "Airflow was imported before its store address was set"
         point_airflow_at(store, remote.port)
         for case in cases:
             mode, reads, *flags = case.split(":")
