@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,9 @@ import pytest
 # The kit's fixtures (fake_kube_api, fake_kubeconfig, ...) load by its pytest11 entry point, as for any user.
 
 _HOME = Path(tempfile.mkdtemp(prefix="ael-airflow-home-"))
+#: Only the process that made ``_HOME`` removes it (pytest_unconfigure): a forked child that runs this module's
+#: hooks, or a pytest run in a subprocess that inherited ``AIRFLOW_HOME``, leaves it to that process.
+_HOME_OWNER = os.getpid()
 os.environ.setdefault("AIRFLOW_HOME", str(_HOME))
 os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{_HOME / 'airflow.db'}")
 os.environ["AIRFLOW__CORE__EXECUTOR"] = "KubernetesExecutor"
@@ -38,6 +42,12 @@ if os.environ.get("AEL_START_METHOD"):
     multiprocessing.set_start_method(os.environ["AEL_START_METHOD"], force=True)
 # Where the executor doubles of airflow_executor_logs_testing.executors record their constructions and ends.
 os.environ["AEL_FAKE_EXECUTOR_JOURNAL"] = str(_HOME / "fake-executor-journal")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove this session's ``_HOME`` (the sqlite DB, task logs, the executor journal): nothing reads it after."""
+    if os.getpid() == _HOME_OWNER:
+        shutil.rmtree(_HOME, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

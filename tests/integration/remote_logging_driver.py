@@ -1,9 +1,15 @@
 """
-Reads of the seeded RUNNING task through the real log endpoint, in a process of its own: Airflow builds its
-task handler and ``REMOTE_TASK_LOG`` from ``[logging]`` / ``[elasticsearch]`` / ``[opensearch]`` at import, so
-each remote store is a fresh process configured by its environment. Writes what it saw as JSON.
+Reads of the seeded RUNNING task through the real log endpoint, in a process of its own: Airflow builds
+``REMOTE_TASK_LOG`` from ``[logging]`` / ``[elasticsearch]`` / ``[opensearch]`` at import, so each store kind and
+logging config is a fresh process configured by its environment. The store is this process's own
+``switchable_store``, on one port set before Airflow is imported; each case tells it to refuse, answer or hang,
+then reads with a fresh task handler (the config applied anew), a fresh pipeline and no executor remembered.
+Writes what each case saw as JSON, a list in the cases' order.
 
-    python -m tests.integration.remote_logging_driver OUT.json {ours,stock,user} READS [--doctor]
+    python -m tests.integration.remote_logging_driver OUT.json {ours,stock,user} {elasticsearch,opensearch} \
+        MODE:READS[:doctor]...
+
+MODE is ``refusing`` (only first: see ``SwitchableStore``), ``answering`` or ``hanging``.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import contextlib
 import io
 import json
 import logging
+import os
 import sys
 import threading
 import time
@@ -89,6 +96,33 @@ def run(kind: str, reads: int, doctor: bool) -> dict[str, Any]:
     return seen
 
 
+def point_airflow_at(store: str, port: int) -> None:
+    """``[elasticsearch] host`` or ``[opensearch] host`` and ``port``: 127.0.0.1:``port`` (before Airflow's import)."""
+    if store == "elasticsearch":
+        os.environ["AIRFLOW__ELASTICSEARCH__HOST"] = f"http://127.0.0.1:{port}"
+    else:
+        os.environ["AIRFLOW__OPENSEARCH__HOST"] = "127.0.0.1"
+        os.environ["AIRFLOW__OPENSEARCH__PORT"] = str(port)
+
+
+def main(argv: list[str]) -> list[dict[str, Any]]:
+    out, kind, store, cases = argv[0], argv[1], argv[2], argv[3:]
+    from tests.support.remote_store import switchable_store
+
+    seen = []
+    with switchable_store() as remote:
+        assert "airflow" not in sys.modules, "Airflow was imported before its store address was set"
+        point_airflow_at(store, remote.port)
+        for case in cases:
+            mode, reads, *flags = case.split(":")
+            remote.become(mode)
+            from tests.support.airflow_state import reset_executor_caches
+
+            reset_executor_caches()  # as between two tests: a fresh pipeline, no executor remembered
+            seen.append({"mode": mode, **run(kind, int(reads), "doctor" in flags)})
+            Path(out).write_text(json.dumps(seen, default=str))  # the cases so far, if a later one fails
+    return seen
+
+
 if __name__ == "__main__":
-    out, kind, reads = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    Path(out).write_text(json.dumps(run(kind, reads, "--doctor" in sys.argv[4:]), default=str))
+    main(sys.argv[1:])

@@ -3,18 +3,18 @@ Remote logging on, the task handler from Airflow's own ``airflow_local_settings`
 ``[opensearch]`` picks it), wrapped by our config or by a user's own with ``wrap_logging_config``: a RUNNING task's
 log through the real endpoint, with the store answering, refusing connections and hanging.
 
-Each case runs in a process of its own (``remote_logging_driver``): Airflow builds the handler and
-``REMOTE_TASK_LOG`` at import, from the environment. Runs where both providers are locked (3.3.2 + 10.24.0).
+Airflow builds ``REMOTE_TASK_LOG`` at import, from the environment: each store kind and logging config runs in a
+process of its own (``remote_logging_driver``), whose store is one port that refuses, answers or hangs as each case
+needs (``CASES``), a fresh task handler and pipeline per case. Runs where both providers are locked (3.3.2 + 10.24.0).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,6 @@ import pytest
 
 from airflow_executor_logs.executors.reader_protocol import NOTICE_LOGGER
 from tests.integration.conftest import POD_LINES, SeededCluster
-from tests.support.remote_store import answering_store, hanging_store, refusing_port
 
 pytest.importorskip("airflow.providers.elasticsearch", reason="the elasticsearch provider is not in this cell's lock")
 pytest.importorskip("airflow.providers.opensearch", reason="the opensearch provider is not in this cell's lock")
@@ -47,10 +46,21 @@ HANDLERS = {
 STORES = {"elasticsearch": "ElasticsearchRemoteLogIO", "opensearch": "OpensearchRemoteLogIO"}
 
 
-def _drive(
-    cluster: SeededCluster, tmp_path: Path, store: str, port: int, config: str, reads: int, doctor: bool = False
-) -> dict[str, Any]:
-    """Run the driver for ``store`` on 127.0.0.1:``port`` with ``config``; what it saw. Killed by PID on timeout."""
+#: What each logging config's process runs, in this order: refusing first (a port that has listened cannot refuse
+#: again), hanging last (its reads leave threads blocked on the store until the process ends). Per case:
+#: (store mode, reads, doctor check after the reads).
+CASES: dict[str, list[tuple[str, int, bool]]] = {
+    "ours": [("refusing", 2, True), ("answering", 1, True), ("hanging", MAX_BLOCKED + 2, True)],
+    "user": [("answering", 1, True)],
+    "stock": [("refusing", 1, False), ("hanging", 1, False)],
+}
+
+
+def _drive(cluster: SeededCluster, tmp_path: Path, store: str, config: str) -> dict[str, dict[str, Any]]:
+    """
+    Run the driver for ``store`` with ``config`` through its ``CASES``; what each store mode saw. Killed by PID on
+    timeout.
+    """
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__ELASTICSEARCH__", "AIRFLOW__OPENSEARCH__"))
     }
@@ -70,25 +80,38 @@ def _drive(
     from tests.integration.remote_logging_driver import CONFIGS
 
     env["AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS"] = CONFIGS[config]
-    if store == "elasticsearch":
-        env["AIRFLOW__ELASTICSEARCH__HOST"] = f"http://127.0.0.1:{port}"
-    else:
-        env["AIRFLOW__OPENSEARCH__HOST"] = "127.0.0.1"
-        env["AIRFLOW__OPENSEARCH__PORT"] = str(port)
     out, log = tmp_path / f"{store}-{config}.json", tmp_path / f"{store}-{config}.log"
-    command = [sys.executable, "-m", "tests.integration.remote_logging_driver", str(out), config, str(reads)]
+    cases = [f"{mode}:{reads}" + (":doctor" if doctor else "") for mode, reads, doctor in CASES[config]]
+    command = [sys.executable, "-m", "tests.integration.remote_logging_driver", str(out), config, store, *cases]
     with log.open("w") as sink:
-        process = subprocess.Popen(
-            [*command, *(["--doctor"] if doctor else [])], cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT
-        )
+        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT)
         try:
-            code = process.wait(timeout=240)
+            code = process.wait(timeout=240 * len(cases))
         finally:
             if process.poll() is None:
                 process.kill()
                 process.wait()
     assert code == 0, log.read_text()[-4000:]
-    return dict(json.loads(out.read_text()))
+    return {case["mode"]: case for case in json.loads(out.read_text())}
+
+
+@pytest.fixture(scope="module")
+def driven(seeded_cluster: SeededCluster, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., dict[str, Any]]:
+    """``driven(store, config, mode)``: what that case saw; one driver run per store and config, for all its cases."""
+    runs: dict[tuple[str, str], dict[str, dict[str, Any]] | str] = {}
+
+    def case(store: str, config: str, mode: str) -> dict[str, Any]:
+        if (store, config) not in runs:
+            try:
+                runs[store, config] = _drive(seeded_cluster, tmp_path_factory.mktemp("remote"), store, config)
+            except AssertionError as failed:
+                runs[store, config] = str(failed)
+        seen = runs[store, config]
+        if isinstance(seen, str):
+            pytest.fail(f"the {store} driver with the {config} config failed:\n{seen}")
+        return seen[mode]
+
+    return case
 
 
 def _events(read: dict[str, Any]) -> list[str]:
@@ -120,25 +143,12 @@ def _assert_pod_lines(read: dict[str, Any]) -> None:
         assert line.split("Z ", 1)[1] in text, text[-2000:]
 
 
-@contextlib.contextmanager
-def _store(kind: str) -> Iterator[int]:
-    if kind == "answering":
-        with answering_store() as port:
-            yield port
-    elif kind == "hanging":
-        with hanging_store() as port:
-            yield port
-    else:
-        yield refusing_port()
-
-
 @pytest.mark.parametrize("config", ["ours", "user"])
 @pytest.mark.parametrize("store", ["elasticsearch", "opensearch"])
 def test_the_wrapped_handler_serves_the_pod_lines_and_keeps_remote_logging(
-    seeded_cluster: SeededCluster, tmp_path: Path, store: str, config: str
+    driven: Callable[..., dict[str, Any]], store: str, config: str
 ) -> None:
-    with _store("answering") as port:
-        seen = _drive(seeded_cluster, tmp_path, store, port, config, reads=1, doctor=True)
+    seen = driven(store, config, "answering")
     assert seen["handler_mro"][0].startswith("ExecutorLogs"), seen["handler_mro"]
     assert seen["handler_mro"][2] == HANDLERS[store, config], seen["handler_mro"]  # after ours and the mixin
     assert seen["remote_task_log"] == STORES[store]
@@ -157,12 +167,11 @@ def test_the_wrapped_handler_serves_the_pod_lines_and_keeps_remote_logging(
 @pytest.mark.parametrize("down", ["refusing", "hanging"])
 @pytest.mark.parametrize("store", ["elasticsearch", "opensearch"])
 def test_a_store_that_is_down_does_not_take_the_running_task_log_with_it(
-    seeded_cluster: SeededCluster, tmp_path: Path, store: str, down: str
+    driven: Callable[..., dict[str, Any]], store: str, down: str
 ) -> None:
     """Every read answers 200 with the pod's lines within the deadline; hung reads leave at most MAX_BLOCKED threads."""
-    reads = MAX_BLOCKED + 2 if down == "hanging" else 2
-    with _store(down) as port:
-        seen = _drive(seeded_cluster, tmp_path, store, port, "ours", reads=reads, doctor=True)
+    seen = driven(store, "ours", down)
+    assert len(seen["reads"]) == (MAX_BLOCKED + 2 if down == "hanging" else 2)
     first, tail = seen["reads"][0], seen["reads"][1]
     _assert_pod_lines(first)
     assert seen["executors_built"] == 0
@@ -188,9 +197,9 @@ def test_a_store_that_is_down_does_not_take_the_running_task_log_with_it(
 
 
 @pytest.mark.parametrize("store", ["elasticsearch", "opensearch"])
-def test_stock_with_the_store_refusing(seeded_cluster: SeededCluster, tmp_path: Path, store: str) -> None:
+def test_stock_with_the_store_refusing(driven: Callable[..., dict[str, Any]], store: str) -> None:
     """The control: stock OpenSearch 1.15.0 answers 500 (its read raises); stock Elasticsearch, a message and lines."""
-    seen = _drive(seeded_cluster, tmp_path, store, refusing_port(), "stock", reads=1)
+    seen = driven(store, "stock", "refusing")
     (read,) = seen["reads"]
     print(f"stock {store}, store refusing: {read['status']} in {read['elapsed']:.2f} s")
     if store == "opensearch":
@@ -201,10 +210,9 @@ def test_stock_with_the_store_refusing(seeded_cluster: SeededCluster, tmp_path: 
 
 
 @pytest.mark.parametrize("store", ["elasticsearch", "opensearch"])
-def test_stock_with_the_store_hanging(seeded_cluster: SeededCluster, tmp_path: Path, store: str) -> None:
+def test_stock_with_the_store_hanging(driven: Callable[..., dict[str, Any]], store: str) -> None:
     """The control: stock holds the request for the store client's own timeout (10 s), far past our deadline."""
-    with hanging_store() as port:
-        seen = _drive(seeded_cluster, tmp_path, store, port, "stock", reads=1)
+    seen = driven(store, "stock", "hanging")
     (read,) = seen["reads"]
     print(f"stock {store}, store hanging: {read['status']} in {read['elapsed']:.2f} s")
     assert read["elapsed"] > DEADLINE + SLACK, read["elapsed"]

@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -30,10 +31,11 @@ time.sleep(600)
 
 
 @pytest.fixture
-def tmpdir_env(monkeypatch: pytest.MonkeyPatch) -> Path:
+def tmpdir_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     directory = Path(tempfile.mkdtemp(prefix="ael-helpers-", dir="/tmp"))
     monkeypatch.setenv("TMPDIR", str(directory))
-    return directory
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def _doctor(directory: Path, *args: str) -> tuple[int, str]:
