@@ -57,15 +57,15 @@ LINE_WIDTH = 95
 
 
 def problem(
+    report: ReadReport | None,
     outcome: Outcome,
     message: str,
     *,
     summary: str = "",
     transient: bool | None = None,
     counter: str | None = None,
-    report: ReadReport | None = None,
 ) -> Answer:
-    """A problem the pipeline met, reported on ``report`` (a fresh one by default), not yet rendered."""
+    """A problem the pipeline met, reported on ``report`` (``None``: a fresh one), not yet rendered."""
     report = report or ReadReport()
     report.problem(outcome, message, summary=summary, transient=transient, counter=counter)
     return Answer([report.detail], [], report)
@@ -75,7 +75,7 @@ def unresolved(ti: Any, err: BaseException, report: ReadReport) -> Answer:
     """A task whose executor class cannot be resolved."""
     name = getattr(ti, "executor", None) or "(default)"
     summary = f"Unknown executor {name!r}: check the task's executor and [core] executor"
-    return problem(Outcome.FAILED, unresolved_message(err), summary=summary, report=report)
+    return problem(report, Outcome.FAILED, unresolved_message(err), summary=summary)
 
 
 def worker_busy(limit: int, report: ReadReport, *, short_lived: bool = False) -> Answer:
@@ -85,14 +85,12 @@ def worker_busy(limit: int, report: ReadReport, *, short_lived: bool = False) ->
             f"Executor logs unavailable: this API server worker is already building {limit} short-lived "
             f"executors ([{SECTION}] max_concurrent_fallback_reads); try again shortly"
         )
-        return problem(
-            Outcome.REFUSED, message, summary=f"API worker busy ({limit} short-lived reads running)", report=report
-        )
+        return problem(report, Outcome.REFUSED, message, summary=f"API worker busy ({limit} short-lived reads running)")
     message = (
         f"Executor logs unavailable: this API server worker is busy, {limit} reads of running tasks' logs "
         f"are already waiting ([{SECTION}] max_concurrent_reads); try again shortly"
     )
-    return problem(Outcome.REFUSED, message, summary=f"API worker busy ({limit} log reads waiting)", report=report)
+    return problem(report, Outcome.REFUSED, message, summary=f"API worker busy ({limit} log reads waiting)")
 
 
 def no_reader(executor_cls: type) -> Answer:
@@ -102,36 +100,36 @@ def no_reader(executor_cls: type) -> Answer:
         f"Executor logs unavailable: {name} has no class-level log reader and [{SECTION}] fallback_enabled is off."
     )
     summary = f"No log reader for {name}: set [{SECTION}] fallback_enabled = True to read it"
-    return problem(Outcome.REFUSED, message, summary=summary, transient=False)
+    return problem(None, Outcome.REFUSED, message, summary=summary, transient=False)
 
 
 def failed(executor_cls: type, err: BaseException, report: ReadReport) -> Answer:
     """``executor_cls``'s reader (or short-lived executor, or finding its reader) raised ``err``."""
-    return problem(Outcome.FAILED, reader_failure(executor_cls, err), report=report)
+    return problem(report, Outcome.FAILED, reader_failure(executor_cls, err))
 
 
 def preload_refused(executor_cls: type, err: Any, report: ReadReport) -> Answer:
     """A short-lived read refused: the helper's preload started a thread (``err``); counted as a failure."""
     message = reader_failure(executor_cls, err)
-    return problem(Outcome.REFUSED, message, summary=err.summary, counter=metric_names.FAILURES, report=report)
+    return problem(report, Outcome.REFUSED, message, summary=err.summary, counter=metric_names.FAILURES)
 
 
 def reader_timed_out(name: str, seconds: float, report: ReadReport) -> Answer:
     """A reader (by its ``name``) that did not answer within its ``seconds``."""
     message = timed_out(f"Executor logs unavailable: {name}", seconds)
-    return problem(Outcome.TIMEOUT, message, summary=timed_out_briefly(name, seconds), report=report)
+    return problem(report, Outcome.TIMEOUT, message, summary=timed_out_briefly(name, seconds))
 
 
 def short_lived_timed_out(executor_cls: type, seconds: float, err: BaseException, report: ReadReport) -> Answer:
     """A short-lived executor stopped at its deadline (``err`` says how long it ran)."""
     summary = timed_out_briefly(f"Short-lived {executor_cls.__name__}", seconds)
-    return problem(Outcome.TIMEOUT, f"Executor logs unavailable: {err}", summary=summary, report=report)
+    return problem(report, Outcome.TIMEOUT, f"Executor logs unavailable: {err}", summary=summary)
 
 
 def reader_blocked(name: str, err: BaseException, report: ReadReport) -> Answer:
     """A reader not called: its earlier calls still block its threads (refused, counted as a refusal)."""
     message = f"Executor logs unavailable: {name}: {err}"
-    return problem(Outcome.REFUSED, message, summary=f"{name} blocked (earlier reads still running)", report=report)
+    return problem(report, Outcome.REFUSED, message, summary=f"{name} blocked (earlier reads still running)")
 
 
 def rendered(

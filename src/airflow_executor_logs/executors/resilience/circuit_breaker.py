@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["PROBE_EVERY", "BreakerPermit", "CircuitBreakers", "Refusal"]
 
@@ -50,16 +50,16 @@ class _Circuit:
     probe_started: float | None = None
 
 
+@dataclass(eq=False)
 class BreakerPermit:
     """Leave to call one API; say how it went with :meth:`succeeded` or :meth:`failed`, then :meth:`done`."""
 
-    def __init__(self, breakers: CircuitBreakers, key: Hashable, probe: bool, threshold: int) -> None:
-        self._breakers = breakers
-        self._key = key
-        self.probe = probe
-        self._threshold = threshold
-        self._settled = False
-        self._lock = threading.Lock()
+    breakers: CircuitBreakers = field(repr=False)
+    key: Hashable
+    probe: bool
+    threshold: int
+    _settled: bool = field(default=False, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def _settle(self) -> bool:
         """Whether this call settles the permit (the first one does)."""
@@ -70,18 +70,18 @@ class BreakerPermit:
     def succeeded(self) -> None:
         """The API answered (an error status counts): close the circuit."""
         if self._settle():
-            self._breakers._succeeded(self._key, self.probe)
+            self.breakers._succeeded(self.key, self.probe)
 
     def failed(self, error: str) -> bool:
         """A transport failure: count it, opening the circuit at the threshold. Whether it opened now."""
         if not self._settle():
             return False
-        return self._breakers._failed(self._key, self.probe, self._threshold, error)
+        return self.breakers._failed(self.key, self.probe, self.threshold, error)
 
     def done(self) -> None:
         """The read ended without reaching the API (a bad setting, say): a probe slot is freed."""
         if self._settle():
-            self._breakers._released(self._key, self.probe)
+            self.breakers._released(self.key, self.probe)
 
 
 class CircuitBreakers:
