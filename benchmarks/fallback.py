@@ -97,9 +97,11 @@ def versions(*distributions: str) -> dict[str, str]:
 
 
 def _helper_pids() -> set[int]:
-    from airflow_executor_logs.utils.zygote import helper_pids
+    """The pid of the helper of this process's pipeline (the one our handler reads through), if it runs."""
+    from airflow_executor_logs import process_pipeline
 
-    return helper_pids()
+    pid = process_pipeline().helper.pid
+    return set() if pid is None else {pid}
 
 
 def _descendants() -> set[int]:
@@ -151,9 +153,9 @@ def start_methods(args: argparse.Namespace) -> dict[str, Any]:
                             left[method] |= _descendants() - before - _helper_pids()
             elapsed = time.monotonic() - started
             still = {m: sorted(pid for pid in pids if psutil.pid_exists(pid)) for m, pids in left.items()}
-    from airflow_executor_logs.utils.zygote import stop_helper
+    from airflow_executor_logs import process_pipeline
 
-    stop_helper()
+    process_pipeline().helper.stop()
     per_executor = {}
     for executor, by_method in samples.items():
         stats = {

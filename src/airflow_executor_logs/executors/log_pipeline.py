@@ -42,7 +42,7 @@ from airflow_executor_logs.executors.resilience.single_flight import SingleFligh
 from airflow_executor_logs.executors.resolution import ExecutorResolutionError, ExecutorResolver, ResolvedExecutor
 from airflow_executor_logs.executors.short_lived import ExecutorDeadlineExceeded, read_with_short_lived_executor
 from airflow_executor_logs.metrics import Metrics, MetricsSink
-from airflow_executor_logs.utils.zygote import PreloadStartedThread
+from airflow_executor_logs.utils.zygote import PreloadStartedThread, Zygote
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,7 @@ class ExecutorLogPipeline:
     :param policy: what happens around each answer; by default :class:`~.answer_memory.AnswerMemory`
         (answers reused within ``answer_ttl``, the last good lines shown when a read fails).
     :param max_blocked_readers: threads each reader may leave blocked past their deadline.
+    :param helper: the process that forks short-lived executors' children; by default one of its own.
     """
 
     def __init__(
@@ -88,6 +89,7 @@ class ExecutorLogPipeline:
         policy: AnswerPolicy | None = None,
         max_blocked_readers: int = 4,
         clock: Callable[[], float] = time.monotonic,
+        helper: Zygote | None = None,
     ) -> None:
         self.registry = registry or ReaderRegistry(builtins=BUILTIN_READERS)
         self.metrics: MetricsSink = metrics or Metrics()
@@ -97,6 +99,7 @@ class ExecutorLogPipeline:
         self.bulkhead = Bulkhead()
         #: Short-lived executors being built, at most ``max_concurrent_fallback_reads``.
         self.fallback_bulkhead = Bulkhead()
+        self.helper = helper or Zygote()
         self._fixed_settings = settings
         self._settings: tuple[float, Settings] | None = None
         self._clock = clock
@@ -294,8 +297,9 @@ class ExecutorLogPipeline:
         if slot is None:
             raise _FallbackBusy
         try:
-            left = max(deadline.left(), 0.001)
-            return read_with_short_lived_executor(executor, ti, try_number, deadline=left, idle=settings.fallback_idle)
+            return read_with_short_lived_executor(
+                executor, ti, try_number, helper=self.helper, deadline=deadline, idle=settings.fallback_idle
+            )
         finally:
             slot.release()
 

@@ -16,7 +16,7 @@ from airflow_executor_logs.executors.problem_answers import LINE_WIDTH
 from airflow_executor_logs.executors.reader_protocol import Notice
 from airflow_executor_logs_testing import executors as fx
 from tests.support.airflow_state import conf_vars
-from tests.support.processes import child_pids, new_children, start_the_helper
+from tests.support.processes import HELPER, child_pids, new_children, start_the_helper
 from tests.support.task_instances import fake_ti
 
 
@@ -33,7 +33,7 @@ def _helper_is_up() -> None:
 
 @pytest.fixture
 def pipeline() -> ExecutorLogPipeline:
-    return ExecutorLogPipeline(settings=Settings(read_timeout=2.0, fallback_timeout=10.0))
+    return ExecutorLogPipeline(settings=Settings(read_timeout=2.0, fallback_timeout=10.0), helper=HELPER)
 
 
 def _notice(logs: list[str]) -> dict[str, Any]:
@@ -238,7 +238,7 @@ def test_short_lived_reads_beyond_the_bulkhead_are_answered_busy_at_once() -> No
     from concurrent.futures import ThreadPoolExecutor
 
     settings = Settings(fallback_timeout=30.0, max_concurrent_fallback_reads=2, slot_wait=5.0, answer_ttl=1e-6)
-    pipeline = ExecutorLogPipeline(settings=settings)
+    pipeline = ExecutorLogPipeline(settings=settings, helper=HELPER)
     release, started = threading.Event(), threading.Semaphore(0)
 
     def slow_build(resolved: Any, ti: Any, try_number: int, **_: Any) -> tuple[list[str], list[str]]:
