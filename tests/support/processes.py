@@ -15,9 +15,10 @@ from collections.abc import Iterator
 import psutil
 
 from airflow_executor_logs.executors.resilience.deadline import Deadline
-from airflow_executor_logs.utils.processes import is_gone, stop_process_tree, stop_processes
+from airflow_executor_logs.utils.processes import is_gone, stop_processes
 from airflow_executor_logs.utils.processes.managers import is_forkserver_cmdline, is_resource_tracker_cmdline
 from airflow_executor_logs.utils.zygote import Zygote
+from tests.support.process_control import stop_process_tree
 
 #: The test process's one short-lived executor helper, as a worker's pipeline holds one: the tests' pipelines
 #: share it (``ExecutorLogPipeline(helper=HELPER)``), so a cold start is paid once, not per pipeline.
