@@ -280,3 +280,21 @@ def test_an_exceptions_text_reaches_viewers_redacted_once() -> None:
     assert "assumed-role" not in shown
     assert "(AccessDenied)" in messages[-1]
     assert "arn:aws:eks:eu-west-1:<account>:cluster/prod" in messages[-1]
+
+
+def test_short_lived_reads_go_through_the_helper_the_pipeline_holds() -> None:
+    """The helper is a seam: a pipeline reads through the one it is given, with the read's Deadline."""
+    from airflow_executor_logs.executors.resilience.deadline import Deadline
+    from airflow_executor_logs.utils.zygote import Zygote
+
+    deadlines: list[Deadline] = []
+
+    class Recording(Zygote):
+        def call(self, fn: Any, *, deadline: Deadline, **kwargs: Any) -> Any:
+            deadlines.append(deadline)
+            return HELPER.call(fn, deadline=deadline, **kwargs)
+
+    pipeline = ExecutorLogPipeline(settings=Settings(fallback_timeout=10.0, answer_ttl=1e-6), helper=Recording())
+    assert pipeline.read(fake_ti("CountingExecutor", task_id="seam"), 1)[1] == ["line for seam try 1"]
+    assert [deadline.seconds for deadline in deadlines] == [10.0]
+    assert ExecutorLogPipeline().helper is not ExecutorLogPipeline().helper  # each builds its own by default
