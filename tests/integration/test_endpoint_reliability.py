@@ -23,14 +23,7 @@ from tests.integration.conftest import POD_LINES, SeededCluster
 from tests.integration.endpoint import LogEndpoint, add_running_copy, log_endpoint, task_instance_changed
 from tests.support.airflow_state import conf_vars
 from tests.support.kube import airflow_pointed_at
-from tests.support.processes import (
-    child_pids,
-    describe,
-    new_children,
-    process_pipeline_on_the_helper,
-    start_the_helper,
-    zombies,
-)
+from tests.support.processes import child_pids, describe, new_children, start_the_helper, zombies
 from tests.support.task_instances import fake_ti
 
 pytestmark = pytest.mark.slow
@@ -46,7 +39,7 @@ ENDPOINT_OVERHEAD = 10.0
 def endpoint(seeded_cluster: SeededCluster) -> Iterator[LogEndpoint]:
     # The fallback scenarios' deadline (FALLBACK_DEADLINE) is the read's, not the helper's first start.
     start_the_helper()
-    with process_pipeline_on_the_helper(), log_endpoint(seeded_cluster.dag_id, seeded_cluster.task_id) as client:
+    with log_endpoint(seeded_cluster.dag_id, seeded_cluster.task_id) as client:
         yield client
 
 

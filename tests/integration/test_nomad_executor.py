@@ -19,7 +19,7 @@ from tests.integration.conftest import SeededCluster
 from tests.integration.endpoint import log_endpoint, task_instance_changed
 from tests.support.airflow_state import conf_vars
 from tests.support.kube import airflow_pointed_at
-from tests.support.processes import children_stopped_on_exit, describe, new_children, process_pipeline_on_the_helper
+from tests.support.processes import children_stopped_on_exit, describe, new_children
 
 pytest.importorskip(
     "airflow.providers.nomad.executors.nomad_executor",
@@ -69,10 +69,7 @@ def test_ours_serves_the_nomad_messages_and_leaves_no_process(nomad_task: Seeded
     from airflow.utils.log.file_task_handler import FileTaskHandler
 
     with children_stopped_on_exit() as before:  # a failure's leftovers are stopped by PID
-        with (
-            process_pipeline_on_the_helper(),
-            log_endpoint(nomad_task.dag_id, nomad_task.task_id) as endpoint,
-        ):
+        with log_endpoint(nomad_task.dag_id, nomad_task.task_id) as endpoint:
             response = endpoint.get(nomad_task.run_id)
             cached = dict(FileTaskHandler.executor_instances)
         assert response.status_code == 200, response.text[:1000]

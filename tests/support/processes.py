@@ -198,18 +198,6 @@ def forks_of_this_process() -> Iterator[list[int]]:
         _fork_records.remove(record)
 
 
-@contextlib.contextmanager
-def process_pipeline_on_the_helper() -> Iterator[None]:
-    """For the block, this process's pipeline (the log handlers', the API server's) holds :data:`HELPER`."""
-    from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline, use_process_pipeline
-
-    previous = use_process_pipeline(ExecutorLogPipeline(helper=HELPER))
-    try:
-        yield
-    finally:
-        use_process_pipeline(previous)
-
-
 def start_the_helper() -> None:
     """
     Start :data:`HELPER`'s helper process, preloaded as a short-lived read preloads it.
