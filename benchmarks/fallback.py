@@ -97,9 +97,11 @@ def versions(*distributions: str) -> dict[str, str]:
 
 
 def _helper_pids() -> set[int]:
-    from airflow_executor_logs.utils.zygote import helper_pids
+    """The pid of the helper of this process's pipeline (the one our handler reads through), if it runs."""
+    from airflow_executor_logs import process_pipeline
 
-    return helper_pids()
+    pid = process_pipeline().helper.pid
+    return set() if pid is None else {pid}
 
 
 def _descendants() -> set[int]:
@@ -151,9 +153,9 @@ def start_methods(args: argparse.Namespace) -> dict[str, Any]:
                             left[method] |= _descendants() - before - _helper_pids()
             elapsed = time.monotonic() - started
             still = {m: sorted(pid for pid in pids if psutil.pid_exists(pid)) for m, pids in left.items()}
-    from airflow_executor_logs.utils.zygote import stop_helper
+    from airflow_executor_logs import process_pipeline
 
-    stop_helper()
+    process_pipeline().helper.stop()
     per_executor = {}
     for executor, by_method in samples.items():
         stats = {
@@ -289,7 +291,7 @@ class Tree:
     stop: threading.Event = field(default_factory=threading.Event)
 
     def sample(self, root: int) -> None:
-        from airflow_executor_logs.utils.processes import process_tree
+        from tests.support.process_control import process_tree
 
         for proc in process_tree(root):
             with contextlib.suppress(psutil.Error):
@@ -311,7 +313,7 @@ class Tree:
             thread.join(5)
 
     def alive(self) -> list[psutil.Process]:
-        from airflow_executor_logs.utils.processes import same_process
+        from tests.support.process_control import same_process
 
         procs = (same_process(pid, created) for pid, created in self.seen.items())
         return [p for p in procs if p is not None]
@@ -509,7 +511,7 @@ def run_variant(sandbox: Any, variant: Variant, tmp: Path, args: argparse.Namesp
         # Graceful shutdown: what outlives the server, of every process seen in its tree and its TMPDIR.
         server.terminate_root(timeout=30.0)
         time.sleep(3.0)
-        from airflow_executor_logs.utils.processes import find_processes_with_env
+        from tests.support.process_control import find_processes_with_env
 
         after = {p.pid: p for p in tree.alive()}
         after.update({p.pid: p for p in find_processes_with_env("TMPDIR", server.tmpdir)})

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from airflow_executor_logs.utils.processes import stop_process_tree
 from airflow_executor_logs_testing import Fault
 from tests.e2e.conftest import FALLBACK_RUN, UNKNOWN_RUN, Deployment
+from tests.support.process_control import stop_process_tree
 
 pytestmark = [pytest.mark.e2e]
 

@@ -26,7 +26,6 @@ import httpx
 import psutil
 import pytest
 
-from airflow_executor_logs.utils.processes import find_processes_with_env
 from airflow_executor_logs_testing.executors import (
     FALLBACK_LINE,
     FALLBACK_SOURCE,
@@ -37,6 +36,7 @@ from airflow_executor_logs_testing.executors import (
 )
 from tests.e2e.conftest import FALLBACK_RUN, MANAGER_IN_INIT, PLAIN_RUN, POD_LINES, PROVIDER, Deployment, assert_tails
 from tests.support.build_overlaps import build_intervals, overlapping_builds
+from tests.support.process_control import find_processes_with_env
 from tests.support.sandbox import RUN_ID, TASK_ID, ApiServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

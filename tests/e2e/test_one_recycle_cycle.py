@@ -21,10 +21,11 @@ from dataclasses import dataclass, field
 import psutil
 import pytest
 
-from airflow_executor_logs.utils.processes import ManagerProcess, find_processes_with_env, is_gone, wait_gone
+from airflow_executor_logs.utils.processes import ManagerProcess, is_gone
 from airflow_executor_logs.utils.zygote import is_helper_cmdline
 from airflow_executor_logs_testing.executors import FALLBACK_SOURCE
 from tests.e2e.conftest import FALLBACK_RUN, FIX, MANAGER_IN_INIT, POD_LINES, PROVIDER, STOCK, Deployment, assert_tails
+from tests.support.process_control import find_processes_with_env, wait_gone
 from tests.support.sandbox import ApiServer
 
 pytestmark = [pytest.mark.e2e]

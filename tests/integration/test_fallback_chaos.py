@@ -25,10 +25,10 @@ import pytest
 
 from airflow_executor_logs.config import Settings
 from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline
+from airflow_executor_logs.executors.resilience.deadline import Deadline
 from airflow_executor_logs.executors.short_lived import PRELOAD
-from airflow_executor_logs.utils import zygote as zygote_module
 from airflow_executor_logs.utils.processes import is_gone, is_manager
-from airflow_executor_logs.utils.zygote import Zygote
+from airflow_executor_logs.utils.zygote import Zygote, is_helper_cmdline
 from airflow_executor_logs_testing import executors as fx
 from tests.support.airflow_state import conf_vars
 from tests.support.processes import children_stopped_on_exit, stopped_if_left
@@ -67,6 +67,8 @@ MODULES = {
     "chaos_slow": "SlowToImportExecutor",
 }
 DEADLINE = 4.0
+#: The running test's own helper (:func:`chaos` sets it): every pipeline of that test holds it.
+_zygote = Zygote()
 
 
 @pytest.fixture
@@ -79,12 +81,13 @@ def chaos(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.setenv("CHAOS_DIR", str(tmp_path))
     monkeypatch.setenv(fx.MARKER_ENV, uuid.uuid4().hex)
     fresh = Zygote()
-    monkeypatch.setattr(zygote_module, "_zygote", fresh)
+    monkeypatch.setattr(sys.modules[__name__], "_zygote", fresh)
     setting = ",".join([fx.all_executors_setting(), *(f"{n}.{c}" for n, c in MODULES.items())])
     setting += "," + ",".join(f"{n}.Slow{c}" for n, c in MODULES.items())
     with conf_vars({("core", "executor"): setting}), children_stopped_on_exit():
         try:
-            fresh.call(os.getpid, deadline=300, preload=PRELOAD)  # its start imports Airflow: not the reads' time
+            # Its start imports Airflow: not the reads' time.
+            fresh.call(os.getpid, deadline=Deadline(300), preload=PRELOAD)
             yield tmp_path
         finally:
             fresh.stop(timeout=5)
@@ -92,7 +95,9 @@ def chaos(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 def _pipeline(deadline: float = DEADLINE, **settings: Any) -> ExecutorLogPipeline:
-    return ExecutorLogPipeline(settings=Settings(fallback_timeout=deadline, answer_ttl=1e-6, **settings))
+    return ExecutorLogPipeline(
+        settings=Settings(fallback_timeout=deadline, answer_ttl=1e-6, **settings), helper=_zygote
+    )
 
 
 def _timed_read(pipeline: ExecutorLogPipeline, executor: str, task_id: str = "task") -> tuple[float, str]:
@@ -121,7 +126,7 @@ def _nothing_left() -> None:
 
 
 def _is_helper(proc: psutil.Process) -> bool:
-    return zygote_module.is_helper_cmdline(proc.cmdline())
+    return is_helper_cmdline(proc.cmdline())
 
 
 def _until(predicate: Any, timeout: float) -> float:
@@ -134,7 +139,7 @@ def _until(predicate: Any, timeout: float) -> float:
 
 
 def _helper() -> psutil.Process:
-    pid = zygote_module._zygote.pid
+    pid = _zygote.pid
     assert pid is not None
     return psutil.Process(pid)
 
@@ -204,8 +209,8 @@ def test_a_replacement_helper_is_not_judged_stuck_while_it_starts(chaos: Path, m
         assert len(times) < 30, f"no lines within 30 reads; helpers {helpers}"
         took, text = _timed_read(pipeline, "SlowToImportExecutor", f"t{len(times)}")
         times.append(took)
-        if zygote_module._zygote.pid is not None:
-            helpers.add(zygote_module._zygote.pid)
+        if _zygote.pid is not None:
+            helpers.add(_zygote.pid)
         assert "read by SlowToImportExecutor" in text or "did not return logs within" in text, text
     print(
         f"\ncold start after a replacement: {len(times)} reads answered in {min(times):.2f}-{max(times):.2f} s "

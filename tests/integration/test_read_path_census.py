@@ -18,7 +18,6 @@ import pytest
 
 from airflow_executor_logs.config import Settings
 from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline
-from airflow_executor_logs.utils import zygote as zygote_module
 from airflow_executor_logs.utils.log.task_handler import ExecutorLogsFileTaskHandler
 from airflow_executor_logs.utils.zygote import Zygote
 from airflow_executor_logs_testing import executors as fx
@@ -83,16 +82,14 @@ def counted_read(seeded_cluster: SeededCluster, tmp_path: Path) -> Iterator[Call
     fresh = Zygote()
     with (
         airflow_pointed_at(seeded_cluster.kube, seeded_cluster.kubeconfig),
-        pytest.MonkeyPatch.context() as patch,
         children_stopped_on_exit(),
         census.installed(),
     ):
-        patch.setattr(zygote_module, "_zygote", fresh)
 
         def read(ti: Any) -> tuple[Census, int]:
             # Its threads start under the census. Its settings are the test's, fixed: a snapshot is re-read from
             # conf every few seconds, and whether a counted read is the one that re-reads it is chance.
-            handler.executor_log_pipeline = ExecutorLogPipeline(settings=Settings.from_conf())
+            handler.executor_log_pipeline = ExecutorLogPipeline(settings=Settings.from_conf(), helper=fresh)
             _read_to_the_end(handler, ti)
             with census.recording() as seen:
                 events = _read_to_the_end(handler, ti)

@@ -8,11 +8,17 @@ from collections.abc import Iterator
 
 
 def reset_executor_caches() -> None:
-    """Forget every executor Airflow's loader and the stock handler remember; start a fresh pipeline."""
+    """
+    Forget every executor Airflow's loader and the stock handler remember; start a fresh pipeline.
+
+    The fresh process pipeline holds the test process's one helper (``tests.support.processes.HELPER``), as
+    a worker's pipeline holds its one: a reset does not cost the next short-lived read a cold helper start.
+    """
     from airflow.executors import executor_loader
     from airflow.utils.log.file_task_handler import FileTaskHandler
 
-    from airflow_executor_logs.executors.log_pipeline import use_process_pipeline
+    from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline, use_process_pipeline
+    from tests.support.processes import HELPER
 
     for name in (
         "_executor_names",
@@ -28,7 +34,7 @@ def reset_executor_caches() -> None:
         if cache is not None:
             cache.clear()
     FileTaskHandler.executor_instances.clear()
-    use_process_pipeline(None)
+    use_process_pipeline(ExecutorLogPipeline(helper=HELPER))
 
 
 @contextlib.contextmanager

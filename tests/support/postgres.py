@@ -23,8 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from airflow_executor_logs.utils.processes import stop_process_tree
 from airflow_executor_logs_testing.lifecycle import Lifecycle
+from tests.support.process_control import stop_process_tree
 
 HOST = "127.0.0.1"
 SERVER_USER = "postgres"

@@ -14,20 +14,32 @@ from collections.abc import Iterator
 
 import psutil
 
-from airflow_executor_logs.utils.processes import is_gone, stop_process_tree, stop_processes
+from airflow_executor_logs.executors.resilience.deadline import Deadline
+from airflow_executor_logs.utils.processes import is_gone, stop_processes
 from airflow_executor_logs.utils.processes.managers import is_forkserver_cmdline, is_resource_tracker_cmdline
-from airflow_executor_logs.utils.zygote import helper_pids
+from airflow_executor_logs.utils.zygote import Zygote
+from tests.support.process_control import stop_process_tree
+
+#: The test process's one short-lived executor helper, as a worker's pipeline holds one: the tests' pipelines
+#: share it (``ExecutorLogPipeline(helper=HELPER)``), so a cold start is paid once, not per pipeline.
+HELPER = Zygote()
 
 
 def child_pids() -> set[int]:
     """
     Every live descendant of this process (zombies included), but the helpers that live as long as it does.
 
-    Those are its zygote, and the forkserver and resource tracker ``multiprocessing`` keeps for the whole
+    Those are :data:`HELPER`, and the forkserver and resource tracker ``multiprocessing`` keeps for the whole
     process once something here started one (a Manager started under the ``forkserver`` start method).
     """
     me = psutil.Process()
     return {child.pid for child in me.children(recursive=True)} - helper_pids() - _stdlib_helpers(me)
+
+
+def helper_pids() -> set[int]:
+    """The pid of :data:`HELPER`'s live helper process, if any."""
+    pid = HELPER.pid
+    return set() if pid is None else {pid}
 
 
 def _stdlib_helpers(me: psutil.Process) -> set[int]:
@@ -188,12 +200,11 @@ def forks_of_this_process() -> Iterator[list[int]]:
 
 def start_the_helper() -> None:
     """
-    Start this process's zygote, preloaded as a short-lived read preloads it.
+    Start :data:`HELPER`'s helper process, preloaded as a short-lived read preloads it.
 
     Its first start imports Airflow (seconds on a loaded machine): tests whose deadlines are about the
     read, not about that start, call this first.
     """
     from airflow_executor_logs.executors.short_lived import PRELOAD
-    from airflow_executor_logs.utils.zygote import call_in_helper
 
-    call_in_helper(os.getpid, deadline=300, preload=PRELOAD)
+    HELPER.call(os.getpid, deadline=Deadline(300), preload=PRELOAD)

@@ -14,7 +14,13 @@ from airflow_executor_logs.metrics import Metrics
 from airflow_executor_logs_testing import executors as fx
 from tests.support.airflow_state import conf_vars
 from tests.support.kube_double import kube
+from tests.support.processes import HELPER, start_the_helper
 from tests.support.task_instances import fake_ti
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _helper_is_up() -> None:
+    start_the_helper()  # the fallback reads' 1 s deadline is the read's, not the helper's first start
 
 
 @pytest.fixture
@@ -26,7 +32,7 @@ def counted() -> Iterator[mock.MagicMock]:
 
 
 def read_running_task_log(ti: object, try_number: int) -> tuple[list[str], list[str]]:
-    return ExecutorLogPipeline(settings=Settings(fallback_timeout=1)).read(ti, try_number)
+    return ExecutorLogPipeline(settings=Settings(fallback_timeout=1), helper=HELPER).read(ti, try_number)
 
 
 def _counts(incr: mock.MagicMock) -> list[tuple[str, str]]:

@@ -16,7 +16,7 @@ import pytest
 
 from airflow_executor_logs import __version__, config
 from airflow_executor_logs.provider import PACKAGE_NAME, get_provider_info
-from airflow_executor_logs.utils.processes import stop_process_tree
+from tests.support.process_control import stop_process_tree
 
 ENTRY_POINT = "airflow_executor_logs.provider:get_provider_info"
 OPTION_KEYS = {"description", "version_added", "type", "example", "default", "sensitive"}

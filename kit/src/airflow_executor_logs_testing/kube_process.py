@@ -7,6 +7,7 @@ loopback-only admin API, whose methods are ``FakeKubeAPI``'s own (see :mod:`.kub
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -18,7 +19,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from airflow_executor_logs.utils.processes import stop_processes
 from airflow_executor_logs_testing.kube_api.admin import call_remote, remote
 from airflow_executor_logs_testing.kube_api.api import FakeKubeAPI
 from airflow_executor_logs_testing.kube_api.service import LoopbackService
@@ -102,8 +102,17 @@ class FakeKubeProcess(LoopbackService):
             self._stderr.close()
 
     def _terminate(self, timeout: float = 5.0) -> None:
-        if self._proc is not None:
-            stop_processes([self._proc], grace=timeout)  # through Popen: never signals a reaped (recycled) pid
+        """SIGTERM the child, SIGKILL it after ``timeout`` s; through its Popen, which never signals a reaped pid."""
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout)
 
     @property
     def pid(self) -> int:

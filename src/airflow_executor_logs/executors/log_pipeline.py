@@ -40,7 +40,7 @@ from airflow_executor_logs.executors.resilience.guard import ReaderBlocked, Read
 from airflow_executor_logs.executors.resolution import ExecutorResolutionError, ExecutorResolver, ResolvedExecutor
 from airflow_executor_logs.executors.short_lived import ExecutorDeadlineExceeded, read_with_short_lived_executor
 from airflow_executor_logs.metrics import Metrics, MetricsSink
-from airflow_executor_logs.utils.zygote import PreloadStartedThread
+from airflow_executor_logs.utils.zygote import PreloadStartedThread, Zygote
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,7 @@ class ExecutorLogPipeline:
     :param policy: what happens around each answer; by default :class:`~.answer_memory.AnswerMemory`
         (answers reused within ``answer_ttl``, the last good lines shown when a read fails).
     :param max_blocked_readers: threads each reader may leave blocked past their deadline.
+    :param helper: the process that forks short-lived executors' children; by default one of its own.
     """
 
     def __init__(
@@ -83,6 +84,7 @@ class ExecutorLogPipeline:
         policy: AnswerPolicy | None = None,
         max_blocked_readers: int = 4,
         clock: Callable[[], float] = time.monotonic,
+        helper: Zygote | None = None,
     ) -> None:
         self.registry = registry or ReaderRegistry(builtins=BUILTIN_READERS)
         self.metrics: MetricsSink = metrics or Metrics()
@@ -92,6 +94,7 @@ class ExecutorLogPipeline:
         self.bulkhead = Bulkhead()
         #: Short-lived executors being built, at most ``max_concurrent_fallback_reads``.
         self.fallback_bulkhead = Bulkhead()
+        self.helper = helper or Zygote()
         self._fixed_settings = settings
         self._settings: tuple[float, Settings] | None = None
         self._clock = clock
@@ -223,10 +226,15 @@ class ExecutorLogPipeline:
         self._warn_once(executor_cls)
         self.metrics.incr(metric_names.FALLBACK_READS, executor_cls)
         report = self._report(executor_cls)
-        try:
-            task_log = self._short_lived_read_in_slot(executor, ti, key.try_number, settings)
-        except _FallbackBusy:
+        deadline = Deadline(settings.fallback_timeout, self._clock)
+        # No wait for a slot: a build takes seconds, and a read waiting for one holds an API request thread meanwhile.
+        slot = self.fallback_bulkhead.acquire(settings.max_concurrent_fallback_reads, 0.0, deadline)
+        if slot is None:
             return problems.worker_busy(settings.max_concurrent_fallback_reads, report, short_lived=True)
+        try:
+            task_log = read_with_short_lived_executor(
+                executor, ti, key.try_number, helper=self.helper, deadline=deadline, idle=settings.fallback_idle
+            )
         except PreloadStartedThread as err:  # that read alone is refused; the next one runs without the preload
             return problems.preload_refused(executor_cls, err, report)
         except ExecutorDeadlineExceeded as err:
@@ -234,21 +242,9 @@ class ExecutorLogPipeline:
         except Exception as err:
             log.warning("Short-lived %s failed to read task logs: %s", executor_cls.__name__, err)
             return problems.failed(executor_cls, err, report)
-        return Answer(*as_streaming(task_log))
-
-    def _short_lived_read_in_slot(
-        self, executor: ResolvedExecutor, ti: Any, try_number: int, settings: Settings
-    ) -> tuple[list[str], list[str]]:
-        deadline = Deadline(settings.fallback_timeout, self._clock)
-        # No wait for a slot: a build takes seconds, and a read waiting for one holds an API request thread meanwhile.
-        slot = self.fallback_bulkhead.acquire(settings.max_concurrent_fallback_reads, 0.0, deadline)
-        if slot is None:
-            raise _FallbackBusy
-        try:
-            left = max(deadline.left(), 0.001)
-            return read_with_short_lived_executor(executor, ti, try_number, deadline=left, idle=settings.fallback_idle)
         finally:
             slot.release()
+        return Answer(*as_streaming(task_log))
 
     def _warn_once(self, executor_cls: type) -> None:
         with self._lock:
@@ -261,10 +257,6 @@ class ExecutorLogPipeline:
             executor_cls.__module__,
             executor_cls.__qualname__,
         )
-
-
-class _FallbackBusy(Exception):
-    """No slot for one more short-lived executor in this worker."""
 
 
 _process_pipeline: ExecutorLogPipeline | None = None

@@ -3,8 +3,8 @@ Build an executor for one read and leave nothing running afterwards.
 
 Used for executor classes that override ``get_task_log`` but have no class-level reader.
 :func:`call_with_short_lived_executor` runs build, read and teardown in an isolated child process,
-forked by this worker's single-threaded helper (:mod:`airflow_executor_logs.utils.zygote`), never by
-the threaded worker itself: whatever the executor starts, in ``__init__``, ``get_task_log`` or
+forked by the single-threaded helper it is given (a :class:`~airflow_executor_logs.utils.zygote.Zygote`,
+the pipeline's), never by the threaded worker itself: whatever the executor starts, in ``__init__``, ``get_task_log`` or
 ``end()``, held on the instance or not, children and grandchildren alike, under any start method, is
 stopped before the read returns, and concurrent reads never touch each other's processes.
 
@@ -24,12 +24,13 @@ from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow_executor_logs.utils.isolated_call import IsolatedCallTimedOut
-from airflow_executor_logs.utils.zygote import call_in_helper
 
 if TYPE_CHECKING:
     from airflow.executors.base_executor import BaseExecutor
 
+    from airflow_executor_logs.executors.resilience.deadline import Deadline
     from airflow_executor_logs.executors.resolution import ResolvedExecutor
+    from airflow_executor_logs.utils.zygote import Zygote
 
 log = logging.getLogger(__name__)
 
@@ -93,20 +94,26 @@ def short_lived_executor(resolved: ResolvedExecutor) -> Iterator[BaseExecutor]:
 
 
 def call_with_short_lived_executor(
-    resolved: ResolvedExecutor, call: Callable[[BaseExecutor], T], *, deadline: float, idle: float = 120.0
+    resolved: ResolvedExecutor,
+    call: Callable[[BaseExecutor], T],
+    *,
+    helper: Zygote,
+    deadline: Deadline,
+    idle: float = 120.0,
 ) -> T:
     """
-    ``call(executor)`` on a short-lived executor in an isolated child process, within ``deadline`` seconds.
+    ``call(executor)`` on a short-lived executor in a child process ``helper`` forks, before ``deadline``.
 
     ``call`` and its answer must pickle (a module-level function, or a ``functools.partial`` of one).
     On return, on an exception (re-raised here as
     :class:`~airflow_executor_logs.utils.isolated_call.IsolatedCallFailed`) and at the deadline
-    (:class:`ExecutorDeadlineExceeded`), every process started for the call is gone. ``idle``: seconds
-    the helper process waits for the next call before it exits.
+    (:class:`ExecutorDeadlineExceeded`), every process started for the call is gone. ``helper``: in an
+    API server worker, its pipeline's (``process_pipeline().helper``). ``idle``: seconds the helper
+    process waits for the next call before it exits.
     """
     started = time.monotonic()
     try:
-        return call_in_helper(
+        return helper.call(
             functools.partial(_build_call_close, resolved, call),
             deadline=deadline,
             grace=_TERMINATE_GRACE,
@@ -115,17 +122,17 @@ def call_with_short_lived_executor(
         )
     except IsolatedCallTimedOut:
         raise ExecutorDeadlineExceeded(
-            f"{resolved.executor_cls.__name__} did not return logs within {deadline:.3g} s "
+            f"{resolved.executor_cls.__name__} did not return logs within {deadline.seconds:.3g} s "
             f"(waited {time.monotonic() - started:.1f} s); its processes were stopped"
         ) from None
 
 
 def read_with_short_lived_executor(
-    resolved: ResolvedExecutor, ti: Any, try_number: int, *, deadline: float, idle: float = 120.0
+    resolved: ResolvedExecutor, ti: Any, try_number: int, *, helper: Zygote, deadline: Deadline, idle: float = 120.0
 ) -> tuple[list[str], list[str]]:
     """``get_task_log(ti, try_number)`` of a short-lived executor, as plain lists of strings (they pickle)."""
     call = functools.partial(_get_task_log, portable_task_instance(ti), try_number)
-    return call_with_short_lived_executor(resolved, call, deadline=deadline, idle=idle)
+    return call_with_short_lived_executor(resolved, call, helper=helper, deadline=deadline, idle=idle)
 
 
 #: What the helper imports once, so its children do not each import it.

@@ -22,6 +22,9 @@ any child took it (stuck in a preload import, SIGSTOPped, its socket full) is ki
 the next call starts a new one. One still starting is not (a cold start outlasts a short deadline), unless
 it has been starting for :data:`~.zygote_keeper.START_LIMIT` seconds.
 Helpers are started and stopped by one long-lived thread of the worker (:mod:`.zygote_keeper`).
+
+A :class:`Zygote` is a seam the read pipeline builds and holds, like its Kubernetes client cache: the
+process's pipeline (``process_pipeline()``) holds the worker's one helper; a test passes its own.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from airflow_executor_logs.utils.isolated_call import (
     IsolatedCallFailed,
@@ -49,17 +52,12 @@ from airflow_executor_logs.utils.isolated_call import (
 from airflow_executor_logs.utils.zygote_helper import HELPER_MARK, LENGTH, is_helper_cmdline, threaded_module
 from airflow_executor_logs.utils.zygote_keeper import KILL_GRACE, START_LIMIT, Keeper, Running, kill
 
+if TYPE_CHECKING:
+    from airflow_executor_logs.executors.resilience.deadline import Deadline
+
 T = TypeVar("T")
 
-__all__ = [
-    "HELPER_MARK",
-    "PreloadStartedThread",
-    "Zygote",
-    "call_in_helper",
-    "helper_pids",
-    "is_helper_cmdline",
-    "stop_helper",
-]
+__all__ = ["HELPER_MARK", "PreloadStartedThread", "Zygote", "is_helper_cmdline"]
 
 
 class PreloadStartedThread(IsolatedCallFailed):
@@ -76,7 +74,11 @@ class PreloadStartedThread(IsolatedCallFailed):
 
 
 class Zygote:
-    """The worker's side of one helper process: starts it when needed, sends it calls."""
+    """
+    The worker's side of one helper process: starts it when needed, sends it calls.
+
+    Fork-safe: in a forked child it knows no helper (that one is its parent's) and starts its own.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -102,19 +104,20 @@ class Zygote:
         self,
         fn: Callable[[], T],
         *,
-        deadline: float,
+        deadline: Deadline,
         grace: float = 2.0,
         idle: float = 120.0,
         preload: Iterable[str] = (),
     ) -> T:
         """
-        ``fn()`` in a child the helper forks, its answer pickled back; at most ``deadline`` seconds.
+        ``fn()`` in a child the helper forks, its answer pickled back; no later than ``deadline``.
 
         :raises IsolatedCallFailed: ``fn`` raised, its answer could not be sent back, or the helper failed.
-        :raises IsolatedCallTimedOut: no answer within ``deadline``.
+        :raises IsolatedCallTimedOut: no answer before ``deadline``.
         """
-        give_up_at = time.monotonic() + deadline
-        self._longest = max(self._longest, deadline + grace)
+        left = max(deadline.left(), 0.001)
+        give_up_at = time.monotonic() + left
+        self._longest = max(self._longest, left + grace)
         preload = list(dict.fromkeys(preload))
         try:
             body = pickle.dumps((dict(os.environ), list(sys.path), _start_method(), pickle.dumps(fn)))
@@ -242,27 +245,6 @@ class Zygote:
             helper.proc.wait(timeout)
         if helper.proc.poll() is None:
             kill(helper)
-
-
-_zygote = Zygote()
-
-
-def call_in_helper(
-    fn: Callable[[], T], *, deadline: float, grace: float = 2.0, idle: float = 120.0, preload: Iterable[str] = ()
-) -> T:
-    """:meth:`Zygote.call` on this process's helper."""
-    return _zygote.call(fn, deadline=deadline, grace=grace, idle=idle, preload=preload)
-
-
-def helper_pids() -> set[int]:
-    """The pid of this process's live helper, if any (it is not a leak while this process lives)."""
-    pid = _zygote.pid
-    return set() if pid is None else {pid}
-
-
-def stop_helper() -> None:
-    """Stop this process's helper, if it runs."""
-    _zygote.stop()
 
 
 def _start_method() -> str | None:

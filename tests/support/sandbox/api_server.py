@@ -17,16 +17,9 @@ from typing import IO, TYPE_CHECKING, Literal
 import httpx
 import psutil
 
-from airflow_executor_logs.utils.processes import (
-    ManagerProcess,
-    find_manager_processes,
-    find_processes_with_env,
-    process_tree,
-    same_process,
-    stop_process_tree,
-    stop_processes,
-)
+from airflow_executor_logs.utils.processes import ManagerProcess, find_manager_processes, stop_processes
 from airflow_executor_logs_testing.lifecycle import Lifecycle
+from tests.support.process_control import find_processes_with_env, process_tree, same_process, stop_process_tree
 from tests.support.sandbox.client import LogClient
 from tests.support.sandbox.home import HOST, SandboxError, SandboxLayout, free_port
 

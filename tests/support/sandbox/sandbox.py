@@ -12,13 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import psutil
 
-from airflow_executor_logs.utils.processes import (
-    ManagerProcess,
-    find_manager_processes,
-    find_processes_with_env,
-    stop_processes,
-)
+from airflow_executor_logs.utils.processes import ManagerProcess, find_manager_processes, stop_processes
 from airflow_executor_logs_testing.lifecycle import Lifecycle
+from tests.support.process_control import find_processes_with_env
 from tests.support.sandbox import home
 from tests.support.sandbox.api_server import ApiServer
 from tests.support.sandbox.home import SandboxError

@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from airflow_executor_logs.utils.processes import stop_process_tree
+from tests.support.process_control import stop_process_tree
 from tests.support.sandbox.home import (
     DAG_ID,
     QUEUED_BY_JOB_ID,

@@ -16,7 +16,7 @@ from airflow_executor_logs.executors.problem_answers import LINE_WIDTH
 from airflow_executor_logs.executors.reader_protocol import Notice
 from airflow_executor_logs_testing import executors as fx
 from tests.support.airflow_state import conf_vars
-from tests.support.processes import child_pids, new_children, start_the_helper
+from tests.support.processes import HELPER, child_pids, new_children, start_the_helper
 from tests.support.task_instances import fake_ti
 
 
@@ -33,7 +33,7 @@ def _helper_is_up() -> None:
 
 @pytest.fixture
 def pipeline() -> ExecutorLogPipeline:
-    return ExecutorLogPipeline(settings=Settings(read_timeout=2.0, fallback_timeout=10.0))
+    return ExecutorLogPipeline(settings=Settings(read_timeout=2.0, fallback_timeout=10.0), helper=HELPER)
 
 
 def _notice(logs: list[str]) -> dict[str, Any]:
@@ -238,7 +238,7 @@ def test_short_lived_reads_beyond_the_bulkhead_are_answered_busy_at_once() -> No
     from concurrent.futures import ThreadPoolExecutor
 
     settings = Settings(fallback_timeout=30.0, max_concurrent_fallback_reads=2, slot_wait=5.0, answer_ttl=1e-6)
-    pipeline = ExecutorLogPipeline(settings=settings)
+    pipeline = ExecutorLogPipeline(settings=settings, helper=HELPER)
     release, started = threading.Event(), threading.Semaphore(0)
 
     def slow_build(resolved: Any, ti: Any, try_number: int, **_: Any) -> tuple[list[str], list[str]]:
@@ -280,3 +280,21 @@ def test_an_exceptions_text_reaches_viewers_redacted_once() -> None:
     assert "assumed-role" not in shown
     assert "(AccessDenied)" in messages[-1]
     assert "arn:aws:eks:eu-west-1:<account>:cluster/prod" in messages[-1]
+
+
+def test_short_lived_reads_go_through_the_helper_the_pipeline_holds() -> None:
+    """The helper is a seam: a pipeline reads through the one it is given, with the read's Deadline."""
+    from airflow_executor_logs.executors.resilience.deadline import Deadline
+    from airflow_executor_logs.utils.zygote import Zygote
+
+    deadlines: list[Deadline] = []
+
+    class Recording(Zygote):
+        def call(self, fn: Any, *, deadline: Deadline, **kwargs: Any) -> Any:
+            deadlines.append(deadline)
+            return HELPER.call(fn, deadline=deadline, **kwargs)
+
+    pipeline = ExecutorLogPipeline(settings=Settings(fallback_timeout=10.0, answer_ttl=1e-6), helper=Recording())
+    assert pipeline.read(fake_ti("CountingExecutor", task_id="seam"), 1)[1] == ["line for seam try 1"]
+    assert [deadline.seconds for deadline in deadlines] == [10.0]
+    assert ExecutorLogPipeline().helper is not ExecutorLogPipeline().helper  # each builds its own by default

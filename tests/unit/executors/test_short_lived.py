@@ -22,6 +22,7 @@ import pytest
 from airflow_executor_logs import metrics
 from airflow_executor_logs.config import Settings
 from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline
+from airflow_executor_logs.executors.resilience.deadline import Deadline
 from airflow_executor_logs.executors.resolution import ExecutorResolver, ResolvedExecutor
 from airflow_executor_logs.executors.short_lived import (
     ExecutorDeadlineExceeded,
@@ -30,14 +31,15 @@ from airflow_executor_logs.executors.short_lived import (
     short_lived_executor,
 )
 from airflow_executor_logs.metrics import RecordingMetrics
-from airflow_executor_logs.utils.zygote import helper_pids
 from airflow_executor_logs_testing import executors as fx
 from tests.support.airflow_state import conf_vars
 from tests.support.processes import (
+    HELPER,
     child_pids,
     children_stopped_on_exit,
     describe,
     forks_of_this_process,
+    helper_pids,
     new_children,
     start_the_helper,
     zombies,
@@ -75,13 +77,13 @@ def marker() -> Iterator[str]:
 
 @pytest.fixture
 def pipeline() -> ExecutorLogPipeline:
-    return ExecutorLogPipeline(settings=Settings(fallback_timeout=READ_DEADLINE))
+    return ExecutorLogPipeline(settings=Settings(fallback_timeout=READ_DEADLINE), helper=HELPER)
 
 
 @pytest.fixture
 def hasty() -> ExecutorLogPipeline:
     """A pipeline for reads that hang: they wait :data:`DEADLINE` out."""
-    return ExecutorLogPipeline(settings=Settings(fallback_timeout=DEADLINE))
+    return ExecutorLogPipeline(settings=Settings(fallback_timeout=DEADLINE), helper=HELPER)
 
 
 def _resolve(cls: type) -> ResolvedExecutor:
@@ -229,7 +231,10 @@ def _get_task_log(try_number: int, executor: Any) -> Any:
 def test_call_returns_the_answer_and_leaves_nothing(marker: str) -> None:
     before = child_pids()
     answer = call_with_short_lived_executor(
-        _resolve(fx.GrandchildExecutor), functools.partial(_get_task_log, 3), deadline=READ_DEADLINE
+        _resolve(fx.GrandchildExecutor),
+        functools.partial(_get_task_log, 3),
+        helper=HELPER,
+        deadline=Deadline(READ_DEADLINE),
     )
     assert answer == (["read by GrandchildExecutor"], ["line for task try 3"])
     _assert_nothing_left(before, marker)
@@ -240,7 +245,10 @@ def test_call_at_the_deadline_raises_and_leaves_nothing(marker: str) -> None:
     started = time.monotonic()
     with pytest.raises(ExecutorDeadlineExceeded, match=r"GetLogHangsExecutor did not return logs within 0\.6 s"):
         call_with_short_lived_executor(
-            _resolve(fx.GetLogHangsExecutor), functools.partial(_get_task_log, 1), deadline=DEADLINE
+            _resolve(fx.GetLogHangsExecutor),
+            functools.partial(_get_task_log, 1),
+            helper=HELPER,
+            deadline=Deadline(DEADLINE),
         )
     assert time.monotonic() - started < DEADLINE + 10.0  # generous for a loaded machine: the call blocks for an hour
     _assert_nothing_left(before, marker)
@@ -381,7 +389,9 @@ def test_a_worker_that_runs_a_forkserver_of_its_own_still_reads(pipeline: Execut
 def test_identical_concurrent_reads_share_one_short_lived_executor(marker: str) -> None:
     """Eight people polling one task at once cost one executor (answers are not reused here: answer_ttl ~ 0)."""
     counted = RecordingMetrics()
-    pipeline = ExecutorLogPipeline(settings=Settings(fallback_timeout=READ_DEADLINE, answer_ttl=1e-6), metrics=counted)
+    pipeline = ExecutorLogPipeline(
+        settings=Settings(fallback_timeout=READ_DEADLINE, answer_ttl=1e-6), metrics=counted, helper=HELPER
+    )
     before = child_pids()
     constructed = fx.constructed(fx.ManagerExecutor)
     barrier = threading.Barrier(8)
@@ -402,7 +412,9 @@ def test_identical_concurrent_reads_share_one_short_lived_executor(marker: str) 
 @pytest.mark.parametrize("cls", [fx.ManagerExecutor, fx.ProcessExecutor, fx.StartsOnReadExecutor])
 def test_fifty_concurrent_reads_leave_no_process(marker: str, cls: type) -> None:
     # As many builds at once as threads: this is about leaks, not the bulkhead (see test_log_pipeline).
-    pipeline = ExecutorLogPipeline(settings=Settings(fallback_timeout=READ_DEADLINE, max_concurrent_fallback_reads=8))
+    pipeline = ExecutorLogPipeline(
+        settings=Settings(fallback_timeout=READ_DEADLINE, max_concurrent_fallback_reads=8), helper=HELPER
+    )
     before = child_pids()
     constructed = fx.constructed(cls)
     with ThreadPoolExecutor(8) as pool:
@@ -436,7 +448,9 @@ def test_fallback_can_be_switched_off() -> None:
 def test_read_with_short_lived_executor_answers_get_task_logs_lists_and_leaves_nothing() -> None:
     before = child_pids()
     ti = fake_ti("ManagerExecutor", task_id="t7")
-    messages, logs = read_with_short_lived_executor(_resolve(fx.ManagerExecutor), ti, 3, deadline=READ_DEADLINE)
+    messages, logs = read_with_short_lived_executor(
+        _resolve(fx.ManagerExecutor), ti, 3, helper=HELPER, deadline=Deadline(READ_DEADLINE)
+    )
     assert (messages, logs) == (
         [fx.LOG_SOURCE.format(executor="ManagerExecutor")],
         [fx.LOG_LINE.format(task_id="t7", try_number=3)],

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from airflow_executor_logs.executors.resilience.deadline import Deadline
 from airflow_executor_logs.utils.isolated_call import (
     IsolatedCallFailed,
     IsolatedCallTimedOut,
@@ -22,8 +23,7 @@ from airflow_executor_logs.utils.isolated_call import (
     call_in_child,
     thread_count,
 )
-from airflow_executor_logs.utils.zygote import call_in_helper
-from tests.support.processes import child_pids, new_children, stopped_if_left
+from tests.support.processes import HELPER, child_pids, new_children, stopped_if_left
 
 
 def _answer() -> dict[str, list[str]]:
@@ -43,30 +43,30 @@ def _sleep_a_minute() -> None:
 
 
 def test_the_answer_is_pickled_back() -> None:
-    assert call_in_helper(_answer, deadline=30) == {"lines": ["a", "b"]}
+    assert HELPER.call(_answer, deadline=Deadline(30)) == {"lines": ["a", "b"]}
 
 
 def test_an_exception_is_described() -> None:
     with pytest.raises(IsolatedCallFailed, match="KeyError: 'missing'"):
-        call_in_helper(_explode, deadline=30)
+        HELPER.call(_explode, deadline=Deadline(30))
 
 
 def test_an_answer_that_does_not_pickle_is_described() -> None:
     with pytest.raises(IsolatedCallFailed, match="could not be sent back"):
-        call_in_helper(_unpicklable, deadline=30)
+        HELPER.call(_unpicklable, deadline=Deadline(30))
 
 
 def test_a_call_that_does_not_pickle_is_described() -> None:
     with pytest.raises(IsolatedCallFailed, match="cannot be sent to the helper"):
-        call_in_helper(lambda: 1, deadline=30)
+        HELPER.call(lambda: 1, deadline=Deadline(30))
 
 
 def test_the_deadline_stops_the_child() -> None:
-    call_in_helper(_answer, deadline=30)  # the helper is up: the deadline below is the call's alone
+    HELPER.call(_answer, deadline=Deadline(30))  # the helper is up: the deadline below is the call's alone
     before = child_pids()
     started = time.monotonic()
     with pytest.raises(IsolatedCallTimedOut):
-        call_in_helper(_sleep_a_minute, deadline=0.5)
+        HELPER.call(_sleep_a_minute, deadline=Deadline(0.5))
     assert time.monotonic() - started < 30  # generous for a loaded machine: the call sleeps for a minute
     assert not new_children(before)
 
@@ -95,7 +95,7 @@ def test_a_lock_held_by_another_thread_of_the_caller_does_not_block_the_child() 
     writer.start()
     assert held.wait(5)
     try:
-        assert call_in_helper(functools.partial(_log_in_child, output), deadline=30) == "from the child\n"
+        assert HELPER.call(functools.partial(_log_in_child, output), deadline=Deadline(30)) == "from the child\n"
     finally:
         release.set()
         writer.join(5)
@@ -130,7 +130,7 @@ def _start_double_forked_sleeper() -> int:
 @pytest.mark.parametrize("start", [_start_sleeper, _start_double_forked_sleeper])
 def test_processes_started_by_the_function_are_stopped_when_it_returns(start: Callable[[], int]) -> None:
     before = child_pids()
-    pid = call_in_helper(start, deadline=30)
+    pid = HELPER.call(start, deadline=Deadline(30))
     assert stopped_if_left(pid)
     assert not new_children(before)
 
@@ -141,11 +141,11 @@ def _start_and_hang(pid_file: Path) -> None:
 
 
 def test_processes_started_by_the_function_are_stopped_at_the_deadline(tmp_path: Path) -> None:
-    call_in_helper(_answer, deadline=30)  # the helper is up: the deadline below is the call's alone
+    HELPER.call(_answer, deadline=Deadline(30))  # the helper is up: the deadline below is the call's alone
     pid_file = tmp_path / "pid"
     before = child_pids()
     with pytest.raises(IsolatedCallTimedOut):
-        call_in_helper(functools.partial(_start_and_hang, pid_file), deadline=2.0)
+        HELPER.call(functools.partial(_start_and_hang, pid_file), deadline=Deadline(2.0))
     assert stopped_if_left(int(pid_file.read_text()))
     assert not new_children(before)
 

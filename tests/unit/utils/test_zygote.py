@@ -16,8 +16,9 @@ from pathlib import Path
 import psutil
 import pytest
 
+from airflow_executor_logs.executors.resilience.deadline import Deadline
 from airflow_executor_logs.utils.processes import is_gone
-from airflow_executor_logs.utils.zygote import HELPER_MARK, Zygote, call_in_helper, helper_pids, is_helper_cmdline
+from airflow_executor_logs.utils.zygote import HELPER_MARK, Zygote, is_helper_cmdline
 from tests.support.processes import forks_of_this_process, python_child
 
 
@@ -42,7 +43,7 @@ def zygote() -> Iterator[Zygote]:
 
 def test_the_helper_starts_on_the_first_call_and_forks_each_call_a_child_of_its_own(zygote: Zygote) -> None:
     assert zygote.pid is None
-    first, second = zygote.call(_pid, deadline=60), zygote.call(_pid, deadline=60)
+    first, second = zygote.call(_pid, deadline=Deadline(60)), zygote.call(_pid, deadline=Deadline(60))
     helper = psutil.Process(zygote.pid)
     assert is_helper_cmdline(helper.cmdline())
     assert helper.ppid() == os.getpid()
@@ -52,12 +53,12 @@ def test_the_helper_starts_on_the_first_call_and_forks_each_call_a_child_of_its_
 
 
 def test_the_helper_exits_after_idle_seconds_without_calls(zygote: Zygote) -> None:
-    zygote.call(_pid, deadline=60, idle=1.0)
+    zygote.call(_pid, deadline=Deadline(60), idle=1.0)
     pid = zygote.pid
     assert pid is not None
     assert not _wait_gone([pid], timeout=30)
     assert zygote.pid is None
-    assert zygote.call(_pid, deadline=60) > 0  # the next call starts a new helper
+    assert zygote.call(_pid, deadline=Deadline(60)) > 0  # the next call starts a new helper
     assert zygote.pid not in (None, pid)
 
 
@@ -69,20 +70,22 @@ def test_idle_counts_from_when_a_call_ran_not_from_when_it_arrived(
     monkeypatch.syspath_prepend(str(tmp_path))
     # the helper imports it before its first fork
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
-    zygote.call(_pid, deadline=120, idle=2.0, preload=["slow_to_import"])
+    zygote.call(_pid, deadline=Deadline(120), idle=2.0, preload=["slow_to_import"])
     helper = zygote.pid
-    zygote.call(_pid, deadline=120, idle=2.0, preload=["slow_to_import"])
+    zygote.call(_pid, deadline=Deadline(120), idle=2.0, preload=["slow_to_import"])
     assert zygote.pid == helper
 
 
 _WORKER = """
 import functools, sys, threading, time
-from airflow_executor_logs.utils.zygote import call_in_helper, helper_pids
+from airflow_executor_logs.executors.resilience.deadline import Deadline
+from airflow_executor_logs.utils.zygote import Zygote
 from tests.unit.utils.test_zygote import start_grandchild_and_hang
 
-threading.Thread(target=call_in_helper, args=(functools.partial(start_grandchild_and_hang, sys.argv[-1]),),
-                 kwargs={"deadline": 600}, daemon=True).start()
-print(*helper_pids() or [0], flush=True)
+helper = Zygote()
+threading.Thread(target=helper.call, args=(functools.partial(start_grandchild_and_hang, sys.argv[-1]),),
+                 kwargs={"deadline": Deadline(600)}, daemon=True).start()
+print(helper.pid or 0, flush=True)
 print("ready", flush=True)
 sys.stdin.read()
 """
@@ -123,14 +126,14 @@ def _read_pids(path: str) -> list[int]:
         return []
 
 
-def test_no_fork_happens_in_a_threaded_caller() -> None:
+def test_no_fork_happens_in_a_threaded_caller(zygote: Zygote) -> None:
     """An audit hook sees every ``os.fork`` of this process: concurrent calls make none, the helper forks."""
     with forks_of_this_process() as forks, ThreadPoolExecutor(4) as pool:
-        pids = list(pool.map(lambda _: call_in_helper(_pid, deadline=60), range(8)))
+        pids = list(pool.map(lambda _: zygote.call(_pid, deadline=Deadline(60)), range(8)))
     assert forks == []
     assert len(set(pids)) == 8
-    assert helper_pids()
-    assert psutil.Process(next(iter(helper_pids()))).cmdline()[-1] == HELPER_MARK
+    assert zygote.pid is not None
+    assert psutil.Process(zygote.pid).cmdline()[-1] == HELPER_MARK
 
 
 def _explode() -> None:
@@ -144,7 +147,7 @@ def test_a_failed_call_answers_without_waiting_on_the_helper(zygote: Zygote) -> 
     def timed(fn: object) -> float:
         started = time.monotonic()
         with contextlib.suppress(IsolatedCallFailed):
-            zygote.call(fn, deadline=60)  # type: ignore[arg-type]
+            zygote.call(fn, deadline=Deadline(60))  # type: ignore[arg-type]
         return time.monotonic() - started
 
     timed(_pid)

@@ -17,6 +17,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from airflow_executor_logs.executors.resilience.deadline import Deadline
 from airflow_executor_logs.utils.processes import is_gone
 from airflow_executor_logs.utils.zygote import Zygote
 from tests.support.processes import python_child, stopped_if_left
@@ -61,7 +62,7 @@ def _fds_and_path() -> tuple[list[str], list[str]]:
 
 
 def test_no_descriptor_is_inheritable_by_what_a_read_execs(zygote: Zygote) -> None:
-    inheritable, _ = zygote.call(_fds_and_path, deadline=60)
+    inheritable, _ = zygote.call(_fds_and_path, deadline=Deadline(60))
     assert inheritable == []
 
 
@@ -72,7 +73,7 @@ def test_the_working_directory_is_not_on_the_helpers_sys_path(
     marker = tmp_path / "imported"
     (tmp_path / "in_the_working_directory.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
     monkeypatch.chdir(tmp_path)
-    zygote.call(os.getpid, deadline=60, preload=["in_the_working_directory"])
+    zygote.call(os.getpid, deadline=Deadline(60), preload=["in_the_working_directory"])
     assert not marker.exists()
 
 
@@ -109,16 +110,18 @@ def test_sigint_and_sighup_end_the_helper_like_sigterm(
 
 def _swallow(zygote: Zygote, call: object) -> None:
     with contextlib.suppress(Exception):
-        zygote.call(call, deadline=120)  # type: ignore[arg-type]
+        zygote.call(call, deadline=Deadline(120))  # type: ignore[arg-type]
 
 
 _SLOW_FIRST_PRELOAD = """
 import os, sys, threading
 sys.path.insert(0, {directory!r})
 os.environ["PYTHONPATH"] = {directory!r} + os.pathsep + os.environ.get("PYTHONPATH", "")
-from airflow_executor_logs.utils.zygote import call_in_helper
-threading.Thread(target=call_in_helper, args=(os.getpid,), kwargs={{"deadline": 600, "preload": ["hangs_in_helper"]}},
-                 daemon=True).start()
+from airflow_executor_logs.executors.resilience.deadline import Deadline
+from airflow_executor_logs.utils.zygote import Zygote
+helper = Zygote()
+threading.Thread(target=helper.call, args=(os.getpid,),
+                 kwargs={{"deadline": Deadline(600), "preload": ["hangs_in_helper"]}}, daemon=True).start()
 print("ready", flush=True)
 sys.stdin.read()
 """

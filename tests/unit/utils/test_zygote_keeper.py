@@ -10,16 +10,19 @@ import time
 
 import psutil
 
+from airflow_executor_logs.executors.resilience.deadline import Deadline
 from airflow_executor_logs.utils.processes import is_gone
 from airflow_executor_logs.utils.zygote import Zygote
 from tests.support.processes import python_child
 
 _STARTED_IN_A_THREAD = """
 import threading, time
-from airflow_executor_logs.utils.zygote import call_in_helper, helper_pids
-t = threading.Thread(target=call_in_helper, args=(time.time,), kwargs={"deadline": 120})
+from airflow_executor_logs.executors.resilience.deadline import Deadline
+from airflow_executor_logs.utils.zygote import Zygote
+helper = Zygote()
+t = threading.Thread(target=helper.call, args=(time.time,), kwargs={"deadline": Deadline(120)})
 t.start(); t.join()
-print(*helper_pids(), flush=True)
+print(helper.pid, flush=True)
 print("ready", flush=True)
 import sys; sys.stdin.read()
 """
@@ -36,7 +39,7 @@ def test_a_helper_started_from_a_thread_outlives_that_thread() -> None:
 def test_a_helper_that_exited_on_idle_is_reaped_without_another_call() -> None:
     zygote = Zygote()
     try:
-        zygote.call(os.getpid, deadline=60, idle=0.5)
+        zygote.call(os.getpid, deadline=Deadline(60), idle=0.5)
         helper = psutil.Process(zygote.pid)
         give_up = time.monotonic() + 10
         while helper.is_running() and time.monotonic() < give_up:  # a zombie still "runs" until reaped
@@ -48,7 +51,7 @@ def test_a_helper_that_exited_on_idle_is_reaped_without_another_call() -> None:
 
 def test_letting_a_stopped_helper_go_does_not_wait_for_it() -> None:
     zygote = Zygote()
-    zygote.call(os.getpid, deadline=60)
+    zygote.call(os.getpid, deadline=Deadline(60))
     helper = zygote._helper
     assert helper is not None
     helper.handle.suspend()

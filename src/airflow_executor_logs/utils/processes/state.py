@@ -1,20 +1,10 @@
-"""Whether a process is gone or orphaned, whether a pid still names the same process, and finding processes."""
+"""Whether a process is gone, and why one is orphaned."""
 
 from __future__ import annotations
 
-import os
-
 import psutil
 
-__all__ = [
-    "INIT_NAMES",
-    "find_processes_with_env",
-    "is_gone",
-    "is_orphaned",
-    "orphan_reason",
-    "process_tree",
-    "same_process",
-]
+__all__ = ["INIT_NAMES", "is_gone", "orphan_reason"]
 
 #: Names of init processes and subreapers that adopt orphans; a process whose parent is one is orphaned.
 INIT_NAMES = frozenset({"init", "systemd", "tini", "dumb-init", "catatonit", "docker-init", "s6-svscan", "runsvdir"})
@@ -61,48 +51,3 @@ def orphan_reason(ppid: int, create_time: float) -> str | None:
     if name in INIT_NAMES:
         return f"adopted by {name} {ppid}"
     return None
-
-
-def is_orphaned(proc: psutil.Process) -> bool:
-    """Whether ``proc`` lost its parent (see :func:`orphan_reason`); ``False`` if it is gone or unreadable."""
-    try:
-        with proc.oneshot():
-            ppid, create_time = proc.ppid(), proc.create_time()
-    except psutil.Error:
-        return False
-    return orphan_reason(ppid, create_time) is not None
-
-
-def same_process(pid: int, create_time: float) -> psutil.Process | None:
-    """The live (not zombie) process ``pid`` if it is still the one started at ``create_time``, else ``None``."""
-    try:
-        proc = psutil.Process(pid)
-        if proc.create_time() != create_time:
-            return None
-    except psutil.Error:
-        return None
-    return None if is_gone(proc) else proc
-
-
-def process_tree(pid: int) -> list[psutil.Process]:
-    """The process ``pid`` followed by all its live descendants (empty if ``pid`` is gone)."""
-    try:
-        root = psutil.Process(pid)
-        return [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return []
-
-
-def find_processes_with_env(key: str, value: str) -> list[psutil.Process]:
-    """Processes (readable by us, excluding ourselves) whose environment has ``key=value``."""
-    me = os.getpid()
-    matches: list[psutil.Process] = []
-    for proc in psutil.process_iter():
-        if proc.pid == me:
-            continue
-        try:
-            if proc.environ().get(key) == value:
-                matches.append(proc)
-        except (psutil.Error, OSError):
-            continue
-    return matches

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import multiprocessing
 import os
 import signal
 import subprocess
@@ -24,18 +23,9 @@ from typing import Any, Generic, TypeAlias, TypeVar
 
 import psutil
 
-from airflow_executor_logs.utils.processes.state import is_gone, process_tree
+from airflow_executor_logs.utils.processes.state import is_gone
 
-__all__ = [
-    "Outcome",
-    "StopResult",
-    "Stoppable",
-    "stop_children",
-    "stop_each",
-    "stop_process_tree",
-    "stop_processes",
-    "wait_gone",
-]
+__all__ = ["Outcome", "StopResult", "Stoppable", "stop_each", "stop_processes"]
 
 #: What the stop functions accept: a psutil handle, or the Popen / multiprocessing object that owns the child.
 Stoppable: TypeAlias = psutil.Process | subprocess.Popen[Any] | BaseProcess
@@ -200,13 +190,6 @@ def _kill(targets: list[_Target], kill_wait: float) -> None:
         target.outcome = Outcome.ALIVE if id(target) in alive else Outcome.STOPPED
 
 
-def wait_gone(procs: Iterable[P], timeout: float) -> list[P]:
-    """Wait up to ``timeout`` seconds for ``procs`` to exit (reaping ours); return those still running."""
-    pairs = [(proc, _target(proc, None)) for proc in procs]
-    pending = {id(target) for target in _wait([target for _, target in pairs], timeout)}
-    return [proc for proc, target in pairs if id(target) in pending]
-
-
 def stop_each(
     procs: Iterable[P], grace: float = 5.0, *, kill_wait: float = 5.0, only_children_of: int | None = None
 ) -> list[StopResult[P]]:
@@ -234,63 +217,3 @@ def stop_processes(
     """:func:`stop_each`, returning the processes still running (or that we may not signal)."""
     results = stop_each(procs, grace, kill_wait=kill_wait, only_children_of=only_children_of)
     return [result.proc for result in results if result.outcome in (Outcome.ALIVE, Outcome.DENIED)]
-
-
-def stop_process_tree(
-    root: int | subprocess.Popen[Any], grace: float = 10.0, *, kill_wait: float = 5.0
-) -> list[psutil.Process]:
-    """
-    Stop ``root`` and all its descendants; return the processes that could not be stopped.
-
-    Descendants are collected *before* signalling, so children reparented while the root shuts down
-    are still caught. Only the root gets SIGTERM, and ``grace`` seconds to exit and take its tree with
-    it; then every remaining process gets SIGKILL. Pass the ``Popen`` of a child so that it reaps it.
-    """
-    if isinstance(root, subprocess.Popen) and root.poll() is not None:
-        return []  # reaped: its pid may name another process now
-    tree = process_tree(root if isinstance(root, int) else root.pid)
-    if not tree:
-        return []
-    head = _target(tree[0] if isinstance(root, int) else root, None)
-    named: dict[int, psutil.Process] = {id(head): tree[0]}
-    descendants = [_target(proc, None) for proc in tree[1:]]
-    named.update((id(target), proc) for target, proc in zip(descendants, tree[1:], strict=True))
-    deadline = time.monotonic() + grace
-    _signal([head], signal.SIGTERM)
-    _wait([head], grace)
-    pending = _wait(descendants, max(0.0, deadline - time.monotonic()))
-    if not head.gone():  # children spawned late during shutdown, while the root is verifiably alive
-        known = {proc.pid for proc in tree}
-        with contextlib.suppress(psutil.Error):
-            for proc in tree[0].children(recursive=True):
-                if proc.pid not in known:
-                    late = _target(proc, None)
-                    named[id(late)] = proc
-                    pending.append(late)
-        pending.append(head)
-    _kill(pending, kill_wait)
-    return [named[id(target)] for target in pending if target.outcome in (Outcome.ALIVE, Outcome.DENIED)]
-
-
-def stop_children(
-    pids: Iterable[int], grace: float = 2.0, *, processes: Iterable[BaseProcess] | None = None
-) -> list[int]:
-    """
-    Stop those of ``pids`` that are still children of this process, and reap them; return pids left running.
-
-    SIGTERM, then SIGKILL after ``grace`` s (and ``grace`` s more to go). A pid that belongs to one of
-    ``processes`` (default: :func:`multiprocessing.active_children`) is stopped and joined through its
-    Process object, so multiprocessing sees its exit; any other pid only while its parent is still us.
-    """
-    me = os.getpid()
-    wanted = {pid for pid in pids if pid != me}
-    if not wanted:
-        return []
-    candidates = multiprocessing.active_children() if processes is None else processes
-    owned = [proc for proc in candidates if proc.pid in wanted]
-    targets: list[Stoppable] = list(owned)
-    for pid in wanted - {proc.pid for proc in owned}:
-        with contextlib.suppress(psutil.Error):
-            targets.append(psutil.Process(pid))
-    alive = stop_processes(targets, grace, kill_wait=grace, only_children_of=me)
-    return sorted(proc.pid for proc in alive if proc.pid is not None)

@@ -21,13 +21,9 @@ import psutil
 import pytest
 
 from airflow_executor_logs.cli import main
-from airflow_executor_logs.utils.processes import (
-    INIT_NAMES,
-    find_manager_processes,
-    find_processes_with_env,
-    stop_process_tree,
-    stop_processes,
-)
+from airflow_executor_logs.utils.processes import find_manager_processes, stop_processes
+from airflow_executor_logs.utils.processes.state import INIT_NAMES
+from tests.support.process_control import find_processes_with_env, stop_process_tree
 
 WORKER_TITLE = "[ready] airflow api-server worker"
 

@@ -21,7 +21,8 @@ from airflow_executor_logs.cli.doctor.activation import Activation
 from airflow_executor_logs.cli.doctor.classify import KIND_AIRFLOW, KIND_ORPHANED, KIND_OTHER, ManagerRecord
 from airflow_executor_logs.cli.doctor.options import DEFAULT_GRACE, EXIT_INACTIVE, EXIT_OK, EXIT_ORPHANS
 from airflow_executor_logs.cli.doctor.reap import REAPED, ReapResult
-from airflow_executor_logs.utils.processes import is_gone, wait_gone
+from airflow_executor_logs.utils.processes import is_gone
+from tests.support.process_control import wait_gone
 from tests.unit.cli.doctor.lab import WORKER_TITLE, Lab, manager_of_ours, record_of
 
 # --------------------------------------------------------------------------------------------

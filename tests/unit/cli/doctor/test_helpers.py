@@ -19,6 +19,7 @@ import pytest
 
 from airflow_executor_logs.cli import main
 from airflow_executor_logs.cli.doctor.helpers import find_helpers
+from airflow_executor_logs.executors.resilience.deadline import Deadline
 from airflow_executor_logs.utils.processes import is_gone, stop_processes
 from airflow_executor_logs.utils.zygote import HELPER_MARK, Zygote
 
@@ -48,7 +49,7 @@ def _doctor(directory: Path, *args: str) -> tuple[int, str]:
 def test_a_live_helper_is_listed_with_its_worker_and_is_no_orphan(tmpdir_env: Path) -> None:
     zygote = Zygote()
     try:
-        zygote.call(os.getpid, deadline=60)
+        zygote.call(os.getpid, deadline=Deadline(60))
         code, out = _doctor(tmpdir_env)
         assert f"{zygote.pid}  ppid {os.getpid()}" in out
         assert f"helper of {psutil.Process().name()} {os.getpid()}" in out

@@ -1,4 +1,4 @@
-"""Whether a process is gone or orphaned, whether a pid still names it, its tree, and finding by environment."""
+"""Whether a process is gone, and why one is orphaned."""
 
 from __future__ import annotations
 
@@ -6,21 +6,13 @@ import os
 import shutil
 import subprocess
 import time
-import uuid
 from pathlib import Path
 
 import psutil
-import pytest
 
-from airflow_executor_logs.utils.processes import (
-    find_processes_with_env,
-    is_gone,
-    is_orphaned,
-    orphan_reason,
-    process_tree,
-    same_process,
-)
-from tests.support.processes import python_child, wait_status
+from airflow_executor_logs.utils.processes import is_gone, orphan_reason
+from tests.support.process_control import is_orphaned
+from tests.support.processes import wait_status
 
 SLEEPS = "import time; print('ready', flush=True); time.sleep(60)"
 WAITS_FOR_STDIN = "import sys; print('ready', flush=True); sys.stdin.read()"
@@ -79,35 +71,3 @@ def test_a_parent_named_like_an_init_process_has_adopted_it(tmp_path: Path) -> N
     finally:
         proc.kill()
         proc.wait(timeout=10)
-
-
-def test_same_process() -> None:
-    me = psutil.Process()
-    assert same_process(me.pid, me.create_time()) == me
-    assert same_process(me.pid, me.create_time() - 1) is None
-    with python_child(WAITS_FOR_STDIN) as child:
-        handle = psutil.Process(child.proc.pid)
-        create_time = handle.create_time()
-        assert same_process(handle.pid, create_time) == handle
-        assert child.proc.stdin is not None
-        child.proc.stdin.close()
-        child.proc.wait(timeout=10)
-        assert same_process(handle.pid, create_time) is None
-        assert not is_orphaned(handle)  # gone: not an orphan
-
-
-def test_process_tree_is_the_root_then_its_descendants() -> None:
-    with python_child(WITH_SLEEPING_CHILD) as child:
-        grandchild = child.adopt(int(child.printed[0]))
-        assert [proc.pid for proc in process_tree(child.proc.pid)] == [child.proc.pid, grandchild.pid]
-    gone = subprocess.Popen(["true"])
-    gone.wait(timeout=10)
-    assert process_tree(gone.pid) == []
-
-
-def test_find_processes_with_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    mark = uuid.uuid4().hex
-    monkeypatch.setenv("AEL_TEST_MARK", mark)  # inherited by the child, not in this process's own environ
-    with python_child(SLEEPS) as child:
-        assert [proc.pid for proc in find_processes_with_env("AEL_TEST_MARK", mark)] == [child.proc.pid]
-        assert find_processes_with_env("AEL_TEST_MARK", mark + "-other") == []

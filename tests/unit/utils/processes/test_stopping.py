@@ -3,36 +3,23 @@
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
 import signal
 import subprocess
 import textwrap
 import time
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import psutil
 import pytest
 
-from airflow_executor_logs.utils.processes import (
-    INIT_NAMES,
-    Outcome,
-    StopResult,
-    is_gone,
-    is_orphaned,
-    same_process,
-    stop_children,
-    stop_each,
-    stop_process_tree,
-    stop_processes,
-    wait_gone,
-)
+from airflow_executor_logs.utils.processes import Outcome, StopResult, is_gone, stop_each, stop_processes
+from airflow_executor_logs.utils.processes.state import INIT_NAMES
+from tests.support.process_control import is_orphaned, same_process, stop_children, stop_process_tree, wait_gone
 from tests.support.processes import python_child, wait_status
 
 if TYPE_CHECKING:
-    from multiprocessing.process import BaseProcess
-    from multiprocessing.synchronize import Event
+    pass
 
 IGNORES_SIGTERM = (
     "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(60)"
@@ -169,50 +156,6 @@ def test_through_popen_the_exit_status_is_kept() -> None:
     with python_child(SLEEPS) as child:
         assert stop_processes([child.proc], grace=5.0) == []
         assert child.proc.returncode == -signal.SIGTERM
-
-
-def test_stop_process_tree_kills_a_root_that_ignores_sigterm_and_its_children() -> None:
-    with python_child(_with_grandchild(IGNORES_SIGTERM)) as child:
-        grandchild = child.adopt(int(child.printed[0]))
-        root = child.proc  # SLEEPS: stops on SIGTERM; the grandchild only on SIGKILL
-        assert stop_process_tree(root, grace=0.5) == []
-        assert root.returncode == -signal.SIGTERM
-        assert is_gone(grandchild)
-    with python_child(IGNORES_SIGTERM) as child:
-        assert stop_process_tree(child.proc.pid, grace=0.3) == []
-        assert child.proc.poll() is not None
-
-
-def _ignore_sigterm_and_sleep(ready: Event) -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    ready.set()
-    time.sleep(60)
-
-
-@contextlib.contextmanager
-def _multiprocessing_child() -> Iterator[BaseProcess]:
-    context = multiprocessing.get_context("fork")
-    ready = context.Event()
-    process = context.Process(target=_ignore_sigterm_and_sleep, args=(ready,), daemon=True)
-    process.start()
-    try:
-        assert ready.wait(30), "the multiprocessing child never got ready"
-        yield process
-    finally:
-        if process.exitcode is None:
-            process.kill()
-        process.join(5)
-
-
-def test_stop_children_stops_multiprocessing_children_through_their_process_object() -> None:
-    with _multiprocessing_child() as process, python_child(SLEEPS) as child:
-        assert process.pid is not None
-
-        assert stop_children([process.pid, child.proc.pid, os.getpid()], grace=0.3) == []
-
-        assert process.exitcode == -signal.SIGKILL  # multiprocessing saw it exit
-        assert process not in multiprocessing.active_children()
-        assert not _is_our_unreaped_child(child.proc.pid)  # stopped and reaped
 
 
 # --------------------------------------------------------------------------------------------
