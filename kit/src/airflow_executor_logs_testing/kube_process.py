@@ -135,16 +135,20 @@ class FakeKubeProcess(LoopbackService):
 
     # -- admin API: FakeKubeAPI's own methods, called in the child ----------------------------------------
 
+    # pods and their logs
     add_pod = remote(FakeKubeAPI.add_pod)
     append_logs = remote(FakeKubeAPI.append_logs)
     remove_pod = remote(FakeKubeAPI.remove_pod)
     clear_pods = remote(FakeKubeAPI.clear_pods)
+    # faults (kube_api.faults)
     inject = remote(FakeKubeAPI.inject)
     clear_faults = remote(FakeKubeAPI.clear_faults)
     heal = remote(FakeKubeAPI.heal)
+    # what was asked (kube_api.journal)
     requests = remote(FakeKubeAPI.recorded_requests)
     clear_requests = remote(FakeKubeAPI.clear_requests)
     stats = remote(FakeKubeAPI.stats)
+    # who may ask (kube_api.rbac)
     set_token = remote(FakeKubeAPI.set_token)
     deny = remote(FakeKubeAPI.deny)
     allow_all = remote(FakeKubeAPI.allow_all)
