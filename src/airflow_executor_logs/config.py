@@ -39,7 +39,7 @@ class Settings:
     # A class-level read: its deadline, and the API client it reuses.
     read_timeout: float = option(
         5.0,
-        "Wall-clock deadline, in seconds, for one class-level read of a running task's executor logs "
+        "Deadline, in seconds (monotonic clock), for one class-level read of a running task's executor logs "
         "(all API calls and the whole streamed body).",
         "10.0",
     )
@@ -48,7 +48,7 @@ class Settings:
     )
     remote_read_timeout: float = option(
         2.0,
-        "Wall-clock deadline, in seconds, for the remote log store's read (Elasticsearch, OpenSearch, S3, ...) "
+        "Deadline, in seconds (monotonic clock), for the remote log store's read (Elasticsearch, OpenSearch, S3, ...) "
         "of a running task: past it, or when the store fails, a warning line is shown and the task's "
         "executor and worker lines are still served.",
         "5.0",
@@ -138,7 +138,7 @@ class Settings:
         8 * 1024 * 1024,
         "Bytes of last good log lines one API server worker process keeps (least recently used first out), "
         "to show while the executor's API times out, is skipped or fails in transport. A single read larger "
-        "than a sixteenth of it is not kept.",
+        "than the whole bound is served but not kept.",
         "16777216",
     )
     stale_lines_ttl: float = option(

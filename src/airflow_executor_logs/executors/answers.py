@@ -2,11 +2,14 @@
 The seam around every answer of the pipeline: what was read, how it went, and a policy that sees both.
 
 Every read the pipeline answers (a class-level reader, a short-lived executor, or a problem it met
-itself) passes once through the pipeline's :class:`AnswerPolicy`, with the read's :class:`ReadKey`.
-A policy may answer without reading (an answer it kept, or the answer of an identical read in flight),
-read and keep what it got; a problem reaches it typed (its report) and it renders it, once, with what it
-shows instead (:func:`~.problem_answers.rendered`). The pipeline's default is
-:class:`~.answer_memory.AnswerMemory`; :class:`~.problem_answers.PassThrough` reads every time.
+itself) passes once through the pipeline's :class:`AnswerPolicy`, with the read's :class:`ReadKey`. The
+one exception is a task whose executor class cannot be resolved: there is no class to key a read by,
+and the pipeline renders that problem itself (:func:`~.problem_answers.alone`). A policy may answer
+without reading (an answer it kept, or the answer of an identical read in flight), read and keep what it
+got; a problem reported before the answer reaches it typed (its report) and it renders it, once, with
+what it shows instead (:func:`~.problem_answers.rendered`). A problem met later, while core reads the
+streams, is not rendered here: the stream ends with a notice line that says it. The pipeline's default
+is :class:`~.answer_memory.AnswerMemory`; :class:`~.problem_answers.PassThrough` reads every time.
 """
 
 from __future__ import annotations

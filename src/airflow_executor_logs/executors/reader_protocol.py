@@ -67,13 +67,15 @@ NOTICE_MARK = f'"logger": "{NOTICE_LOGGER}"'
 class Outcome(enum.Enum):
     """How a read went."""
 
-    #: The executor's API answered (an error status from it included, such as a pod not found).
+    #: No problem was reported: the reader answered (its answer may be empty).
     SUCCESS = "success"
     #: The read's deadline passed before it finished.
     TIMEOUT = "timeout"
-    #: Not attempted: a circuit breaker was open, or the worker was busy.
+    #: Not attempted: a circuit breaker was open, the worker was busy, a reader's threads were still blocked,
+    #: short-lived executors are off, or a helper's preload started a thread.
     REFUSED = "refused"
-    #: Anything else went wrong: a transport error, a reader that raised, an unknown executor.
+    #: Anything else went wrong: an error status from the API (a pod not found, say), no pod for the task, a
+    #: transport error, a reader that raised, an unknown executor.
     FAILED = "failed"
 
 

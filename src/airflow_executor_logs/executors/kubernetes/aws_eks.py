@@ -26,8 +26,12 @@ Since this reader builds no executor, nothing sets that environment variable in 
 calls the executor's own factory (its ``_CLIENT_FACTORY_PATH``) rather than the seam, which would build
 the default kubeconfig client there. It changes no process-wide setting. Its client is cached like
 the Kubernetes reader's (``[executor_logs] client_ttl``, rebuilt after a 401). ``DescribeCluster`` runs
-under boto's own timeouts and retries, so the reader cannot keep its deadline alone: the pipeline's
-guard holds it to the deadline (``keeps_deadline=False``).
+under boto's own timeouts and retries, but on the client cache's build thread
+(``executor-logs-kube-client``), which a read waits for only until its deadline; the pod-log calls (and a
+token refresh they trigger) run on the fetch thread, also waited for only until the deadline. So this
+reader keeps its deadline as the Kubernetes reader does, and the pipeline's guard
+(``keeps_deadline=False``) is no longer needed: it is kept for now, and bounds nothing the reader
+does not already bound.
 
 It serves ``AwsEksExecutor`` and subclasses that override nothing of the read (:func:`reads_like_aws_eks`);
 any other class, or a provider whose executor reads differently, gets the short-lived fallback.
@@ -130,6 +134,7 @@ REGISTRATION = ReaderRegistration(
     factory=AwsEksLogReader,
     include_subclasses=True,
     applies_to=reads_like_aws_eks,
-    # Building a client calls EKS DescribeCluster under boto's timeouts: the pipeline's guard keeps the deadline.
+    # No longer needed, kept for now: DescribeCluster runs on the client cache's build thread and the pod-log
+    # calls on the fetch thread, both waited for only until the deadline, so the guard bounds nothing more.
     keeps_deadline=False,
 )

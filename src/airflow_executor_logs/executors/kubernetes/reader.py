@@ -2,7 +2,7 @@
 The class-level reader for ``KubernetesExecutor``: the installed provider's answer, without an executor.
 
 It answers what the provider's ``get_streaming_task_log`` (10.20+) or ``get_task_log`` answers, and adds
-what the provider lacks: connect and read timeouts with no retry storm, a wall-clock deadline that
+what the provider lacks: connect and read timeouts with no retry storm, a deadline (monotonic) that
 holds while core consumes the stream, one client reused across reads, and error messages that never
 carry credentials. The pod log is read as core consumes it, so a large log never sits in memory.
 

@@ -1,7 +1,8 @@
 """
-The deadline of one read: the wall-clock bound every piece of the read path works to.
+The deadline of one read: the bound, on the monotonic clock, every piece of the read path works to.
 
-A leaf module: it imports nothing from the read path, so every layer can use it. It also holds the
+It imports nothing from the read path (only the name of the settings section, ``config.SECTION``, for
+the wording of a timeout), so every layer can use it. It also holds the
 two things every layer says the same way about deadlines: how far a stream reads ahead of its
 consumer (:data:`READ_AHEAD`), and how a timeout is worded (:func:`timed_out`).
 """
@@ -20,11 +21,11 @@ READ_AHEAD = 512
 
 
 class ReadDeadlineExceeded(TimeoutError):
-    """The wall-clock deadline of one read passed."""
+    """The deadline of one read passed."""
 
 
 class Deadline:
-    """A wall-clock deadline, started when it is made."""
+    """A deadline on a monotonic clock (``time.monotonic`` by default), started when it is made."""
 
     def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.seconds = seconds
