@@ -26,14 +26,8 @@ import httpx
 import psutil
 import pytest
 
-from airflow_executor_logs_testing.executors import (
-    FALLBACK_LINE,
-    FALLBACK_SOURCE,
-    JOURNAL_ENV,
-    ForkingLogExecutor,
-    PlainExecutor,
-    read_build_journal,
-)
+from airflow_executor_logs_testing.executor_journal import JOURNAL_ENV, read_build_journal
+from airflow_executor_logs_testing.executors import FALLBACK_LINE, FALLBACK_SOURCE, ForkingLogExecutor, PlainExecutor
 from tests.e2e.conftest import FALLBACK_RUN, MANAGER_IN_INIT, PLAIN_RUN, POD_LINES, PROVIDER, Deployment, assert_tails
 from tests.support.build_overlaps import build_intervals, overlapping_builds
 from tests.support.process_control import find_processes_with_env

@@ -10,9 +10,7 @@ Executors with known behaviour, importable by module path from ``[core] executor
 * The other classes misbehave in one way each (raise, hang, leave processes behind) for fallback tests.
 
 Short-lived executors run in a child process, so the doubles record what happens to them in a journal
-file named by ``AEL_FAKE_EXECUTOR_JOURNAL`` (unset: no journal), one line per event appended with a
-single ``O_APPEND`` write: ``"<event> <Class> <pid> <thread-id> <time.monotonic()>"``, where the event
-is ``build`` (construction began), ``built`` (it returned or raised) or ``ended`` (``end()`` was called).
+(:mod:`~airflow_executor_logs_testing.executor_journal`).
 """
 
 from __future__ import annotations
@@ -21,25 +19,22 @@ import multiprocessing
 import os
 import subprocess
 import sys
-import threading
 import time
 from typing import Any, ClassVar
 
 from airflow.executors.base_executor import BaseExecutor
 
-from airflow_executor_logs_testing.executor_journal import JOURNAL_ENV, JournalEntry, read_build_journal
+from airflow_executor_logs_testing.executor_journal import Journaled, constructed, ended, events, record
 
 __all__ = [
     "ALL_CLASSES",
     "FALLBACK_CLASSES",
     "FALLBACK_LINE",
     "FALLBACK_SOURCE",
-    "JOURNAL_ENV",
     "MARKER_ENV",
     "CountingExecutor",
     "ForkingLogExecutor",
     "ForkserverManagerExecutor",
-    "JournalEntry",
     "ManagerExecutor",
     "PlainExecutor",
     "all_executors_setting",
@@ -48,7 +43,6 @@ __all__ = [
     "events",
     "executor_setting",
     "path",
-    "read_build_journal",
 ]
 
 MODULE = __name__
@@ -71,37 +65,6 @@ _PARENT_OF_SLEEPER = [
 _DAEMONIZER = [sys.executable, "-c", f"import subprocess; subprocess.Popen({_SLEEPER!r}, start_new_session=True)"]
 
 
-def _record(event: str, cls: type) -> None:
-    """Append one journal line with a single ``O_APPEND`` write (atomic across processes)."""
-    journal = os.environ.get(JOURNAL_ENV)
-    if not journal:
-        return
-    line = f"{event} {cls.__name__} {os.getpid()} {threading.get_ident()} {time.monotonic():.6f}\n"
-    fd = os.open(journal, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    try:
-        os.write(fd, line.encode())
-    finally:
-        os.close(fd)
-
-
-def events(event: str, cls: type) -> int:
-    """How many times ``event`` (``build``, ``built``, ``ended``) happened to ``cls``, in any process."""
-    journal = os.environ.get(JOURNAL_ENV)
-    if not journal:
-        return 0
-    return sum(1 for entry in read_build_journal(journal) if (entry.event, entry.executor) == (event, cls.__name__))
-
-
-def constructed(cls: type) -> int:
-    """How many constructions of ``cls`` began."""
-    return events("build", cls)
-
-
-def ended(cls: type) -> int:
-    """How many times ``end()`` was called on an instance of ``cls``."""
-    return events("ended", cls)
-
-
 def path(cls: type) -> str:
     """``cls``'s module path, as ``[core] executor`` names it."""
     return f"{MODULE}.{cls.__name__}"
@@ -115,22 +78,11 @@ def _marked_env() -> dict[str, str]:
     return {**os.environ, MARKER_ENV: os.environ.get(MARKER_ENV, "unmarked")}
 
 
-class _Journaled(type):
-    """Journals every construction of its classes, whole (``build`` ... ``built``), even one that raises."""
-
-    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
-        _record("build", cls)
-        try:
-            return super().__call__(*args, **kwargs)
-        finally:
-            _record("built", cls)
-
-
-class PlainExecutor(BaseExecutor, metaclass=_Journaled):
+class PlainExecutor(BaseExecutor, metaclass=Journaled):
     """Like Local or Celery: inherits ``BaseExecutor.get_task_log``, so it must never be built for logs."""
 
 
-class CountingExecutor(BaseExecutor, metaclass=_Journaled):
+class CountingExecutor(BaseExecutor, metaclass=Journaled):
     """Reads logs like an executor that has them (one source, one line); journals ``end()``."""
 
     supports_multi_team = True
@@ -142,7 +94,7 @@ class CountingExecutor(BaseExecutor, metaclass=_Journaled):
 
     def end(self) -> None:
         """Journal the call."""
-        _record("ended", type(self))
+        record("ended", type(self))
 
 
 class ManagerExecutor(CountingExecutor):
