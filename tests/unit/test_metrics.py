@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -131,3 +133,12 @@ def test_answers_given_without_a_read_go_through_stats(counted: mock.MagicMock) 
         (metrics.CLASS_READS, "CountingExecutor"),
         (metrics.REUSED_ANSWERS, "CountingExecutor"),
     ]
+
+
+def test_the_operations_guide_lists_every_metric_and_no_other() -> None:
+    """docs/operations.md's metrics table is the metrics this module declares, so the two cannot drift."""
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+    listed = set(re.findall(r"^\| `(executor_logs\.\w+)` \|", guide, flags=re.MULTILINE))
+    declared = {value for name, value in vars(metrics).items() if name.isupper() and isinstance(value, str)}
+    assert declared
+    assert listed == declared
