@@ -269,10 +269,26 @@ class Recording:
 
 
 def _tee(stream: LogStream, index: int, recording: Recording) -> Iterator[str]:
-    """``stream``'s lines, each also given to ``recording``; closing it closes ``stream``."""
+    """
+    ``stream``'s lines, each also recorded as :meth:`Recording.add` would; closing it closes ``stream``.
+
+    Inlined, without the recording's lock: one consumer iterates an answer's streams (core merges them on
+    the request's thread), so the lock is taken once per stream, when it ends or closes.
+    """
+    getsizeof, limit, parts = sys.getsizeof, recording._limit, recording.parts
+    part = parts[index] if parts is not None and index < len(parts) else None
     try:
         for line in stream:
-            recording.add(index, line)
+            if recording.parts is not None:
+                if type(line) is not str and isinstance(line, Notice):  # a problem met while streaming
+                    recording.parts, recording.spoiled = None, True
+                else:
+                    recording.size = size = recording.size + getsizeof(line) + LINE_OVERHEAD
+                    recording.lines += 1
+                    if size > limit:
+                        recording.parts = None  # over the bound: stop keeping, memory stays flat
+                    elif part is not None:
+                        part.append(line)
             yield line
         recording.ended()
     finally:

@@ -54,10 +54,19 @@ class Waiter(Generic[T]):
         return not self.gone and not self.deadline.expired
 
     def opened(self) -> None:
-        """Wait until the source is open; raise what opening it raised, or at this waiter's deadline."""
+        """
+        Wait until the source is open and has lines for this waiter or has ended (one wake-up, not two, for
+        a read's first lines); raise what opening it raised, or at this waiter's deadline.
+        """
         fetch = self._fetch
+
+        def ready() -> bool:
+            return fetch._opened and (
+                fetch._error is not None or fetch._ended is not False or self.cursor < fetch._end_index()
+            )
+
         with fetch._cond:
-            if not fetch._cond.wait_for(lambda: fetch._opened, max(self.deadline.left(), 0.0)):
+            if not fetch._cond.wait_for(ready, max(self.deadline.left(), 0.0)):
                 self._leave_locked()
                 raise ReadDeadlineExceeded(self.deadline.seconds)
             if fetch._error is not None:
@@ -150,8 +159,7 @@ class SharedFetch(Generic[T]):
                     self._error, self._opened = err, True
                 return
             with self._cond:
-                self._opened = True
-                self._cond.notify_all()
+                self._opened = True  # waiters wake at the first batch, the end or an error (``Waiter.opened``)
             while self._wanted():
                 try:
                     batch = next(source)
