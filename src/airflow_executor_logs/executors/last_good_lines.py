@@ -217,20 +217,22 @@ class Recording:
             landed()
 
     def add(self, index: int, line: str, lines: int = 1) -> None:
-        with self._lock:
-            if self.parts is None:
-                return
-            if isinstance(line, Notice):  # a problem met while streaming: these are not all good lines
-                self.parts = None
-                self.spoiled = True
-                return
-            self.size += sys.getsizeof(line) + LINE_OVERHEAD
-            self.lines += lines
-            if self.size > self._limit:
-                self.parts = None  # over the bound: stop keeping, memory stays flat
-                return
-            if index < len(self.parts):
-                self.parts[index].append(line)
+        """
+        Record ``line`` of stream ``index``. No lock: one consumer reads an answer's streams (core merges
+        them on the request's thread), and the lock is taken when a stream ends or closes.
+        """
+        parts = self.parts
+        if parts is None:
+            return
+        if type(line) is not str and isinstance(line, Notice):  # a problem met while streaming: not all good lines
+            self.parts, self.spoiled = None, True
+            return
+        self.size += sys.getsizeof(line) + LINE_OVERHEAD
+        self.lines += lines
+        if self.size > self._limit:
+            self.parts = None  # over the bound: stop keeping, memory stays flat
+        elif index < len(parts):
+            parts[index].append(line)
 
     def ended(self) -> None:
         """One stream read to its end; the last one keeps the answer."""
@@ -269,26 +271,11 @@ class Recording:
 
 
 def _tee(stream: LogStream, index: int, recording: Recording) -> Iterator[str]:
-    """
-    ``stream``'s lines, each also recorded as :meth:`Recording.add` would; closing it closes ``stream``.
-
-    Inlined, without the recording's lock: one consumer iterates an answer's streams (core merges them on
-    the request's thread), so the lock is taken once per stream, when it ends or closes.
-    """
-    getsizeof, limit, parts = sys.getsizeof, recording._limit, recording.parts
-    part = parts[index] if parts is not None and index < len(parts) else None
+    """``stream``'s lines, each also given to ``recording``; closing it closes ``stream``."""
+    add = recording.add
     try:
         for line in stream:
-            if recording.parts is not None:
-                if type(line) is not str and isinstance(line, Notice):  # a problem met while streaming
-                    recording.parts, recording.spoiled = None, True
-                else:
-                    recording.size = size = recording.size + getsizeof(line) + LINE_OVERHEAD
-                    recording.lines += 1
-                    if size > limit:
-                        recording.parts = None  # over the bound: stop keeping, memory stays flat
-                    elif part is not None:
-                        part.append(line)
+            add(index, line)
             yield line
         recording.ended()
     finally:

@@ -39,7 +39,6 @@ __all__ = [
     "problem",
     "problem_answer",
     "problem_line",
-    "problem_notice",
     "reader_blocked",
     "reader_failure",
     "reader_timed_out",
@@ -219,12 +218,6 @@ def problem_line(
     return head + tail
 
 
-def problem_notice(report: ReadReport) -> str:
-    """``report``'s problem as the log's notice line: its summary cut to :data:`LINE_WIDTH`, a warning if transient."""
-    text = report.summary if len(report.summary) <= LINE_WIDTH else report.summary[: LINE_WIDTH - 1] + "…"
-    return notice(text, "warning" if report.transient else "error", at=utc_now())
-
-
 def remote_store_problem(store: str, err: BaseException, seconds: float) -> tuple[list[str], list[str]]:
     """
     A running task's remote log read (``store``, a ``RemoteLogIO`` class name) that failed with ``err`` or
@@ -243,7 +236,8 @@ def remote_store_problem(store: str, err: BaseException, seconds: float) -> tupl
         reason = f"{type(err).__name__}: {err}"
         summary = f"{store} failed: {type(err).__name__}; showing the task's own lines"
         report.problem(Outcome.FAILED, f"{head}: {reason}", summary=summary, transient=True)
-    return [report.detail], [problem_notice(report)]
+    _, line = rendered(Answer([report.detail], [], report), None, 0.0, utc_now(), None, remembers=False)
+    return [report.detail], [line]
 
 
 def _age(seconds: float) -> str:
