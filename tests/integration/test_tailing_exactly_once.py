@@ -35,7 +35,7 @@ from airflow_executor_logs.executors.log_pipeline import ExecutorLogPipeline, us
 from airflow_executor_logs.executors.reader_protocol import NOTICE_LOGGER
 from airflow_executor_logs_testing import Fault, serve_task_pod
 from airflow_executor_logs_testing.kube_client import FakeClock
-from tests.integration.conftest import SeededCluster
+from tests.integration.conftest import POD_LINES, SeededCluster
 from tests.integration.endpoint import LogEndpoint, log_endpoint
 from tests.support.kube import airflow_pointed_at
 
@@ -236,7 +236,8 @@ def cluster(seeded_cluster: SeededCluster, monkeypatch: pytest.MonkeyPatch) -> I
     finally:
         use_process_pipeline(previous)
         seeded_cluster.kube.heal()
-        serve_task_pod_fresh(seeded_cluster.kube, seeded_cluster.running_ti(), [])
+        # the session's pod as the other modules expect it: its POD_LINES (an empty pod made the census read 0 lines)
+        serve_task_pod_fresh(seeded_cluster.kube, seeded_cluster.running_ti(), POD_LINES)
 
 
 def tail_through(
